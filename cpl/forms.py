@@ -1,0 +1,56 @@
+from django import forms
+from django.conf import settings
+
+from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer
+
+
+class RegisterFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100,
+                        help_text="Manufacturer, model ID, firmware version or certificate number")
+    device_type = forms.ChoiceField(label="Device type", required=False,
+                                    choices=[("", "Any device type"), *DeviceType.choices])
+    manufacturer = forms.ModelChoiceField(label="Manufacturer", required=False,
+                                          queryset=Manufacturer.objects.order_by("name"),
+                                          empty_label="Any manufacturer")
+    status = forms.ChoiceField(label="CPL status", required=False,
+                               choices=[("", "Any status"), *DeviceModel.Status.choices])
+    expiring_before = forms.DateField(label="A certificate expires before", required=False,
+                                      help_text="For example, 2027-03-31",
+                                      widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class CPLImportForm(forms.Form):
+    file = forms.FileField(label="CPL file (CSV or XLSX)",
+                           help_text="In the CPL exchange format. The whole file is checked first: "
+                                     "if any row is wrong, nothing is imported.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size == 0:
+            raise forms.ValidationError("The selected file is empty.")
+        if upload.size > settings.CPL_IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The selected file must be smaller than "
+                f"{settings.CPL_IMPORT_MAX_BYTES // 1048576} MB.")
+        return upload
+
+
+class CertificateEventForm(forms.Form):
+    event = forms.ChoiceField(label="What happened to the certificate?", widget=forms.RadioSelect,
+                              choices=[("withdraw", "Withdrawn"), ("cancel", "Cancelled")])
+    on = forms.DateField(label="Date of the event", widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class CertificateAddForm(forms.Form):
+    kind = forms.ChoiceField(label="Kind of certificate", choices=AssuranceCertificate.Kind.choices)
+    number = forms.CharField(label="Certificate number", max_length=100)
+    issued = forms.DateField(label="Issue date", required=False,
+                             widget=forms.DateInput(attrs={"type": "date"}))
+    expiry = forms.DateField(label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("issued") and data.get("expiry") and data["expiry"] <= data["issued"]:
+            self.add_error("expiry", "The expiry date must be after the issue date.")
+        return data

@@ -1,0 +1,284 @@
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class DeviceType(models.TextChoices):
+    ESME = "ESME", "Electricity Smart Metering Equipment (ESME)"
+    GSME = "GSME", "Gas Smart Metering Equipment (GSME)"
+    CHF = "CHF", "Communications Hub Function (CHF)"
+    GPF = "GPF", "Gas Proxy Function (GPF)"
+    PPMID = "PPMID", "Prepayment Meter Interface Device (PPMID)"
+    HCALCS = "HCALCS", "HAN Connected Auxiliary Load Control Switch (HCALCS)"
+
+
+# Device types that must also hold a DLMS/COSEM certificate (CPL exchange format).
+DLMS_DEVICE_TYPES = frozenset({DeviceType.ESME, DeviceType.GSME})
+
+
+def _may_change_cpl_status(instance, user) -> bool:
+    return user is not None and user.has_perm("cpl.change_cpl_status")
+
+
+class Manufacturer(models.Model):
+    manufacturer_id = models.CharField("Manufacturer ID", max_length=4, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.manufacturer_id})"
+
+
+class DeviceModel(ConcurrentTransitionMixin, models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        LISTED = "listed", "Listed"
+        SUSPENDED = "suspended", "Suspended"
+        REMOVED = "removed", "Removed"
+
+    class SuspensionBasis(models.TextChoices):
+        NONE = "", "Not suspended"
+        CERTIFICATE = "certificate", "Non-CPA Assurance Certificate not valid (automatic)"
+        SSC_DECISION = "ssc_decision", "SSC decision"
+
+    device_type = models.CharField(max_length=8, choices=DeviceType.choices, db_index=True)
+    manufacturer = models.ForeignKey(Manufacturer, on_delete=models.PROTECT,
+                                     related_name="device_models")
+    model_id = models.CharField("Model ID", max_length=4)
+    hardware_version = models.CharField(max_length=4)
+    firmware_version = models.CharField(max_length=8)
+    smets_chts_version = models.CharField("SMETS/CHTS version", max_length=50)
+    date_added = models.DateField()
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING,
+                      protected=True, db_index=True)
+    suspension_basis = models.CharField(max_length=16, choices=SuspensionBasis.choices,
+                                        blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["manufacturer__name", "model_id", "hardware_version", "firmware_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manufacturer", "model_id", "hardware_version", "firmware_version"],
+                name="cpl_devicemodel_identity",
+            )
+        ]
+        permissions = [
+            ("import_cpl", "Can import the CPL register from a file"),
+            ("change_cpl_status", "Can change a device model's CPL status"),
+        ]
+
+    def __str__(self):
+        return (f"{self.device_type} {self.manufacturer.manufacturer_id}/{self.model_id} "
+                f"hw {self.hardware_version} fw {self.firmware_version}")
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.manufacturer.manufacturer_id, self.model_id, self.hardware_version,
+                self.firmware_version)
+
+    @property
+    def is_on_cpl(self) -> bool:
+        return self.status == self.Status.LISTED
+
+    @transition(field=status, source=Status.PENDING, target=Status.LISTED,
+                permission=_may_change_cpl_status)
+    def list_on_cpl(self):
+        pass
+
+    @transition(field=status, source=Status.LISTED, target=Status.SUSPENDED,
+                permission=_may_change_cpl_status)
+    def suspend(self, basis: str):
+        self.suspension_basis = basis
+
+    @transition(field=status, source=Status.SUSPENDED, target=Status.LISTED,
+                permission=_may_change_cpl_status)
+    def reinstate(self):
+        self.suspension_basis = self.SuspensionBasis.NONE
+
+    @transition(field=status, source=Status.SUSPENDED, target=Status.REMOVED,
+                permission=_may_change_cpl_status)
+    def remove(self):
+        pass
+
+
+class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
+    class Kind(models.TextChoices):
+        CPA = "cpa", "CPA"
+        ZIGBEE = "zigbee", "ZigBee"
+        DLMS = "dlms", "DLMS/COSEM"
+
+    class Status(models.TextChoices):
+        VALID = "valid", "Valid"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, db_index=True)
+    number = models.CharField(max_length=100)
+    issued = models.DateField(null=True, blank=True)
+    expiry = models.DateField(db_index=True)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.VALID,
+                      protected=True, db_index=True)
+    status_date = models.DateField(null=True, blank=True)
+    status_reason = models.TextField(blank=True)
+    device_models = models.ManyToManyField(DeviceModel, related_name="certificates")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "number"], name="cpl_certificate_identity")
+        ]
+        permissions = [("record_certificate_event", "Can record certificate events")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.number}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status == self.Status.VALID
+
+    @transition(field=status, source=Status.VALID, target=Status.EXPIRED)
+    def expire(self, on):
+        self.status_date = on
+
+    @transition(field=status, source=Status.VALID, target=Status.WITHDRAWN,
+                permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"))
+    def withdraw(self, on, reason: str):
+        self.status_date, self.status_reason = on, reason
+
+    @transition(field=status, source=Status.VALID, target=Status.CANCELLED,
+                permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"))
+    def cancel(self, on, reason: str):
+        self.status_date, self.status_reason = on, reason
+
+
+class CPLChangeNotice(models.Model):
+    """A change to the CPL that the DCC must act on (it sets the SMI status of the devices)."""
+
+    device_model = models.ForeignKey(DeviceModel, on_delete=models.PROTECT,
+                                     related_name="change_notices")
+    from_status = models.CharField(max_length=16, choices=DeviceModel.Status.choices)
+    to_status = models.CharField(max_length=16, choices=DeviceModel.Status.choices)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.device_model}: {self.from_status} → {self.to_status}"
+
+    @property
+    def smi_status(self) -> str:
+        return "Suspended" if self.to_status != DeviceModel.Status.LISTED else "Commissioned/Installed"
+
+
+class ImmutableModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError(f"A published {self._meta.verbose_name} cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"A published {self._meta.verbose_name} cannot be deleted.")
+
+
+class CPLVersion(ImmutableModel):
+    """An immutable published snapshot of the register."""
+
+    number = models.PositiveIntegerField(unique=True)
+    published_at = models.DateTimeField()
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    content_hash = models.CharField(max_length=64)
+    row_count = models.PositiveIntegerField()
+    rows = models.JSONField()
+    diff = models.JSONField()
+    previous = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="next")
+
+    class Meta:
+        ordering = ["-number"]
+        verbose_name = "CPL version"
+        permissions = [("publish_cplversion", "Can publish a CPL version")]
+
+    def __str__(self):
+        return f"CPL version {self.number}"
+
+    @staticmethod
+    def hash_rows(rows: list[dict]) -> str:
+        canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def diff_counts(self) -> dict[str, int]:
+        return {key: len(self.diff.get(key, [])) for key in ("added", "removed", "status_changed")}
+
+
+class CPLImport(ConcurrentTransitionMixin, models.Model):
+    """An import of the register from an uploaded CSV/XLSX file, run by a Celery task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Imported"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.QUEUED,
+                      protected=True)
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64)
+    file_size = models.PositiveBigIntegerField()
+    stored_name = models.CharField(max_length=100)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    phase = models.CharField(max_length=32, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "CPL import"
+
+    def __str__(self):
+        return f"Import {self.pk} of {self.file_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.REJECTED, self.Status.FAILED}
+
+    @transition(field=status, source=Status.QUEUED, target=Status.RUNNING)
+    def start(self):
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED)
+    def succeed(self, summary: dict):
+        self.summary = summary
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.REJECTED)
+    def reject(self, message: str, errors: list[dict], error_count: int):
+        self.message, self.errors, self.error_count = message, errors, error_count
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.FAILED)
+    def fail(self, message: str):
+        self.message = message

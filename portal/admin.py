@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from .models import AuditEvent, Organisation, User
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "party_type", "party_id"]
+    list_filter = ["party_type"]
+    search_fields = ["name", "party_id"]
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    fieldsets = [*UserAdmin.fieldsets, ("Organisation", {"fields": ["organisation"]})]
+    list_display = ["username", "email", "organisation", "is_active", "is_superuser"]
+    list_filter = ["groups", "organisation", "is_active", "is_superuser"]
+    list_select_related = ["organisation"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_repr"]
+    list_filter = ["action"]
+    search_fields = ["object_repr", "actor_label", "action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

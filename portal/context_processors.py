@@ -1,0 +1,31 @@
+from django.urls import reverse
+
+from .roles import Role
+
+
+def navigation(request):
+    """Service navigation links for the user's roles."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    if user.requires_second_factor and not user.is_verified():
+        return {"nav_items": []}
+    items = [("Home", reverse("dashboard"))]
+    if user.has_perm("cpl.view_devicemodel"):
+        items.append(("Central Products List", reverse("cpl:register")))
+        items.append(("Published versions", reverse("cpl:version-list")))
+    if user.has_perm("cpl.import_cpl"):
+        items.append(("Import", reverse("cpl:import")))
+    if user.has_perm("cpl.view_cplchangenotice"):
+        items.append(("CPL changes", reverse("cpl:change-list")))
+    if user.has_perm("portal.view_audit_log"):
+        items.append(("Audit log", reverse("audit-log")))
+    path = request.path
+    return {
+        "nav_items": [
+            {"label": label, "href": href,
+             "active": path == href or (href != "/" and path.startswith(href))}
+            for label, href in items
+        ],
+        "user_is_secretariat": user.has_role(Role.SECRETARIAT),
+    }

@@ -1,0 +1,136 @@
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.functional import cached_property
+
+from .roles import MFA_REQUIRED_ROLES, SSC_ROLES, Role
+
+
+class Organisation(models.Model):
+    class PartyType(models.TextChoices):
+        LARGE_SUPPLIER = "large_supplier", "Large Supplier Party"
+        SMALL_SUPPLIER = "small_supplier", "Small Supplier Party"
+        NETWORK_OPERATOR = "network_operator", "Network Party"
+        DCC = "dcc", "DCC"
+        OTHER = "other", "Other SEC Party"
+        SSC = "ssc", "Security Sub-Committee"
+        AUTHORITY = "authority", "The Authority (Ofgem)"
+
+    name = models.CharField(max_length=200, unique=True)
+    party_type = models.CharField(max_length=32, choices=PartyType.choices)
+    # The SEC Party identifier used in DCC inventory extracts; empty for the SSC and the Authority.
+    party_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_supplier(self) -> bool:
+        return self.party_type in {self.PartyType.LARGE_SUPPLIER, self.PartyType.SMALL_SUPPLIER}
+
+
+class User(AbstractUser):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="users", null=True, blank=True
+    )
+
+    @cached_property
+    def roles(self) -> frozenset[str]:
+        if not self.is_authenticated or not self.is_active:
+            return frozenset()
+        return frozenset(self.groups.values_list("name", flat=True))
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def requires_second_factor(self) -> bool:
+        return self.is_superuser or bool(self.roles & MFA_REQUIRED_ROLES)
+
+    @property
+    def is_ssc(self) -> bool:
+        return bool(self.roles & SSC_ROLES)
+
+    @property
+    def role_labels(self) -> list[str]:
+        return [role.label for role in Role if role in self.roles]
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One link of the append-only, hash-chained audit log (DESIGN.md section 4)."""
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    occurred_at = models.DateTimeField(editable=False, db_index=True)
+    # PROTECT: deactivate users instead of deleting them, or the chain would change under them.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+        permissions = [("view_audit_log", "Can view the audit log")]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action} {self.object_repr}"
+
+    def compute_hash(self) -> str:
+        payload = {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "object_repr": self.object_repr,
+            "before": self.before,
+            "after": self.after,
+            "prev_hash": self.prev_hash,
+        }
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+
+class AuditChainHead(models.Model):
+    """The single row that holds the chain's last link; locking it serialises appends."""
+
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self):
+        return f"audit head #{self.last_seq}"

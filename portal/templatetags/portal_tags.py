@@ -1,0 +1,55 @@
+from django import template
+
+register = template.Library()
+
+_WIDGET_CLASSES = {
+    "select": "govuk-select",
+    "textarea": "govuk-textarea",
+    "clearablefile": "govuk-file-upload",
+    "file": "govuk-file-upload",
+    "radioselect": "govuk-radios__input",
+    "checkbox": "govuk-checkboxes__input",
+}
+_ERROR_CLASSES = {
+    "select": "govuk-select--error",
+    "textarea": "govuk-textarea--error",
+    "clearablefile": "govuk-file-upload--error",
+    "file": "govuk-file-upload--error",
+}
+
+
+@register.simple_tag
+def govuk_widget(field, extra_class=""):
+    """Render a bound field's widget with GOV.UK classes and accessible descriptions."""
+    kind = field.widget_type
+    classes = [_WIDGET_CLASSES.get(kind, "govuk-input")]
+    if field.errors:
+        classes.append(_ERROR_CLASSES.get(kind, "govuk-input--error"))
+    if extra_class:
+        classes.append(extra_class)
+    described = []
+    if field.help_text:
+        described.append(f"{field.auto_id}-hint")
+    if field.errors:
+        described.append(f"{field.auto_id}-error")
+    attrs = {"class": " ".join(classes)}
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def status_tag(status: str) -> str:
+    """GOV.UK tag colour for a state."""
+    return {
+        "listed": "govuk-tag--green", "valid": "govuk-tag--green", "succeeded": "govuk-tag--green",
+        "suspended": "govuk-tag--red", "withdrawn": "govuk-tag--red", "cancelled": "govuk-tag--red",
+        "rejected": "govuk-tag--red", "failed": "govuk-tag--red",
+        "expired": "govuk-tag--orange", "removed": "govuk-tag--grey", "pending": "govuk-tag--blue",
+        "queued": "govuk-tag--blue", "running": "govuk-tag--blue",
+    }.get(str(status), "govuk-tag--grey")
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "") if hasattr(mapping, "get") else ""

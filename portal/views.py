@@ -1,0 +1,160 @@
+import base64
+from urllib.parse import urlencode
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import FormView, ListView, TemplateView
+from django_otp import login as otp_login
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .audit import audit_record
+from .dashboard import dashboard_panels
+from .forms import SecurityCodeForm
+from .models import AuditEvent
+
+
+def _safe_next(request, default: str = "/") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or default
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return default
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        username = (form.data.get("username") or "")[:150]
+        with transaction.atomic():
+            audit_record(actor=None, action="login.failed", object_type="portal.user",
+                         object_repr=username, after={"username": username})
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user = form.get_user()
+        if user.requires_second_factor or user_has_device(user, confirmed=True):
+            return redirect(f"{_mfa_url(user)}?next={self.get_success_url()}")
+        return response
+
+
+def _mfa_url(user) -> str:
+    return reverse("mfa-verify" if user_has_device(user, confirmed=True) else "mfa-setup")
+
+
+class SecondFactorVerifyView(LoginRequiredMixin, FormView):
+    template_name = "registration/mfa_verify.html"
+    form_class = SecurityCodeForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not user_has_device(request.user, confirmed=True):
+            return redirect(f"{_mfa_url(request.user)}?next={_safe_next(request)}")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(next=_safe_next(self.request), **kwargs)
+
+    def form_valid(self, form):
+        user = self.request.user
+        device = next((d for d in TOTPDevice.objects.devices_for_user(user, confirmed=True)
+                       if d.verify_is_allowed()[0] and d.verify_token(form.cleaned_data["token"])),
+                      None)
+        if device is None:
+            with transaction.atomic():
+                audit_record(actor=user, action="mfa.failed", obj=user)
+            form.add_error("token", "The security code is not correct, or it has expired. "
+                                    "Wait for a new code and try again.")
+            return self.form_invalid(form)
+        otp_login(self.request, device)
+        return redirect(_safe_next(self.request))
+
+
+class SecondFactorSetupView(LoginRequiredMixin, FormView):
+    """First sign-in of a user who has no authenticator yet: enrol one, then verify with it."""
+
+    template_name = "registration/mfa_setup.html"
+    form_class = SecurityCodeForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and user_has_device(request.user, confirmed=True):
+            return redirect(f"{_mfa_url(request.user)}?next={_safe_next(request)}")
+        return super().dispatch(request, *args, **kwargs)
+
+    def _device(self) -> TOTPDevice:
+        device = TOTPDevice.objects.filter(user=self.request.user, confirmed=False).first()
+        return device or TOTPDevice.objects.create(user=self.request.user, name="Authenticator app",
+                                                   confirmed=False)
+
+    def get_context_data(self, **kwargs):
+        device = self._device()
+        secret = base64.b32encode(device.bin_key).decode()
+        qr = segno.make(device.config_url, error="m")
+        return super().get_context_data(
+            secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
+            qr_data_uri=qr.svg_data_uri(scale=4), next=_safe_next(self.request), **kwargs)
+
+    def form_valid(self, form):
+        device = self._device()
+        if not device.verify_token(form.cleaned_data["token"]):
+            form.add_error("token", "The security code is not correct. Check the time on your "
+                                    "phone and try again.")
+            return self.form_invalid(form)
+        with transaction.atomic():
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            audit_record(actor=self.request.user, action="mfa.enrolled", obj=self.request.user)
+        otp_login(self.request, device)
+        messages.success(self.request, "Your authenticator app is set up.")
+        return redirect(_safe_next(self.request))
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    template_name = "portal/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(panels=dashboard_panels(self.request.user), **kwargs)
+
+
+class AuditLogView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
+    permission_required = "portal.view_audit_log"
+    raise_exception = True
+    template_name = "portal/audit_log.html"
+    context_object_name = "events"
+    paginate_by = 100
+
+    def get_queryset(self):
+        events = AuditEvent.objects.order_by("-seq")
+        action = self.request.GET.get("action", "").strip()
+        if action:
+            events = events.filter(action__startswith=action)
+        return events
+
+    def get_context_data(self, **kwargs):
+        action = self.request.GET.get("action", "")
+        return super().get_context_data(action=action, querystring=urlencode({"action": action}),
+                                        **kwargs)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "registration/password_change.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        with transaction.atomic():
+            audit_record(actor=self.request.user, action="password.changed", obj=self.request.user)
+        messages.success(self.request, "Your password has been changed.")
+        return response
+
+
+def csrf_failure(request, reason=""):
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)
+

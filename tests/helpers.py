@@ -1,0 +1,116 @@
+"""Building test data the way users cause it: through services and the real login flow."""
+
+import base64
+import csv
+import datetime
+import io
+import time
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from cpl.services import cpl_import
+from portal.models import Organisation, User
+from portal.roles import Role
+
+SAMPLE_CPL = Path(__file__).resolve().parent.parent / "portal" / "demo" / "cpl-sample.csv"
+PASSWORD = "correct horse battery staple"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+P = Organisation.PartyType
+ROLE_USERS = {
+    # key: (role, organisation name, party type, party id)
+    "secretariat": (Role.SECRETARIAT, "Security Sub-Committee", P.SSC, None),
+    "chair": (Role.CHAIR, "Security Sub-Committee", P.SSC, None),
+    "member": (Role.MEMBER, "Security Sub-Committee", P.SSC, None),
+    "expert": (Role.EXPERT, "Test Lab", P.OTHER, None),
+    "supplier_a": (Role.SUPPLIER, "Supplier A Energy", P.LARGE_SUPPLIER, "SUPA"),
+    "supplier_b": (Role.SUPPLIER, "Supplier B Power", P.SMALL_SUPPLIER, "SUPB"),
+    "dcc": (Role.OTHER_PARTY, "DCC", P.DCC, "DCC"),
+    "network": (Role.OTHER_PARTY, "Network Operator", P.NETWORK_OPERATOR, "DNO1"),
+    "authority": (Role.AUTHORITY, "Ofgem", P.AUTHORITY, None),
+}
+
+
+def make_user(key: str, username: str | None = None, with_device: bool = True) -> User:
+    role, org_name, party_type, party_id = ROLE_USERS[key]
+    organisation, _ = Organisation.objects.get_or_create(
+        name=org_name, defaults={"party_type": party_type, "party_id": party_id})
+    user = User.objects.create_user(username=username or key, password=PASSWORD,
+                                    organisation=organisation, email=f"{key}@example.org")
+    user.groups.add(Group.objects.get(name=role))
+    if with_device:
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True,
+                                  key=base64.b32decode(TOTP_SECRET).hex())
+    return user
+
+
+def current_code(secret: str = TOTP_SECRET, offset: int = 0) -> str:
+    return f"{totp(base64.b32decode(secret), t0=0, step=30, digits=6, drift=offset):06d}"
+
+
+def sign_in(client, user: User) -> None:
+    """A fully signed-in session: password and, where the user has one, the second factor."""
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+
+CPL_HEADER = ["Device Type", "Manufacturer ID", "Manufacturer Name", "Model ID",
+              "Hardware Version", "Firmware Version", "SMETS CHTS Version", "Date Added",
+              "CPA Certificate Number", "CPA Issue Date", "CPA Expiry Date",
+              "ZigBee Certificate Number", "ZigBee Expiry Date", "DLMS Certificate Number",
+              "DLMS Expiry Date"]
+
+
+def cpl_row(index: int, *, device_type: str = "CHF", expiry_years: int = 5, **overrides) -> dict:
+    """A valid exchange row, unique by index; certificates valid for years unless overridden."""
+    today = datetime.date.today()
+    expiry = (today + datetime.timedelta(days=365 * expiry_years)).isoformat()
+    issued = (today - datetime.timedelta(days=365)).isoformat()
+    row = {
+        "Device Type": device_type, "Manufacturer ID": "1A2B",
+        "Manufacturer Name": "Northfield Metering", "Model ID": f"{index // 65536:04X}",
+        "Hardware Version": "0100", "Firmware Version": f"{index % 65536:08X}",
+        "SMETS CHTS Version": "SMETS2 v5.0", "Date Added": "2022-01-10",
+        "CPA Certificate Number": f"CPA-T-{index}", "CPA Issue Date": issued,
+        "CPA Expiry Date": expiry, "ZigBee Certificate Number": f"ZB-T-{index}",
+        "ZigBee Expiry Date": expiry, "DLMS Certificate Number": "", "DLMS Expiry Date": "",
+    }
+    if device_type in ("ESME", "GSME"):
+        row["DLMS Certificate Number"], row["DLMS Expiry Date"] = f"DLMS-T-{index}", expiry
+    row.update(overrides)
+    return row
+
+
+def cpl_csv(rows: list[dict], header: list[str] | None = None) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header or CPL_HEADER, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def import_bytes(data: bytes, actor=None, name: str = "test.csv"):
+    return cpl_import(actor=actor, binary=io.BytesIO(data), size=len(data), file_name=name)
+
+
+def import_sample(actor=None):
+    with open(SAMPLE_CPL, "rb") as sample:
+        return cpl_import(actor=actor, binary=sample, size=SAMPLE_CPL.stat().st_size,
+                          file_name=SAMPLE_CPL.name)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
