@@ -65,9 +65,13 @@ class SecondFactorVerifyView(LoginRequiredMixin, FormView):
 
     def form_valid(self, form):
         user = self.request.user
-        device = next((d for d in TOTPDevice.objects.devices_for_user(user, confirmed=True)
-                       if d.verify_is_allowed()[0] and d.verify_token(form.cleaned_data["token"])),
-                      None)
+        devices = [d for d in TOTPDevice.objects.devices_for_user(user, confirmed=True)
+                   if d.verify_is_allowed()[0]]
+        if not devices:
+            form.add_error("token", "Too many attempts with a wrong code. Wait a minute, then "
+                                    "enter the code your app shows.")
+            return self.form_invalid(form)
+        device = next((d for d in devices if d.verify_token(form.cleaned_data["token"])), None)
         if device is None:
             with transaction.atomic():
                 audit_record(actor=user, action="mfa.failed", obj=user)

@@ -1,0 +1,134 @@
+"""Sign-in: password (argon2, lockout), TOTP second factor for privileged roles, sign-out."""
+
+import base64
+
+import pytest
+from django.conf import settings as django_settings
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.models import AuditEvent
+
+from ..helpers import PASSWORD, current_code, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def password_step(client, username, password=PASSWORD):
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def test_production_hasher_is_argon2():
+    import portal.settings as production
+
+    assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+    assert django_settings.AUTH_USER_MODEL == "portal.User"
+
+
+@pytest.mark.parametrize("role", ["secretariat", "chair", "member", "expert", "authority"])
+def test_privileged_roles_must_pass_totp_before_any_page(client, role):
+    make_user(role)
+    response = password_step(client, role)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/security-code/")
+    # The password alone opens nothing.
+    for path in ("/", "/cpl/", "/audit/"):
+        page = client.get(path)
+        assert page.status_code == 302 and page["Location"].startswith("/accounts/security-code/")
+    verified = client.post("/accounts/security-code/?next=/", {"token": current_code()})
+    assert verified.status_code == 302 and verified["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_security_code_is_refused_and_audited(client):
+    user = make_user("secretariat")
+    password_step(client, "secretariat")
+    wrong = f"{(int(current_code()) + 1) % 1000000:06d}"
+    response = client.post("/accounts/security-code/", {"token": wrong})
+    assert response.status_code == 200
+    assert "The security code is not correct" in response.content.decode()
+    assert client.get("/").status_code == 302
+    assert AuditEvent.objects.filter(action="mfa.failed", object_id=str(user.pk)).exists()
+
+
+@pytest.mark.parametrize("token", ["", "12345", "abcdef", "1234567"])
+def test_malformed_security_code_gets_a_clear_error(client, token):
+    make_user("chair")
+    password_step(client, "chair")
+    response = client.post("/accounts/security-code/", {"token": token})
+    assert response.status_code == 200
+    assert "govuk-error-summary" in response.content.decode()
+
+
+def test_supplier_without_authenticator_signs_in_with_password(client):
+    make_user("supplier_a", with_device=False)
+    response = password_step(client, "supplier_a")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_privileged_user_without_authenticator_must_enrol_first(client, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the test retries faster than a person would
+    user = make_user("member", with_device=False)
+    response = password_step(client, "member")
+    assert response["Location"].startswith("/accounts/authenticator/")
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and b"data:image/svg+xml" in page.content
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    secret = base64.b32encode(device.bin_key).decode()
+    assert client.post("/accounts/authenticator/", {"token": "000000"}).status_code == 200
+    done = client.post("/accounts/authenticator/?next=/cpl/", {"token": current_code(secret)})
+    assert done.status_code == 302 and done["Location"] == "/cpl/"
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert client.get("/cpl/").status_code == 200
+    # Enrolment is once: a second visit cannot replace the device.
+    assert client.get("/accounts/authenticator/")["Location"].startswith("/accounts/security-code/")
+
+
+def test_failed_logins_are_audited_and_lock_the_account(client):
+    make_user("secretariat")
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        response = password_step(client, "secretariat", "wrong password")
+    assert AuditEvent.objects.filter(action="login.failed").count() >= 4
+    locked = password_step(client, "secretariat")  # even the right password
+    assert locked.status_code == 429
+    assert "Your account is locked" in locked.content.decode()
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_open_redirects_are_refused(client):
+    make_user("chair")
+    password_step(client, "chair")
+    response = client.post("/accounts/security-code/?next=https://evil.example/",
+                           {"token": current_code()})
+    assert response["Location"] == "/"
+
+
+def test_sign_out_needs_post_and_ends_the_session(client):
+    make_user("supplier_b", with_device=False)
+    password_step(client, "supplier_b")
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_password_change(client):
+    user = make_user("supplier_a", with_device=False)
+    password_step(client, "supplier_a")
+    new = "a much longer new passphrase 42"
+    response = client.post("/accounts/password/", {"old_password": PASSWORD,
+                                                   "new_password1": new, "new_password2": new})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(new)
+    assert AuditEvent.objects.filter(action="password.changed").exists()
+    weak = client.post("/accounts/password/", {"old_password": new, "new_password1": "password",
+                                               "new_password2": "password"})
+    assert weak.status_code == 200 and b"too common" in weak.content
+
+
+def test_repeated_wrong_codes_are_throttled(client):
+    make_user("authority")
+    password_step(client, "authority")
+    client.post("/accounts/security-code/", {"token": "000000"})
+    response = client.post("/accounts/security-code/", {"token": current_code()})
+    assert "Too many attempts" in response.content.decode()
+    assert client.get("/").status_code == 302
