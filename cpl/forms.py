@@ -22,7 +22,9 @@ class RegisterFilterForm(forms.Form):
 class CPLImportForm(forms.Form):
     file = forms.FileField(label="CPL file (CSV or XLSX)",
                            help_text="In the CPL exchange format. The whole file is checked first: "
-                                     "if any row is wrong, nothing is imported.")
+                                     "if any row is wrong, nothing is imported.",
+                           error_messages={"required": "Select a CPL file",
+                                           "empty": "The selected file is empty."})
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django_fsm import has_transition_perm
+from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
 from portal.audit import AuditEntry, audit_record, audit_record_many
 
@@ -269,6 +269,8 @@ def certificate_record_event(*, actor, certificate: Cert, event: str, on: dateti
     if event not in {"withdraw", "cancel"}:
         raise ValueError(f"unknown certificate event {event!r}")
     method = getattr(certificate, event)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(f"{certificate} is {certificate.get_status_display().lower()}.")
     if not has_transition_perm(method, actor):
         raise PermissionDenied("You may not record certificate events.")
     with transaction.atomic():

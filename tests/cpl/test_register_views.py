@@ -1,0 +1,134 @@
+"""Browsing the register: filters, search, pagination, detail pages and their query counts."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cpl.models import CPLChangeNotice, DeviceModel
+
+from ..helpers import cpl_csv, cpl_row, import_bytes, import_sample
+
+pytestmark = pytest.mark.django_db
+
+
+def fill_register(count: int):
+    rows = [cpl_row(i, device_type=("ESME" if i % 3 == 0 else "CHF"),
+                    **({"Manufacturer ID": "3E4F", "Manufacturer Name": "Caledon Comms"}
+                       if i % 2 else {})) for i in range(count)]
+    import_bytes(cpl_csv(rows))
+
+
+def count_queries(client, path) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(queries)
+
+
+# Every page, signed-in secretariat: session, user, OTP device, the user's groups (second-factor
+# check), user permissions, group permissions, the user's organisation (page header).
+PAGE_QUERIES = 7
+# Register: count, one page of device models with manufacturers, their certificates
+# (prefetch), manufacturers for the filter.
+REGISTER_QUERIES = PAGE_QUERIES + 4
+# Device model: the model with its manufacturer, its certificates, its CPL change notices,
+# its history.
+DETAIL_QUERIES = PAGE_QUERIES + 4
+
+
+@pytest.mark.parametrize("size", [10, 2000])
+def test_register_and_detail_pages_run_constant_queries(client_for, size, django_assert_num_queries):
+    fill_register(size)
+    client = client_for("secretariat")
+    client.get("/")  # warm the session
+    with django_assert_num_queries(REGISTER_QUERIES):
+        response = client.get("/cpl/?device_type=ESME&status=listed&q=a")
+    assert response.status_code == 200
+    with django_assert_num_queries(REGISTER_QUERIES):
+        client.get("/cpl/?page=1")
+    model = DeviceModel.objects.order_by("-id").first()
+    with django_assert_num_queries(DETAIL_QUERIES):
+        assert client.get(f"/cpl/models/{model.pk}/").status_code == 200
+
+
+def test_filters_and_search(client_for):
+    import_sample()
+    client = client_for("supplier_a")
+    page = client.get("/cpl/?device_type=GSME").context
+    assert {m.device_type for m in page["device_models"]} == {"GSME"}
+    assert page["paginator"].count == DeviceModel.objects.filter(device_type="GSME").count()
+    suspended = client.get("/cpl/?status=suspended").context["paginator"].count
+    assert suspended == DeviceModel.objects.filter(status="suspended").count() > 0
+    assert client.get("/cpl/?q=CPA-GSME-5992").context["paginator"].count == 1
+    assert client.get("/cpl/?q=caledon").context["paginator"].count == \
+        DeviceModel.objects.filter(manufacturer__name="Caledon Comms").count()
+    cutoff = datetime.date(2025, 1, 1)
+    expiring = client.get(f"/cpl/?expiring_before={cutoff}").context["device_models"]
+    assert all(any(c.expiry < cutoff for c in m.certificates.all()) for m in expiring)
+    bad = client.get("/cpl/?expiring_before=someday&device_type=FRIDGE")
+    assert bad.status_code == 200 and "There is a problem" in bad.content.decode()
+
+
+def test_pagination_keeps_the_filters(client_for):
+    fill_register(120)
+    client = client_for("member")
+    first = client.get("/cpl/?device_type=CHF")
+    assert first.context["paginator"].num_pages == 2
+    assert "device_type=CHF&amp;page=2" in first.content.decode()
+    second = client.get("/cpl/?device_type=CHF&page=2")
+    assert len(second.context["device_models"]) == 80 - 50
+
+
+def test_device_model_page_shows_certificates_and_history(client_for):
+    import_sample()
+    model = DeviceModel.objects.filter(status="suspended").first()
+    body = client_for("dcc").get(f"/cpl/models/{model.pk}/").content.decode()
+    for certificate in model.certificates.all():
+        assert certificate.number in body
+    assert "devicemodel.created" in body and "devicemodel.suspend" in body
+    assert CPLChangeNotice.objects.get(device_model=model).reason in body
+
+
+def test_secretariat_records_a_withdrawal_from_the_certificate_page(client_for):
+    import_bytes(cpl_csv([cpl_row(1)]))
+    model = DeviceModel.objects.get()
+    zigbee = model.certificates.get(kind="zigbee")
+    client = client_for("secretariat")
+    bad = client.post(f"/cpl/certificates/{zigbee.pk}/", {"event": "withdraw", "on": "", "reason": ""})
+    assert bad.status_code == 400
+    response = client.post(f"/cpl/certificates/{zigbee.pk}/", {
+        "event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"},
+        follow=True)
+    assert "1 device model(s) suspended" in response.content.decode()
+    model.refresh_from_db()
+    assert model.status == "suspended"
+    # A second submission of the same form finds the certificate already withdrawn.
+    again = client.post(f"/cpl/certificates/{zigbee.pk}/", {
+        "event": "cancel", "on": "2026-11-21", "reason": "x"}, follow=True)
+    assert "changed while you were looking" in again.content.decode()
+
+
+def test_suppliers_cannot_record_certificate_events(client_for):
+    import_bytes(cpl_csv([cpl_row(1)]))
+    zigbee = DeviceModel.objects.get().certificates.get(kind="zigbee")
+    response = client_for("supplier_a").post(f"/cpl/certificates/{zigbee.pk}/", {
+        "event": "withdraw", "on": "2026-11-20", "reason": "x"})
+    assert response.status_code == 403
+    zigbee.refresh_from_db()
+    assert zigbee.status == "valid"
+
+
+def test_recording_a_renewed_certificate_reinstates(client_for):
+    import_bytes(cpl_csv([cpl_row(1, **{"ZigBee Expiry Date": "2021-01-01"})]))
+    model = DeviceModel.objects.get()
+    assert model.status == "suspended"
+    client = client_for("secretariat")
+    bad = client.post(f"/cpl/models/{model.pk}/certificates/new/", {
+        "kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2025-01-01"})
+    assert bad.status_code == 400
+    response = client.post(f"/cpl/models/{model.pk}/certificates/new/", {
+        "kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2029-01-01"},
+        follow=True)
+    assert "The device model is listed" in response.content.decode()

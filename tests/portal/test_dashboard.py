@@ -1,0 +1,40 @@
+import datetime
+
+import pytest
+
+from ..helpers import cpl_csv, cpl_row, import_bytes, import_sample
+
+pytestmark = pytest.mark.django_db
+
+
+def test_secretariat_sees_expiring_certificates_and_cpl_changes(client_for):
+    import_sample()
+    soon = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+    import_bytes(cpl_csv([cpl_row(7, **{"CPA Expiry Date": soon,
+                                        "CPA Certificate Number": "CPA-SOON"})]))
+    body = client_for("secretariat").get("/").content.decode()
+    assert "Certificates expiring within 90 days" in body and "CPA-SOON" in body
+    assert "CPL changes in the last 30 days" in body and "Suspended" in body
+    assert "CPA certificates awaiting an SSC decision" in body
+
+
+def test_chair_sees_cpa_flags_but_not_secretariat_panels(client_for):
+    import_sample()
+    body = client_for("chair").get("/").content.decode()
+    assert "CPA certificates awaiting an SSC decision" in body
+    assert "Certificates expiring within" not in body
+
+
+def test_dcc_sees_cpl_changes(client_for):
+    import_sample()
+    body = client_for("dcc").get("/").content.decode()
+    assert "CPL changes in the last 30 days" in body
+    assert "awaiting an SSC decision" not in body
+
+
+@pytest.mark.parametrize("role", ["supplier_a", "authority", "expert"])
+def test_other_roles_see_nothing_waiting(client_for, role):
+    import_sample()
+    body = client_for(role).get("/").content.decode()
+    assert "Nothing is waiting for you" in body
+    assert "CPL changes" not in body and "CPA certificates" not in body
