@@ -1,16 +1,17 @@
 import tempfile
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from portal.models import AuditEvent, Organisation
+from portal.permissions import PortalPermissionRequiredMixin
 from portal.roles import Role
 
 from . import exchange, selectors, services
@@ -23,9 +24,8 @@ EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8",
                   "json": "application/json"}
 
 
-class RegisterAccessMixin(LoginRequiredMixin, PermissionRequiredMixin):
+class RegisterAccessMixin(PortalPermissionRequiredMixin):
     permission_required = "cpl.view_devicemodel"
-    raise_exception = True
 
 
 class RegisterView(RegisterAccessMixin, ListView):
@@ -112,10 +112,10 @@ class CertificateAddView(RegisterAccessMixin, FormView):
     template_name = "cpl/certificate_add.html"
     form_class = CertificateAddForm
 
-    def dispatch(self, request, *args, **kwargs):
-        self.device_model = get_object_or_404(DeviceModel.objects.select_related("manufacturer"),
-                                              pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
+    @cached_property
+    def device_model(self) -> DeviceModel:
+        return get_object_or_404(DeviceModel.objects.select_related("manufacturer"),
+                                 pk=self.kwargs["pk"])
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(device_model=self.device_model, **kwargs)
@@ -239,11 +239,10 @@ class RegisterExportView(RegisterAccessMixin, View):
         return export_response(selectors.register_rows(), fmt, f"cpl-current-{stamp}", meta)
 
 
-class ChangeNoticeListView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
+class ChangeNoticeListView(PortalPermissionRequiredMixin, ListView):
     """CPL change notices: for the SSC and for the DCC, who sets the devices' SMI status."""
 
     permission_required = "cpl.view_cplchangenotice"
-    raise_exception = True
     template_name = "cpl/change_list.html"
     context_object_name = "notices"
     paginate_by = 50

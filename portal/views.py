@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 import segno
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +18,7 @@ from .audit import audit_record
 from .dashboard import dashboard_panels
 from .forms import SecurityCodeForm
 from .models import AuditEvent
+from .permissions import PortalPermissionRequiredMixin
 
 
 def _safe_next(request, default: str = "/") -> str:
@@ -128,9 +129,8 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(panels=dashboard_panels(self.request.user), **kwargs)
 
 
-class AuditLogView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
+class AuditLogView(PortalPermissionRequiredMixin, ListView):
     permission_required = "portal.view_audit_log"
-    raise_exception = True
     template_name = "portal/audit_log.html"
     context_object_name = "events"
     paginate_by = 100
