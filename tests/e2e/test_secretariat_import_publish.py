@@ -1,0 +1,53 @@
+"""Journey: the secretariat signs in with TOTP, imports a CPL file, publishes and downloads it."""
+
+import csv
+import io
+
+import pytest
+from playwright.sync_api import expect
+
+from cpl.models import CPLVersion, DeviceModel
+
+from ..helpers import PASSWORD, SAMPLE_CPL, current_code, make_user
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_secretariat_imports_publishes_and_downloads_the_cpl(page, tmp_path):
+    make_user("secretariat")
+
+    page.goto("/")
+    page.get_by_label("Username").fill("secretariat")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Enter your security code")).to_be_visible()
+    page.get_by_label("Security code").fill(current_code())
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
+
+    page.get_by_role("link", name="Import", exact=True).click()
+    expect(page.get_by_role("heading", name="Import the CPL")).to_be_visible()
+    page.get_by_label("CPL file (CSV or XLSX)").set_input_files(str(SAMPLE_CPL))
+    page.get_by_role("button", name="Upload and import").click()
+    expect(page.get_by_role("heading", name="Import complete")).to_be_visible()
+    expect(page.get_by_text("40 device models in the file")).to_be_visible()
+    assert DeviceModel.objects.count() == 40
+
+    page.get_by_role("link", name="Publish a CPL version").click()
+    page.get_by_role("button", name="Publish a new version").click()
+    expect(page.get_by_role("heading", name="CPL version 1")).to_be_visible()
+    expect(page.get_by_text("Version 1 published: 40 added")).to_be_visible()
+    version = CPLVersion.objects.get()
+    expect(page.get_by_text(version.content_hash)).to_be_visible()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="CSV").click()
+    download = download_info.value
+    assert download.suggested_filename == "cpl-version-1.csv"
+    path = tmp_path / "cpl.csv"
+    download.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert len(rows) == 40
+    assert {r["CPL Status"] for r in rows} == {"Listed", "Suspended"}
+    assert CPLVersion.hash_rows(rows) == version.content_hash
