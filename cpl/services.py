@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
@@ -183,14 +182,13 @@ class CheckResult:
     cpa_flagged: int = 0
 
 
-def _valid_certificate(kind: str):
-    return Exists(Cert.objects.filter(device_models=OuterRef("pk"), kind=kind,
-                                      status=Cert.Status.VALID))
-
-
-def _non_cpa_compliant() -> Q:
-    """A device model holds a valid ZigBee certificate, and a valid DLMS one where required."""
-    return Q(has_zigbee=True) & (Q(has_dlms=True) | ~Q(device_type__in=DLMS_DEVICE_TYPES))
+def _holding_valid(kind: str, device_model_ids) -> set[int]:
+    """Ids of the device models that hold a valid certificate of this kind."""
+    links = DeviceModel.certificates.through.objects.filter(
+        assurancecertificate__kind=kind, assurancecertificate__status=Cert.Status.VALID)
+    if device_model_ids is not None:
+        links = links.filter(devicemodel_id__in=device_model_ids)
+    return set(links.values_list("devicemodel_id", flat=True))
 
 
 def certificates_check(*, actor=None, today: datetime.date | None = None,
@@ -222,25 +220,39 @@ def certificates_check(*, actor=None, today: datetime.date | None = None,
                                              "expiry": certificate.expiry}))
         audit_record_many(actor=actor, entries=entries)
 
-        models = DeviceModel.objects.select_related("manufacturer").annotate(
-            has_zigbee=_valid_certificate(Cert.Kind.ZIGBEE),
-            has_dlms=_valid_certificate(Cert.Kind.DLMS))
+        # Set-based, not a correlated subquery per model: linear in the size of the register.
+        zigbee = _holding_valid(Cert.Kind.ZIGBEE, device_model_ids)
+        dlms = _holding_valid(Cert.Kind.DLMS, device_model_ids)
+        candidates = DeviceModel.objects.filter(status__in=[Status.LISTED, Status.SUSPENDED])
         if device_model_ids is not None:
-            models = models.filter(pk__in=device_model_ids)
-        for model in models.filter(status=Status.LISTED).exclude(_non_cpa_compliant()):
+            candidates = candidates.filter(pk__in=device_model_ids)
+        to_suspend, to_reinstate = [], []
+        for pk, status, basis, device_type in candidates.values_list(
+                "pk", "status", "suspension_basis", "device_type").iterator(chunk_size=5000):
+            compliant = pk in zigbee and (device_type not in DLMS_DEVICE_TYPES or pk in dlms)
+            if status == Status.LISTED and not compliant:
+                to_suspend.append(pk)
+            elif (status == Status.SUSPENDED and compliant
+                  and basis == DeviceModel.SuspensionBasis.CERTIFICATE):
+                to_reinstate.append(pk)
+        for model in _locked_models(to_suspend):
             _change_status(actor=actor, model=model, transition="suspend",
                            reason="A required non-CPA Assurance Certificate is no longer valid: "
                                   "removed from the CPL automatically.",
                            basis=DeviceModel.SuspensionBasis.CERTIFICATE, check_permission=False)
             result.suspended += 1
-        to_reinstate = models.filter(status=Status.SUSPENDED,
-                                     suspension_basis=DeviceModel.SuspensionBasis.CERTIFICATE)
-        for model in to_reinstate.filter(_non_cpa_compliant()):
+        for model in _locked_models(to_reinstate):
             _change_status(actor=actor, model=model, transition="reinstate",
                            reason="Valid Assurance Certificates recorded: reinstated on the CPL.",
                            check_permission=False)
             result.reinstated += 1
     return result
+
+
+def _locked_models(ids: list[int]):
+    for start in range(0, len(ids), 500):
+        yield from DeviceModel.objects.select_related("manufacturer").select_for_update(
+            of=("self",)).filter(pk__in=ids[start:start + 500]).order_by("pk")
 
 
 def _change_status(*, actor, model: DeviceModel, transition: str, reason: str,
