@@ -13,12 +13,15 @@ from cpl.models import CPLImport, DeviceModel
 
 from .helpers import SAMPLE_CPL, make_user
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"),
-                                reason="needs REDIS_URL (a real Redis broker)")
+pytestmark = [
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (a real broker)"),
+    # The worker thread has its own connection, so the data must be committed.
+    pytest.mark.usefixtures("committed_db"),
+]
 
 
 @pytest.fixture
-def real_worker(transactional_db):
+def real_worker():
     from celery.contrib.testing.worker import start_worker
 
     from portal.celery import app

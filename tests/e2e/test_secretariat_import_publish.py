@@ -10,7 +10,7 @@ from cpl.models import CPLVersion, DeviceModel
 
 from ..helpers import PASSWORD, SAMPLE_CPL, current_code, make_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
 
 def test_secretariat_imports_publishes_and_downloads_the_cpl(page, tmp_path):
