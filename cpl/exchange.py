@@ -17,21 +17,47 @@ from dataclasses import dataclass, field
 from .models import DLMS_DEVICE_TYPES, DeviceType
 
 COLUMNS = [
-    "Device Type", "Manufacturer ID", "Manufacturer Name", "Model ID", "Hardware Version",
-    "Firmware Version", "SMETS CHTS Version", "Date Added", "CPA Certificate Number",
-    "CPA Issue Date", "CPA Expiry Date", "ZigBee Certificate Number", "ZigBee Expiry Date",
-    "DLMS Certificate Number", "DLMS Expiry Date",
+    "Device Type",
+    "Manufacturer ID",
+    "Manufacturer Name",
+    "Model ID",
+    "Hardware Version",
+    "Firmware Version",
+    "SMETS CHTS Version",
+    "Date Added",
+    "CPA Certificate Number",
+    "CPA Issue Date",
+    "CPA Expiry Date",
+    "ZigBee Certificate Number",
+    "ZigBee Expiry Date",
+    "DLMS Certificate Number",
+    "DLMS Expiry Date",
 ]
 # Written by our exports; accepted and ignored on import (status changes only by transitions).
 STATUS_COLUMN = "CPL Status"
 EXPORT_COLUMNS = [*COLUMNS, STATUS_COLUMN]
 
 HEX_LENGTHS = {"Manufacturer ID": 4, "Model ID": 4, "Hardware Version": 4, "Firmware Version": 8}
-TEXT_LIMITS = {"Manufacturer Name": 200, "SMETS CHTS Version": 50, "CPA Certificate Number": 100,
-               "ZigBee Certificate Number": 100, "DLMS Certificate Number": 100}
+TEXT_LIMITS = {
+    "Manufacturer Name": 200,
+    "SMETS CHTS Version": 50,
+    "CPA Certificate Number": 100,
+    "ZigBee Certificate Number": 100,
+    "DLMS Certificate Number": 100,
+}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-BINARY_SIGNATURES = (b"%PDF", b"MZ", b"\x7fELF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff",
-                     b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"\xd0\xcf\x11\xe0")
+BINARY_SIGNATURES = (
+    b"%PDF",
+    b"MZ",
+    b"\x7fELF",
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"\x1f\x8b",
+    b"Rar!",
+    b"7z\xbc\xaf",
+    b"\xd0\xcf\x11\xe0",
+)
 XLSX_SIGNATURE = b"PK\x03\x04"
 
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
@@ -124,8 +150,9 @@ def _csv_records(binary, size: int) -> Iterator[tuple[int, list[str], int]]:
         while chunk := binary.read(256 * 1024):
             consumed += len(chunk)
             if b"\x00" in chunk:
-                raise ExchangeFileRejected("The file contains NUL bytes: it is binary, "
-                                           "not a CSV text file.")
+                raise ExchangeFileRejected(
+                    "The file contains NUL bytes: it is binary, not a CSV text file."
+                )
             try:
                 yield decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -141,7 +168,9 @@ def _csv_records(binary, size: int) -> Iterator[tuple[int, list[str], int]]:
         for record in reader:
             yield reader.line_num, record, (consumed * 100 // size) if size else 100
     except csv.Error as exc:
-        raise ExchangeFileRejected(f"Row {reader.line_num}: the CSV is malformed ({exc}).") from None
+        raise ExchangeFileRejected(
+            f"Row {reader.line_num}: the CSV is malformed ({exc})."
+        ) from None
 
 
 class _LineSplitter:
@@ -158,7 +187,7 @@ class _LineSplitter:
         while True:
             newline = self._buffer.find("\n")
             if newline >= 0:
-                line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1:]
+                line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1 :]
                 return line
             try:
                 self._buffer += next(self._chunks)
@@ -206,8 +235,9 @@ def _open_records(binary, size: int):
     if head.startswith(XLSX_SIGNATURE):
         return _xlsx_records(binary)
     if head.startswith(BINARY_SIGNATURES):
-        raise ExchangeFileRejected("This is a binary file, not a CSV or XLSX file in the "
-                                   "CPL exchange format.")
+        raise ExchangeFileRejected(
+            "This is a binary file, not a CSV or XLSX file in the CPL exchange format."
+        )
     return _csv_records(binary, size)
 
 
@@ -230,8 +260,7 @@ def _map_header(cells: list[str]) -> dict[str, int]:
         if column not in mapping:
             errors.append(RowError(1, column, "missing column"))
     if errors:
-        raise ExchangeFileRejected("The header row does not match the CPL exchange format.",
-                                   errors)
+        raise ExchangeFileRejected("The header row does not match the CPL exchange format.", errors)
     return mapping
 
 
@@ -246,7 +275,9 @@ def _parse_date(value: str, column: str, errors: list, row: int) -> datetime.dat
         return None
 
 
-def _validate_row(row: int, values: dict[str, str], errors: list[RowError]) -> DeviceModelRow | None:
+def _validate_row(
+    row: int, values: dict[str, str], errors: list[RowError]
+) -> DeviceModelRow | None:
     start = len(errors)
     for column in COLUMNS:
         if column.startswith("DLMS"):
@@ -255,12 +286,20 @@ def _validate_row(row: int, values: dict[str, str], errors: list[RowError]) -> D
             errors.append(RowError(row, column, "is required"))
     device_type = values["Device Type"].upper()
     if values["Device Type"] and device_type not in DeviceType.values:
-        errors.append(RowError(row, "Device Type", f"unknown device type '{values['Device Type'][:40]}'"
-                               f" (expected one of {', '.join(DeviceType.values)})"))
+        errors.append(
+            RowError(
+                row,
+                "Device Type",
+                f"unknown device type '{values['Device Type'][:40]}'"
+                f" (expected one of {', '.join(DeviceType.values)})",
+            )
+        )
     for column, length in HEX_LENGTHS.items():
         value = values[column]
         if value and (len(value) != length or not _HEX.match(value)):
-            errors.append(RowError(row, column, f"'{value[:40]}' is not {length} hexadecimal digits"))
+            errors.append(
+                RowError(row, column, f"'{value[:40]}' is not {length} hexadecimal digits")
+            )
     for column, limit in TEXT_LIMITS.items():
         if len(values[column]) > limit:
             errors.append(RowError(row, column, f"is longer than {limit} characters"))
@@ -268,39 +307,58 @@ def _validate_row(row: int, values: dict[str, str], errors: list[RowError]) -> D
     for column in ("Date Added", "CPA Issue Date", "CPA Expiry Date", "ZigBee Expiry Date"):
         if values[column]:
             dates[column] = _parse_date(values[column], column, errors, row)
-    if (dates.get("CPA Issue Date") and dates.get("CPA Expiry Date")
-            and dates["CPA Expiry Date"] <= dates["CPA Issue Date"]):
-        errors.append(RowError(row, "CPA Expiry Date", "the certificate expires before (or on) "
-                                                       "its issue date"))
+    if (
+        dates.get("CPA Issue Date")
+        and dates.get("CPA Expiry Date")
+        and dates["CPA Expiry Date"] <= dates["CPA Issue Date"]
+    ):
+        errors.append(
+            RowError(
+                row, "CPA Expiry Date", "the certificate expires before (or on) its issue date"
+            )
+        )
     dlms_number, dlms_expiry = values["DLMS Certificate Number"], values["DLMS Expiry Date"]
     if device_type in DLMS_DEVICE_TYPES:
         if not dlms_number:
-            errors.append(RowError(row, "DLMS Certificate Number", f"is required for {device_type}"))
+            errors.append(
+                RowError(row, "DLMS Certificate Number", f"is required for {device_type}")
+            )
         if not dlms_expiry:
             errors.append(RowError(row, "DLMS Expiry Date", f"is required for {device_type}"))
         elif dlms_expiry:
             dates["DLMS Expiry Date"] = _parse_date(dlms_expiry, "DLMS Expiry Date", errors, row)
     elif device_type in DeviceType.values:
-        for column, value in (("DLMS Certificate Number", dlms_number),
-                              ("DLMS Expiry Date", dlms_expiry)):
+        for column, value in (
+            ("DLMS Certificate Number", dlms_number),
+            ("DLMS Expiry Date", dlms_expiry),
+        ):
             if value:
                 errors.append(RowError(row, column, f"must be empty for {device_type}"))
     if len(errors) > start:
         return None
     certificates = [
-        CertificateFact("cpa", values["CPA Certificate Number"], dates["CPA Issue Date"],
-                        dates["CPA Expiry Date"]),
-        CertificateFact("zigbee", values["ZigBee Certificate Number"], None,
-                        dates["ZigBee Expiry Date"]),
+        CertificateFact(
+            "cpa",
+            values["CPA Certificate Number"],
+            dates["CPA Issue Date"],
+            dates["CPA Expiry Date"],
+        ),
+        CertificateFact(
+            "zigbee", values["ZigBee Certificate Number"], None, dates["ZigBee Expiry Date"]
+        ),
     ]
     if device_type in DLMS_DEVICE_TYPES:
         certificates.append(CertificateFact("dlms", dlms_number, None, dates["DLMS Expiry Date"]))
     return DeviceModelRow(
-        row=row, device_type=device_type, manufacturer_id=values["Manufacturer ID"].upper(),
-        manufacturer_name=values["Manufacturer Name"], model_id=values["Model ID"].upper(),
+        row=row,
+        device_type=device_type,
+        manufacturer_id=values["Manufacturer ID"].upper(),
+        manufacturer_name=values["Manufacturer Name"],
+        model_id=values["Model ID"].upper(),
         hardware_version=values["Hardware Version"].upper(),
         firmware_version=values["Firmware Version"].upper(),
-        smets_chts_version=values["SMETS CHTS Version"], date_added=dates["Date Added"],
+        smets_chts_version=values["SMETS CHTS Version"],
+        date_added=dates["Date Added"],
         certificates=certificates,
     )
 
@@ -317,34 +375,56 @@ class _CrossRowChecks:
     def check(self, parsed: DeviceModelRow, errors: list[RowError]) -> None:
         first = self.identities.setdefault(parsed.identity, parsed.row)
         if first != parsed.row:
-            errors.append(RowError(parsed.row, "Firmware Version",
-                                   f"duplicate device model: the same manufacturer, model, hardware "
-                                   f"and firmware version as row {first}"))
-        name, name_row = self.manufacturers.setdefault(parsed.manufacturer_id,
-                                                       (parsed.manufacturer_name, parsed.row))
+            errors.append(
+                RowError(
+                    parsed.row,
+                    "Firmware Version",
+                    f"duplicate device model: the same manufacturer, model, hardware "
+                    f"and firmware version as row {first}",
+                )
+            )
+        name, name_row = self.manufacturers.setdefault(
+            parsed.manufacturer_id, (parsed.manufacturer_name, parsed.row)
+        )
         if name != parsed.manufacturer_name:
-            errors.append(RowError(parsed.row, "Manufacturer Name",
-                                   f"manufacturer {parsed.manufacturer_id} is named '{name}' on row "
-                                   f"{name_row}"))
+            errors.append(
+                RowError(
+                    parsed.row,
+                    "Manufacturer Name",
+                    f"manufacturer {parsed.manufacturer_id} is named '{name}' on row {name_row}",
+                )
+            )
         for fact in parsed.certificates:
-            seen, seen_row = self.certificates.setdefault((fact.kind, fact.number),
-                                                          (fact, parsed.row))
+            seen, seen_row = self.certificates.setdefault(
+                (fact.kind, fact.number), (fact, parsed.row)
+            )
             if (seen.issued, seen.expiry) != (fact.issued, fact.expiry):
                 label = {"cpa": "CPA", "zigbee": "ZigBee", "dlms": "DLMS"}[fact.kind]
-                errors.append(RowError(parsed.row, f"{label} Expiry Date",
-                                       f"certificate {fact.number} has different dates on row "
-                                       f"{seen_row}"))
+                errors.append(
+                    RowError(
+                        parsed.row,
+                        f"{label} Expiry Date",
+                        f"certificate {fact.number} has different dates on row {seen_row}",
+                    )
+                )
 
 
-def read_exchange_file(binary, *, size: int, max_bytes: int, max_errors: int = 500,
-                       progress: Callable[[int, int], None] | None = None) -> list[DeviceModelRow]:
+def read_exchange_file(
+    binary,
+    *,
+    size: int,
+    max_bytes: int,
+    max_errors: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[DeviceModelRow]:
     """Validate a whole CPL exchange file and return its rows, or raise ExchangeFileRejected."""
     if size == 0:
         raise ExchangeFileRejected("The file is empty.")
     if size > max_bytes:
         raise ExchangeFileRejected(
             f"The file is {size / 1048576:.1f} MB; the largest file accepted is "
-            f"{max_bytes / 1048576:.0f} MB.")
+            f"{max_bytes / 1048576:.0f} MB."
+        )
     records = _open_records(binary, size)
     report = _Progress(progress)
     header = None
@@ -363,10 +443,14 @@ def read_exchange_file(binary, *, size: int, max_bytes: int, max_errors: int = 5
             continue
         count += 1
         if len(cells) > width and any(c.strip() for c in cells[width:]):
-            errors.append(RowError(row, f"column {width + 1}", "value outside the header's columns"))
+            errors.append(
+                RowError(row, f"column {width + 1}", "value outside the header's columns")
+            )
             continue
-        values = {column: _restore_neutralised(cells[pos].strip()) if pos < len(cells) else ""
-                  for column, pos in header.items()}
+        values = {
+            column: _restore_neutralised(cells[pos].strip()) if pos < len(cells) else ""
+            for column, pos in header.items()
+        }
         parsed = _validate_row(row, values, errors)
         if parsed is not None:
             cross.check(parsed, errors)
@@ -379,7 +463,9 @@ def read_exchange_file(binary, *, size: int, max_bytes: int, max_errors: int = 5
         shown = errors[:max_errors]
         raise ExchangeFileRejected(
             f"{len(errors)} problem{'s' if len(errors) != 1 else ''} found; nothing was imported.",
-            shown, len(errors))
+            shown,
+            len(errors),
+        )
     if not rows:
         raise ExchangeFileRejected("The file has a header row but no device models.")
     return rows
@@ -429,6 +515,7 @@ def write_json(rows: Iterable[dict], meta: dict) -> Iterator[str]:
 
     yield json.dumps(meta, ensure_ascii=False)[:-1] + ', "device_models": ['
     for index, row in enumerate(rows):
-        yield ("," if index else "") + json.dumps({c: row.get(c, "") for c in EXPORT_COLUMNS},
-                                                  ensure_ascii=False)
+        yield ("," if index else "") + json.dumps(
+            {c: row.get(c, "") for c in EXPORT_COLUMNS}, ensure_ascii=False
+        )
     yield "]}"

@@ -5,26 +5,41 @@ from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer
 
 
 class RegisterFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=100,
-                        help_text="Manufacturer, model ID, firmware version or certificate number")
-    device_type = forms.ChoiceField(label="Device type", required=False,
-                                    choices=[("", "Any device type"), *DeviceType.choices])
-    manufacturer = forms.ModelChoiceField(label="Manufacturer", required=False,
-                                          queryset=Manufacturer.objects.order_by("name"),
-                                          empty_label="Any manufacturer")
-    status = forms.ChoiceField(label="CPL status", required=False,
-                               choices=[("", "Any status"), *DeviceModel.Status.choices])
-    expiring_before = forms.DateField(label="A certificate expires before", required=False,
-                                      help_text="For example, 2027-03-31",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        help_text="Manufacturer, model ID, firmware version or certificate number",
+    )
+    device_type = forms.ChoiceField(
+        label="Device type", required=False, choices=[("", "Any device type"), *DeviceType.choices]
+    )
+    manufacturer = forms.ModelChoiceField(
+        label="Manufacturer",
+        required=False,
+        queryset=Manufacturer.objects.order_by("name"),
+        empty_label="Any manufacturer",
+    )
+    status = forms.ChoiceField(
+        label="CPL status",
+        required=False,
+        choices=[("", "Any status"), *DeviceModel.Status.choices],
+    )
+    expiring_before = forms.DateField(
+        label="A certificate expires before",
+        required=False,
+        help_text="For example, 2027-03-31",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
 
 class CPLImportForm(forms.Form):
-    file = forms.FileField(label="CPL file (CSV or XLSX)",
-                           help_text="In the CPL exchange format. The whole file is checked first: "
-                                     "if any row is wrong, nothing is imported.",
-                           error_messages={"required": "Select a CPL file",
-                                           "empty": "The selected file is empty."})
+    file = forms.FileField(
+        label="CPL file (CSV or XLSX)",
+        help_text="In the CPL exchange format. The whole file is checked first: "
+        "if any row is wrong, nothing is imported.",
+        error_messages={"required": "Select a CPL file", "empty": "The selected file is empty."},
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -33,22 +48,29 @@ class CPLImportForm(forms.Form):
         if upload.size > settings.CPL_IMPORT_MAX_BYTES:
             raise forms.ValidationError(
                 f"The selected file must be smaller than "
-                f"{settings.CPL_IMPORT_MAX_BYTES // 1048576} MB.")
+                f"{settings.CPL_IMPORT_MAX_BYTES // 1048576} MB."
+            )
         return upload
 
 
 class CertificateEventForm(forms.Form):
-    event = forms.ChoiceField(label="What happened to the certificate?", widget=forms.RadioSelect,
-                              choices=[("withdraw", "Withdrawn"), ("cancel", "Cancelled")])
+    event = forms.ChoiceField(
+        label="What happened to the certificate?",
+        widget=forms.RadioSelect,
+        choices=[("withdraw", "Withdrawn"), ("cancel", "Cancelled")],
+    )
     on = forms.DateField(label="Date of the event", widget=forms.DateInput(attrs={"type": "date"}))
-    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+    reason = forms.CharField(
+        label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+    )
 
 
 class CertificateAddForm(forms.Form):
     kind = forms.ChoiceField(label="Kind of certificate", choices=AssuranceCertificate.Kind.choices)
     number = forms.CharField(label="Certificate number", max_length=100)
-    issued = forms.DateField(label="Issue date", required=False,
-                             widget=forms.DateInput(attrs={"type": "date"}))
+    issued = forms.DateField(
+        label="Issue date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     expiry = forms.DateField(label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):

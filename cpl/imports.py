@@ -36,9 +36,13 @@ def cpl_import_submit(*, actor, upload) -> CPLImport:
     with open(_import_dir() / stored_name, "rb") as stored:
         sha = file_sha256(stored)
     with transaction.atomic():
-        job = CPLImport.objects.create(file_name=Path(upload.name).name[:255], file_sha256=sha,
-                                       file_size=upload.size, stored_name=stored_name,
-                                       uploaded_by=actor)
+        job = CPLImport.objects.create(
+            file_name=Path(upload.name).name[:255],
+            file_sha256=sha,
+            file_size=upload.size,
+            stored_name=stored_name,
+            uploaded_by=actor,
+        )
         transaction.on_commit(lambda: task.delay(job.pk))
     return job
 
@@ -54,21 +58,29 @@ def cpl_import_run(*, import_id: int) -> CPLImport:
 
     def progress(rows: int, percent: int):
         job.processed_rows, job.progress_percent = rows, min(percent, 99)
-        CPLImport.objects.filter(pk=job.pk).update(processed_rows=rows,
-                                                   progress_percent=job.progress_percent)
+        CPLImport.objects.filter(pk=job.pk).update(
+            processed_rows=rows, progress_percent=job.progress_percent
+        )
 
     try:
         with open(path, "rb") as binary:
-            summary = cpl_import(actor=job.uploaded_by, binary=binary, size=job.file_size,
-                                 file_name=job.file_name, progress=progress)
+            summary = cpl_import(
+                actor=job.uploaded_by,
+                binary=binary,
+                size=job.file_size,
+                file_name=job.file_name,
+                progress=progress,
+            )
     except ExchangeFileRejected as rejected:
         job.reject(rejected.message, [e.as_dict() for e in rejected.errors], rejected.error_count)
     except FileNotFoundError:
         job.fail("The uploaded file is no longer available; please upload it again.")
     except Exception:
         logger.exception("CPL import %s failed", job.pk)
-        job.fail("The import failed unexpectedly. Nothing was changed; please try again or "
-                 "contact support.")
+        job.fail(
+            "The import failed unexpectedly. Nothing was changed; please try again or "
+            "contact support."
+        )
     else:
         job.succeed(asdict(summary))
     job.phase, job.progress_percent, job.finished_at = "", 100, timezone.now()

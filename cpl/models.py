@@ -47,17 +47,20 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         SSC_DECISION = "ssc_decision", "SSC decision"
 
     device_type = models.CharField(max_length=8, choices=DeviceType.choices, db_index=True)
-    manufacturer = models.ForeignKey(Manufacturer, on_delete=models.PROTECT,
-                                     related_name="device_models")
+    manufacturer = models.ForeignKey(
+        Manufacturer, on_delete=models.PROTECT, related_name="device_models"
+    )
     model_id = models.CharField("Model ID", max_length=4)
     hardware_version = models.CharField(max_length=4)
     firmware_version = models.CharField(max_length=8)
     smets_chts_version = models.CharField("SMETS/CHTS version", max_length=50)
     date_added = models.DateField()
-    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING,
-                      protected=True, db_index=True)
-    suspension_basis = models.CharField(max_length=16, choices=SuspensionBasis.choices,
-                                        blank=True, default="")
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, protected=True, db_index=True
+    )
+    suspension_basis = models.CharField(
+        max_length=16, choices=SuspensionBasis.choices, blank=True, default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,35 +78,54 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self):
-        return (f"{self.device_type} {self.manufacturer.manufacturer_id}/{self.model_id} "
-                f"hw {self.hardware_version} fw {self.firmware_version}")
+        return (
+            f"{self.device_type} {self.manufacturer.manufacturer_id}/{self.model_id} "
+            f"hw {self.hardware_version} fw {self.firmware_version}"
+        )
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
-        return (self.manufacturer.manufacturer_id, self.model_id, self.hardware_version,
-                self.firmware_version)
+        return (
+            self.manufacturer.manufacturer_id,
+            self.model_id,
+            self.hardware_version,
+            self.firmware_version,
+        )
 
     @property
     def is_on_cpl(self) -> bool:
         return self.status == self.Status.LISTED
 
-    @transition(field=status, source=Status.PENDING, target=Status.LISTED,
-                permission=_may_change_cpl_status)
+    @transition(
+        field=status, source=Status.PENDING, target=Status.LISTED, permission=_may_change_cpl_status
+    )
     def list_on_cpl(self):
         pass
 
-    @transition(field=status, source=Status.LISTED, target=Status.SUSPENDED,
-                permission=_may_change_cpl_status)
+    @transition(
+        field=status,
+        source=Status.LISTED,
+        target=Status.SUSPENDED,
+        permission=_may_change_cpl_status,
+    )
     def suspend(self, basis: str):
         self.suspension_basis = basis
 
-    @transition(field=status, source=Status.SUSPENDED, target=Status.LISTED,
-                permission=_may_change_cpl_status)
+    @transition(
+        field=status,
+        source=Status.SUSPENDED,
+        target=Status.LISTED,
+        permission=_may_change_cpl_status,
+    )
     def reinstate(self):
         self.suspension_basis = self.SuspensionBasis.NONE
 
-    @transition(field=status, source=Status.SUSPENDED, target=Status.REMOVED,
-                permission=_may_change_cpl_status)
+    @transition(
+        field=status,
+        source=Status.SUSPENDED,
+        target=Status.REMOVED,
+        permission=_may_change_cpl_status,
+    )
     def remove(self):
         pass
 
@@ -124,8 +146,9 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
     number = models.CharField(max_length=100)
     issued = models.DateField(null=True, blank=True)
     expiry = models.DateField(db_index=True)
-    status = FSMField(max_length=16, choices=Status.choices, default=Status.VALID,
-                      protected=True, db_index=True)
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.VALID, protected=True, db_index=True
+    )
     status_date = models.DateField(null=True, blank=True)
     status_reason = models.TextField(blank=True)
     device_models = models.ManyToManyField(DeviceModel, related_name="certificates")
@@ -149,13 +172,21 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
     def expire(self, on):
         self.status_date = on
 
-    @transition(field=status, source=Status.VALID, target=Status.WITHDRAWN,
-                permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"))
+    @transition(
+        field=status,
+        source=Status.VALID,
+        target=Status.WITHDRAWN,
+        permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"),
+    )
     def withdraw(self, on, reason: str):
         self.status_date, self.status_reason = on, reason
 
-    @transition(field=status, source=Status.VALID, target=Status.CANCELLED,
-                permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"))
+    @transition(
+        field=status,
+        source=Status.VALID,
+        target=Status.CANCELLED,
+        permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"),
+    )
     def cancel(self, on, reason: str):
         self.status_date, self.status_reason = on, reason
 
@@ -163,14 +194,16 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
 class CPLChangeNotice(models.Model):
     """A change to the CPL that the DCC must act on (it sets the SMI status of the devices)."""
 
-    device_model = models.ForeignKey(DeviceModel, on_delete=models.PROTECT,
-                                     related_name="change_notices")
+    device_model = models.ForeignKey(
+        DeviceModel, on_delete=models.PROTECT, related_name="change_notices"
+    )
     from_status = models.CharField(max_length=16, choices=DeviceModel.Status.choices)
     to_status = models.CharField(max_length=16, choices=DeviceModel.Status.choices)
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -180,7 +213,9 @@ class CPLChangeNotice(models.Model):
 
     @property
     def smi_status(self) -> str:
-        return "Suspended" if self.to_status != DeviceModel.Status.LISTED else "Commissioned/Installed"
+        return (
+            "Suspended" if self.to_status != DeviceModel.Status.LISTED else "Commissioned/Installed"
+        )
 
 
 class ImmutableModel(models.Model):
@@ -201,14 +236,16 @@ class CPLVersion(ImmutableModel):
 
     number = models.PositiveIntegerField(unique=True)
     published_at = models.DateTimeField()
-    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="+")
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     content_hash = models.CharField(max_length=64)
     row_count = models.PositiveIntegerField()
     rows = models.JSONField()
     diff = models.JSONField()
-    previous = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="next")
+    previous = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="next"
+    )
 
     class Meta:
         ordering = ["-number"]
@@ -238,14 +275,14 @@ class CPLImport(ConcurrentTransitionMixin, models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
 
-    status = FSMField(max_length=16, choices=Status.choices, default=Status.QUEUED,
-                      protected=True)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.QUEUED, protected=True)
     file_name = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64)
     file_size = models.PositiveBigIntegerField()
     stored_name = models.CharField(max_length=100)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     phase = models.CharField(max_length=32, blank=True)

@@ -18,15 +18,22 @@ ON_REGISTER = (DeviceModel.Status.LISTED, DeviceModel.Status.SUSPENDED)
 
 
 def row_identity(row: dict) -> str:
-    return "/".join(row[c] for c in ("Manufacturer ID", "Model ID", "Hardware Version",
-                                     "Firmware Version"))
+    return "/".join(
+        row[c] for c in ("Manufacturer ID", "Model ID", "Hardware Version", "Firmware Version")
+    )
 
 
-def device_model_list(*, device_type: str = "", manufacturer_id: int | None = None,
-                      status: str = "", expiring_before: datetime.date | None = None,
-                      query: str = "") -> QuerySet[DeviceModel]:
+def device_model_list(
+    *,
+    device_type: str = "",
+    manufacturer_id: int | None = None,
+    status: str = "",
+    expiring_before: datetime.date | None = None,
+    query: str = "",
+) -> QuerySet[DeviceModel]:
     models = DeviceModel.objects.select_related("manufacturer").prefetch_related(
-        Prefetch("certificates", queryset=Cert.objects.order_by("kind", "-expiry")))
+        Prefetch("certificates", queryset=Cert.objects.order_by("kind", "-expiry"))
+    )
     if device_type:
         models = models.filter(device_type=device_type)
     if manufacturer_id:
@@ -34,15 +41,19 @@ def device_model_list(*, device_type: str = "", manufacturer_id: int | None = No
     if status:
         models = models.filter(status=status)
     if expiring_before:
-        models = models.filter(Exists(Cert.objects.filter(device_models=OuterRef("pk"),
-                                                          expiry__lt=expiring_before)))
+        models = models.filter(
+            Exists(Cert.objects.filter(device_models=OuterRef("pk"), expiry__lt=expiring_before))
+        )
     if query:
         query = query.strip()
         models = models.filter(
-            Q(manufacturer__name__icontains=query) | Q(manufacturer__manufacturer_id__iexact=query)
-            | Q(model_id__iexact=query) | Q(firmware_version__icontains=query)
+            Q(manufacturer__name__icontains=query)
+            | Q(manufacturer__manufacturer_id__iexact=query)
+            | Q(model_id__iexact=query)
+            | Q(firmware_version__icontains=query)
             | Q(smets_chts_version__icontains=query)
-            | Exists(Cert.objects.filter(device_models=OuterRef("pk"), number__icontains=query)))
+            | Exists(Cert.objects.filter(device_models=OuterRef("pk"), number__icontains=query))
+        )
     return models
 
 
@@ -81,26 +92,45 @@ def exchange_row(model: DeviceModel) -> dict:
 
 def register_rows() -> list[dict]:
     """The current register in the exchange format, ordered by identity."""
-    models = (DeviceModel.objects.filter(status__in=ON_REGISTER).select_related("manufacturer")
-              .prefetch_related("certificates")
-              .order_by("manufacturer__manufacturer_id", "model_id", "hardware_version",
-                        "firmware_version"))
+    models = (
+        DeviceModel.objects.filter(status__in=ON_REGISTER)
+        .select_related("manufacturer")
+        .prefetch_related("certificates")
+        .order_by(
+            "manufacturer__manufacturer_id", "model_id", "hardware_version", "firmware_version"
+        )
+    )
     return [exchange_row(model) for model in models.iterator(chunk_size=2000)]
 
 
 def certificates_expiring(*, within_days: int, today: datetime.date | None = None):
     today = today or timezone.localdate()
-    return (Cert.objects.filter(status=Cert.Status.VALID, expiry__gte=today,
-                                expiry__lte=today + datetime.timedelta(days=within_days))
-            .prefetch_related("device_models__manufacturer").order_by("expiry", "number"))
+    return (
+        Cert.objects.filter(
+            status=Cert.Status.VALID,
+            expiry__gte=today,
+            expiry__lte=today + datetime.timedelta(days=within_days),
+        )
+        .prefetch_related("device_models__manufacturer")
+        .order_by("expiry", "number")
+    )
 
 
 def cpa_certificates_flagged():
     """CPA certificates no longer valid whose device models are still listed: for the SSC."""
-    return (Cert.objects.filter(kind=Cert.Kind.CPA).exclude(status=Cert.Status.VALID)
-            .filter(Exists(DeviceModel.objects.filter(certificates=OuterRef("pk"),
-                                                      status=DeviceModel.Status.LISTED)))
-            .prefetch_related("device_models__manufacturer").order_by("status_date", "number"))
+    return (
+        Cert.objects.filter(kind=Cert.Kind.CPA)
+        .exclude(status=Cert.Status.VALID)
+        .filter(
+            Exists(
+                DeviceModel.objects.filter(
+                    certificates=OuterRef("pk"), status=DeviceModel.Status.LISTED
+                )
+            )
+        )
+        .prefetch_related("device_models__manufacturer")
+        .order_by("status_date", "number")
+    )
 
 
 def cpl_change_notices(*, since: datetime.datetime | None = None):

@@ -7,8 +7,11 @@ app_name = "cpl"
 urlpatterns = [
     path("", views.RegisterView.as_view(), name="register"),
     path("models/<int:pk>/", views.DeviceModelDetailView.as_view(), name="device-model"),
-    path("models/<int:pk>/certificates/new/", views.CertificateAddView.as_view(),
-         name="certificate-add"),
+    path(
+        "models/<int:pk>/certificates/new/",
+        views.CertificateAddView.as_view(),
+        name="certificate-add",
+    ),
     path("certificates/<int:pk>/", views.CertificateDetailView.as_view(), name="certificate"),
     path("import/", views.ImportView.as_view(), name="import"),
     path("import/<int:pk>/", views.ImportDetailView.as_view(), name="import-detail"),
@@ -16,7 +19,10 @@ urlpatterns = [
     path("versions/", views.VersionListView.as_view(), name="version-list"),
     path("versions/publish/", views.VersionPublishView.as_view(), name="version-publish"),
     path("versions/<int:number>/", views.VersionDetailView.as_view(), name="version-detail"),
-    path("versions/<int:number>/download/<str:fmt>/", views.VersionDownloadView.as_view(),
-         name="version-download"),
+    path(
+        "versions/<int:number>/download/<str:fmt>/",
+        views.VersionDownloadView.as_view(),
+        name="version-download",
+    ),
     path("changes/", views.ChangeNoticeListView.as_view(), name="change-list"),
 ]

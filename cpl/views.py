@@ -2,7 +2,7 @@ import tempfile
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -19,9 +19,11 @@ from .forms import CertificateAddForm, CertificateEventForm, CPLImportForm, Regi
 from .imports import cpl_import_submit
 from .models import AssuranceCertificate, CPLImport, CPLVersion, DeviceModel
 
-EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8",
-                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                  "json": "application/json"}
+EXPORT_FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+}
 
 
 class RegisterAccessMixin(PortalPermissionRequiredMixin):
@@ -38,9 +40,13 @@ class RegisterView(RegisterAccessMixin, ListView):
         filters = {}
         if self.filter_form.is_valid():
             data = self.filter_form.cleaned_data
-            filters = {"device_type": data["device_type"], "status": data["status"],
-                       "manufacturer_id": data["manufacturer"].pk if data["manufacturer"] else None,
-                       "expiring_before": data["expiring_before"], "query": data["q"]}
+            filters = {
+                "device_type": data["device_type"],
+                "status": data["status"],
+                "manufacturer_id": data["manufacturer"].pk if data["manufacturer"] else None,
+                "expiring_before": data["expiring_before"],
+                "query": data["q"],
+            }
         return selectors.device_model_list(**filters)
 
     def get_context_data(self, **kwargs):
@@ -64,7 +70,8 @@ class DeviceModelDetailView(RegisterAccessMixin, DetailView):
         context = super().get_context_data(**kwargs)
         model = self.object
         context["history"] = AuditEvent.objects.filter(
-            object_type="cpl.devicemodel", object_id=str(model.pk)).order_by("-seq")[:100]
+            object_type="cpl.devicemodel", object_id=str(model.pk)
+        ).order_by("-seq")[:100]
         context["change_notices"] = model.change_notices.select_related("created_by")[:50]
         context["can_record"] = self.request.user.has_perm("cpl.record_certificate_event")
         return context
@@ -78,7 +85,8 @@ class CertificateDetailView(RegisterAccessMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["history"] = AuditEvent.objects.filter(
-            object_type="cpl.assurancecertificate", object_id=str(self.object.pk)).order_by("-seq")
+            object_type="cpl.assurancecertificate", object_id=str(self.object.pk)
+        ).order_by("-seq")
         if self.request.user.has_perm("cpl.record_certificate_event") and self.object.is_valid:
             context.setdefault("form", CertificateEventForm())
         return context
@@ -92,11 +100,18 @@ class CertificateDetailView(RegisterAccessMixin, DetailView):
             return self.render_to_response(self.get_context_data(form=form), status=400)
         try:
             result = services.certificate_record_event(
-                actor=request.user, certificate=self.object, event=form.cleaned_data["event"],
-                on=form.cleaned_data["on"], reason=form.cleaned_data["reason"])
+                actor=request.user,
+                certificate=self.object,
+                event=form.cleaned_data["event"],
+                on=form.cleaned_data["on"],
+                reason=form.cleaned_data["reason"],
+            )
         except (TransitionNotAllowed, ConcurrentTransition):
-            messages.error(request, "This certificate changed while you were looking at it. "
-                                    "Check its status and try again.")
+            messages.error(
+                request,
+                "This certificate changed while you were looking at it. "
+                "Check its status and try again.",
+            )
             return redirect(request.path)
         text = f"{self.object} recorded as {self.object.get_status_display().lower()}."
         if self.object.kind == AssuranceCertificate.Kind.CPA:
@@ -114,23 +129,27 @@ class CertificateAddView(RegisterAccessMixin, FormView):
 
     @cached_property
     def device_model(self) -> DeviceModel:
-        return get_object_or_404(DeviceModel.objects.select_related("manufacturer"),
-                                 pk=self.kwargs["pk"])
+        return get_object_or_404(
+            DeviceModel.objects.select_related("manufacturer"), pk=self.kwargs["pk"]
+        )
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(device_model=self.device_model, **kwargs)
 
     def form_valid(self, form):
         try:
-            certificate = services.certificate_add(actor=self.request.user,
-                                                   device_model=self.device_model,
-                                                   **form.cleaned_data)
+            certificate = services.certificate_add(
+                actor=self.request.user, device_model=self.device_model, **form.cleaned_data
+            )
         except ValueError as exc:
             form.add_error("number", str(exc))
             return self.render_to_response(self.get_context_data(form=form), status=400)
         self.device_model.refresh_from_db()
-        messages.success(self.request, f"{certificate} recorded. The device model is "
-                                       f"{self.device_model.get_status_display().lower()}.")
+        messages.success(
+            self.request,
+            f"{certificate} recorded. The device model is "
+            f"{self.device_model.get_status_display().lower()}.",
+        )
         return redirect("cpl:device-model", pk=self.device_model.pk)
 
     def form_invalid(self, form):
@@ -199,9 +218,12 @@ class VersionPublishView(RegisterAccessMixin, View):
             messages.error(request, str(exc))
             return redirect("cpl:version-list")
         counts = version.diff_counts
-        messages.success(request, f"Version {version.number} published: {counts['added']} added, "
-                                  f"{counts['removed']} removed, {counts['status_changed']} "
-                                  f"status changes.")
+        messages.success(
+            request,
+            f"Version {version.number} published: {counts['added']} added, "
+            f"{counts['removed']} removed, {counts['status_changed']} "
+            f"status changes.",
+        )
         return redirect("cpl:version-detail", number=version.number)
 
 
@@ -210,8 +232,9 @@ def export_response(rows, fmt: str, filename: str, meta: dict):
     if fmt == "csv":
         response = StreamingHttpResponse(exchange.write_csv(rows), content_type=EXPORT_FORMATS[fmt])
     elif fmt == "json":
-        response = StreamingHttpResponse(exchange.write_json(rows, meta),
-                                         content_type=EXPORT_FORMATS[fmt])
+        response = StreamingHttpResponse(
+            exchange.write_json(rows, meta), content_type=EXPORT_FORMATS[fmt]
+        )
     elif fmt == "xlsx":
         spool = tempfile.TemporaryFile()
         exchange.write_xlsx(rows, spool)
@@ -226,8 +249,11 @@ def export_response(rows, fmt: str, filename: str, meta: dict):
 class VersionDownloadView(RegisterAccessMixin, View):
     def get(self, request, number: int, fmt: str):
         version = get_object_or_404(CPLVersion, number=number)
-        meta = {"cpl_version": version.number, "published_at": version.published_at.isoformat(),
-                "content_hash": version.content_hash}
+        meta = {
+            "cpl_version": version.number,
+            "published_at": version.published_at.isoformat(),
+            "content_hash": version.content_hash,
+        }
         return export_response(version.rows, fmt, f"cpl-version-{version.number}", meta)
 
 
@@ -252,8 +278,10 @@ class ChangeNoticeListView(PortalPermissionRequiredMixin, ListView):
         if not super().has_permission():
             return False
         if user.has_role(Role.OTHER_PARTY) and not user.is_ssc:
-            return (user.organisation is not None
-                    and user.organisation.party_type == Organisation.PartyType.DCC)
+            return (
+                user.organisation is not None
+                and user.organisation.party_type == Organisation.PartyType.DCC
+            )
         return True
 
     def get_queryset(self):

@@ -69,9 +69,16 @@ def audit_record_many(*, actor, entries: list[AuditEntry]) -> list[AuditEvent]:
                 after = {**(after or {}), **to_json_value(entry.extra)}
             seq += 1
             event = AuditEvent(
-                seq=seq, occurred_at=now, actor_id=actor_id, actor_label=actor_label,
-                action=entry.action, object_type=object_type, object_id=object_id,
-                object_repr=object_repr, before=to_json_value(entry.before), after=after,
+                seq=seq,
+                occurred_at=now,
+                actor_id=actor_id,
+                actor_label=actor_label,
+                action=entry.action,
+                object_type=object_type,
+                object_id=object_id,
+                object_repr=object_repr,
+                before=to_json_value(entry.before),
+                after=after,
                 prev_hash=prev_hash,
             )
             event.hash = event.compute_hash()
@@ -107,20 +114,28 @@ def audit_verify_chain() -> ChainReport:
     events = AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
     for event in events:
         if event.seq != expected_seq:
-            return ChainReport(checked, f"event #{expected_seq} is missing (next found is #{event.seq})",
-                               expected_seq)
+            return ChainReport(
+                checked,
+                f"event #{expected_seq} is missing (next found is #{event.seq})",
+                expected_seq,
+            )
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, f"event #{event.seq} does not link to the event before it",
-                               event.seq)
+            return ChainReport(
+                checked, f"event #{event.seq} does not link to the event before it", event.seq
+            )
         if event.compute_hash() != event.hash:
-            return ChainReport(checked, f"event #{event.seq} was altered after it was written",
-                               event.seq)
+            return ChainReport(
+                checked, f"event #{event.seq} was altered after it was written", event.seq
+            )
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
     head = AuditChainHead.objects.get(pk=1)
     if head.last_seq != checked or head.last_hash != expected_prev:
-        return ChainReport(checked, f"the chain ends at #{checked} but its head records "
-                                    f"#{head.last_seq}: the latest events were removed",
-                           checked + 1)
+        return ChainReport(
+            checked,
+            f"the chain ends at #{checked} but its head records "
+            f"#{head.last_seq}: the latest events were removed",
+            checked + 1,
+        )
     return ChainReport(checked)

@@ -23,8 +23,11 @@ def navigation(request):
     path = request.path
     return {
         "nav_items": [
-            {"label": label, "href": href,
-             "active": path == href or (href != "/" and path.startswith(href))}
+            {
+                "label": label,
+                "href": href,
+                "active": path == href or (href != "/" and path.startswith(href)),
+            }
             for label, href in items
         ],
         "user_is_secretariat": user.has_role(Role.SECRETARIAT),

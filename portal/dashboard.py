@@ -28,31 +28,45 @@ class Panel:
 
 def _panel(title, template, queryset, empty, more_url="") -> Panel:
     items = list(queryset[: PANEL_LIMIT + 1])
-    return Panel(title, template, items[:PANEL_LIMIT], empty, more_url,
-                 total=len(items))
+    return Panel(title, template, items[:PANEL_LIMIT], empty, more_url, total=len(items))
 
 
 def dashboard_panels(user) -> list[Panel]:
     panels = []
-    is_dcc = (user.organisation_id is not None
-              and user.organisation.party_type == Organisation.PartyType.DCC)
+    is_dcc = (
+        user.organisation_id is not None
+        and user.organisation.party_type == Organisation.PartyType.DCC
+    )
     if user.is_ssc:
-        panels.append(_panel(
-            "CPA certificates awaiting an SSC decision", "portal/panels/cpa_flagged.html",
-            cpl_selectors.cpa_certificates_flagged(),
-            "No device model on the CPL has an expired or withdrawn CPA certificate."))
+        panels.append(
+            _panel(
+                "CPA certificates awaiting an SSC decision",
+                "portal/panels/cpa_flagged.html",
+                cpl_selectors.cpa_certificates_flagged(),
+                "No device model on the CPL has an expired or withdrawn CPA certificate.",
+            )
+        )
     if user.has_role(Role.SECRETARIAT):
         days = settings.CERTIFICATE_EXPIRY_WARNING_DAYS
-        panels.append(_panel(
-            f"Certificates expiring within {days} days", "portal/panels/expiring.html",
-            cpl_selectors.certificates_expiring(within_days=days),
-            f"No valid certificate expires in the next {days} days.",
-            more_url=f"{reverse('cpl:register')}?expiring_before="
-                     f"{timezone.localdate() + datetime.timedelta(days=days + 1)}"))
+        panels.append(
+            _panel(
+                f"Certificates expiring within {days} days",
+                "portal/panels/expiring.html",
+                cpl_selectors.certificates_expiring(within_days=days),
+                f"No valid certificate expires in the next {days} days.",
+                more_url=f"{reverse('cpl:register')}?expiring_before="
+                f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
+            )
+        )
     if user.has_role(Role.SECRETARIAT) or is_dcc:
         since = timezone.now() - datetime.timedelta(days=30)
-        panels.append(_panel(
-            "CPL changes in the last 30 days", "portal/panels/cpl_changes.html",
-            cpl_selectors.cpl_change_notices(since=since),
-            "The CPL has not changed in the last 30 days.", more_url=reverse("cpl:change-list")))
+        panels.append(
+            _panel(
+                "CPL changes in the last 30 days",
+                "portal/panels/cpl_changes.html",
+                cpl_selectors.cpl_change_notices(since=since),
+                "The CPL has not changed in the last 30 days.",
+                more_url=reverse("cpl:change-list"),
+            )
+        )
     return panels

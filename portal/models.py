@@ -77,7 +77,10 @@ class AuditEvent(models.Model):
     occurred_at = models.DateTimeField(editable=False, db_index=True)
     # PROTECT: deactivate users instead of deleting them, or the chain would change under them.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor_label = models.CharField(max_length=150, blank=True)
@@ -100,6 +103,14 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"#{self.seq} {self.action} {self.object_repr}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
     def compute_hash(self) -> str:
         payload = {
             "seq": self.seq,
@@ -116,14 +127,6 @@ class AuditEvent(models.Model):
         }
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events are append-only.")
 
 
 class AuditChainHead(models.Model):

@@ -10,6 +10,7 @@ class PortalPermissionRequiredMixin(PermissionRequiredMixin):
 
     def handle_no_permission(self):
         if not self.request.user.is_authenticated:
-            return redirect_to_login(self.request.get_full_path(), self.get_login_url(),
-                                     self.get_redirect_field_name())
+            return redirect_to_login(
+                self.request.get_full_path(), self.get_login_url(), self.get_redirect_field_name()
+            )
         return super().handle_no_permission()

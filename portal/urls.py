@@ -11,8 +11,13 @@ urlpatterns = [
     path("accounts/security-code/", views.SecondFactorVerifyView.as_view(), name="mfa-verify"),
     path("accounts/authenticator/", views.SecondFactorSetupView.as_view(), name="mfa-setup"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
-    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(
-        template_name="registration/password_change_done.html"), name="password_change_done"),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="registration/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
     path("cpl/", include("cpl.urls")),
     path("admin/", admin.site.urls),

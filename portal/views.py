@@ -23,8 +23,9 @@ from .permissions import PortalPermissionRequiredMixin
 
 def _safe_next(request, default: str = "/") -> str:
     target = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -36,8 +37,13 @@ class LoginView(auth_views.LoginView):
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
         with transaction.atomic():
-            audit_record(actor=None, action="login.failed", object_type="portal.user",
-                         object_repr=username, after={"username": username})
+            audit_record(
+                actor=None,
+                action="login.failed",
+                object_type="portal.user",
+                object_repr=username,
+                after={"username": username},
+            )
         return super().form_invalid(form)
 
     def form_valid(self, form):
@@ -66,18 +72,27 @@ class SecondFactorVerifyView(LoginRequiredMixin, FormView):
 
     def form_valid(self, form):
         user = self.request.user
-        devices = [d for d in TOTPDevice.objects.devices_for_user(user, confirmed=True)
-                   if d.verify_is_allowed()[0]]
+        devices = [
+            d
+            for d in TOTPDevice.objects.devices_for_user(user, confirmed=True)
+            if d.verify_is_allowed()[0]
+        ]
         if not devices:
-            form.add_error("token", "Too many attempts with a wrong code. Wait a minute, then "
-                                    "enter the code your app shows.")
+            form.add_error(
+                "token",
+                "Too many attempts with a wrong code. Wait a minute, then "
+                "enter the code your app shows.",
+            )
             return self.form_invalid(form)
         device = next((d for d in devices if d.verify_token(form.cleaned_data["token"])), None)
         if device is None:
             with transaction.atomic():
                 audit_record(actor=user, action="mfa.failed", obj=user)
-            form.add_error("token", "The security code is not correct, or it has expired. "
-                                    "Wait for a new code and try again.")
+            form.add_error(
+                "token",
+                "The security code is not correct, or it has expired. "
+                "Wait for a new code and try again.",
+            )
             return self.form_invalid(form)
         otp_login(self.request, device)
         return redirect(_safe_next(self.request))
@@ -96,22 +111,28 @@ class SecondFactorSetupView(LoginRequiredMixin, FormView):
 
     def _device(self) -> TOTPDevice:
         device = TOTPDevice.objects.filter(user=self.request.user, confirmed=False).first()
-        return device or TOTPDevice.objects.create(user=self.request.user, name="Authenticator app",
-                                                   confirmed=False)
+        return device or TOTPDevice.objects.create(
+            user=self.request.user, name="Authenticator app", confirmed=False
+        )
 
     def get_context_data(self, **kwargs):
         device = self._device()
         secret = base64.b32encode(device.bin_key).decode()
         qr = segno.make(device.config_url, error="m")
         return super().get_context_data(
-            secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
-            qr_data_uri=qr.svg_data_uri(scale=4), next=_safe_next(self.request), **kwargs)
+            secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            qr_data_uri=qr.svg_data_uri(scale=4),
+            next=_safe_next(self.request),
+            **kwargs,
+        )
 
     def form_valid(self, form):
         device = self._device()
         if not device.verify_token(form.cleaned_data["token"]):
-            form.add_error("token", "The security code is not correct. Check the time on your "
-                                    "phone and try again.")
+            form.add_error(
+                "token",
+                "The security code is not correct. Check the time on your phone and try again.",
+            )
             return self.form_invalid(form)
         with transaction.atomic():
             device.confirmed = True
@@ -144,8 +165,9 @@ class AuditLogView(PortalPermissionRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         action = self.request.GET.get("action", "")
-        return super().get_context_data(action=action, querystring=urlencode({"action": action}),
-                                        **kwargs)
+        return super().get_context_data(
+            action=action, querystring=urlencode({"action": action}), **kwargs
+        )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -161,4 +183,3 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 def csrf_failure(request, reason=""):
     return render(request, "403_csrf.html", {"reason": reason}, status=403)
-

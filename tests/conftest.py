@@ -14,9 +14,20 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture
 def users(db):
     """One user per role, each with a confirmed authenticator."""
-    return {key: make_user(key) for key in
-            ("secretariat", "chair", "member", "expert", "supplier_a", "supplier_b", "dcc",
-             "network", "authority")}
+    return {
+        key: make_user(key)
+        for key in (
+            "secretariat",
+            "chair",
+            "member",
+            "expert",
+            "supplier_a",
+            "supplier_b",
+            "dcc",
+            "network",
+            "authority",
+        )
+    }
 
 
 @pytest.fixture
@@ -25,6 +36,7 @@ def client_for(client, users):
         client.logout()
         sign_in(client, users[key])
         return client
+
     return signed_in
 
 

@@ -38,13 +38,19 @@ ROLE_USERS = {
 def make_user(key: str, username: str | None = None, with_device: bool = True) -> User:
     role, org_name, party_type, party_id = ROLE_USERS[key]
     organisation, _ = Organisation.objects.get_or_create(
-        name=org_name, defaults={"party_type": party_type, "party_id": party_id})
-    user = User.objects.create_user(username=username or key, password=PASSWORD,
-                                    organisation=organisation, email=f"{key}@example.org")
+        name=org_name, defaults={"party_type": party_type, "party_id": party_id}
+    )
+    user = User.objects.create_user(
+        username=username or key,
+        password=PASSWORD,
+        organisation=organisation,
+        email=f"{key}@example.org",
+    )
     user.groups.add(Group.objects.get(name=role))
     if with_device:
-        TOTPDevice.objects.create(user=user, name="phone", confirmed=True,
-                                  key=base64.b32decode(TOTP_SECRET).hex())
+        TOTPDevice.objects.create(
+            user=user, name="phone", confirmed=True, key=base64.b32decode(TOTP_SECRET).hex()
+        )
     return user
 
 
@@ -62,11 +68,23 @@ def sign_in(client, user: User) -> None:
         session.save()
 
 
-CPL_HEADER = ["Device Type", "Manufacturer ID", "Manufacturer Name", "Model ID",
-              "Hardware Version", "Firmware Version", "SMETS CHTS Version", "Date Added",
-              "CPA Certificate Number", "CPA Issue Date", "CPA Expiry Date",
-              "ZigBee Certificate Number", "ZigBee Expiry Date", "DLMS Certificate Number",
-              "DLMS Expiry Date"]
+CPL_HEADER = [
+    "Device Type",
+    "Manufacturer ID",
+    "Manufacturer Name",
+    "Model ID",
+    "Hardware Version",
+    "Firmware Version",
+    "SMETS CHTS Version",
+    "Date Added",
+    "CPA Certificate Number",
+    "CPA Issue Date",
+    "CPA Expiry Date",
+    "ZigBee Certificate Number",
+    "ZigBee Expiry Date",
+    "DLMS Certificate Number",
+    "DLMS Expiry Date",
+]
 
 
 def cpl_row(index: int, *, device_type: str = "CHF", expiry_years: int = 5, **overrides) -> dict:
@@ -75,13 +93,21 @@ def cpl_row(index: int, *, device_type: str = "CHF", expiry_years: int = 5, **ov
     expiry = (today + datetime.timedelta(days=365 * expiry_years)).isoformat()
     issued = (today - datetime.timedelta(days=365)).isoformat()
     row = {
-        "Device Type": device_type, "Manufacturer ID": "1A2B",
-        "Manufacturer Name": "Northfield Metering", "Model ID": f"{index // 65536:04X}",
-        "Hardware Version": "0100", "Firmware Version": f"{index % 65536:08X}",
-        "SMETS CHTS Version": "SMETS2 v5.0", "Date Added": "2022-01-10",
-        "CPA Certificate Number": f"CPA-T-{index}", "CPA Issue Date": issued,
-        "CPA Expiry Date": expiry, "ZigBee Certificate Number": f"ZB-T-{index}",
-        "ZigBee Expiry Date": expiry, "DLMS Certificate Number": "", "DLMS Expiry Date": "",
+        "Device Type": device_type,
+        "Manufacturer ID": "1A2B",
+        "Manufacturer Name": "Northfield Metering",
+        "Model ID": f"{index // 65536:04X}",
+        "Hardware Version": "0100",
+        "Firmware Version": f"{index % 65536:08X}",
+        "SMETS CHTS Version": "SMETS2 v5.0",
+        "Date Added": "2022-01-10",
+        "CPA Certificate Number": f"CPA-T-{index}",
+        "CPA Issue Date": issued,
+        "CPA Expiry Date": expiry,
+        "ZigBee Certificate Number": f"ZB-T-{index}",
+        "ZigBee Expiry Date": expiry,
+        "DLMS Certificate Number": "",
+        "DLMS Expiry Date": "",
     }
     if device_type in ("ESME", "GSME"):
         row["DLMS Certificate Number"], row["DLMS Expiry Date"] = f"DLMS-T-{index}", expiry
@@ -103,8 +129,9 @@ def import_bytes(data: bytes, actor=None, name: str = "test.csv"):
 
 def import_sample(actor=None):
     with open(SAMPLE_CPL, "rb") as sample:
-        return cpl_import(actor=actor, binary=sample, size=SAMPLE_CPL.stat().st_size,
-                          file_name=SAMPLE_CPL.name)
+        return cpl_import(
+            actor=actor, binary=sample, size=SAMPLE_CPL.stat().st_size, file_name=SAMPLE_CPL.name
+        )
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

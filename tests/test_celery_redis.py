@@ -28,8 +28,9 @@ def real_worker():
 
     app.conf.task_always_eager = False
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=10):
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+        ):
             yield app
     finally:
         app.conf.task_always_eager = True
@@ -43,9 +44,13 @@ def test_uploaded_import_runs_on_a_worker_through_redis(real_worker):
     stored = Path(settings.PRIVATE_STORAGE_ROOT, "imports")
     stored.mkdir(parents=True, exist_ok=True)
     (stored / "redis-test").write_bytes(SAMPLE_CPL.read_bytes())
-    job = CPLImport.objects.create(file_name="cpl-sample.csv", file_sha256="0" * 64,
-                                   file_size=SAMPLE_CPL.stat().st_size, stored_name="redis-test",
-                                   uploaded_by=secretariat)
+    job = CPLImport.objects.create(
+        file_name="cpl-sample.csv",
+        file_sha256="0" * 64,
+        file_size=SAMPLE_CPL.stat().st_size,
+        stored_name="redis-test",
+        uploaded_by=secretariat,
+    )
     result = cpl_import_run.delay(job.pk)
     result.get(timeout=60)
     job.refresh_from_db()

@@ -5,117 +5,256 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AssuranceCertificate',
+            name="AssuranceCertificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('cpa', 'CPA'), ('zigbee', 'ZigBee'), ('dlms', 'DLMS/COSEM')], db_index=True, max_length=8)),
-                ('number', models.CharField(max_length=100)),
-                ('issued', models.DateField(blank=True, null=True)),
-                ('expiry', models.DateField(db_index=True)),
-                ('status', django_fsm.FSMField(choices=[('valid', 'Valid'), ('expired', 'Expired'), ('withdrawn', 'Withdrawn'), ('cancelled', 'Cancelled')], db_index=True, default='valid', max_length=16, protected=True)),
-                ('status_date', models.DateField(blank=True, null=True)),
-                ('status_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("cpa", "CPA"), ("zigbee", "ZigBee"), ("dlms", "DLMS/COSEM")],
+                        db_index=True,
+                        max_length=8,
+                    ),
+                ),
+                ("number", models.CharField(max_length=100)),
+                ("issued", models.DateField(blank=True, null=True)),
+                ("expiry", models.DateField(db_index=True)),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("valid", "Valid"),
+                            ("expired", "Expired"),
+                            ("withdrawn", "Withdrawn"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="valid",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("status_date", models.DateField(blank=True, null=True)),
+                ("status_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['kind', 'number'],
-                'permissions': [('record_certificate_event', 'Can record certificate events')],
+                "ordering": ["kind", "number"],
+                "permissions": [("record_certificate_event", "Can record certificate events")],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='CPLChangeNotice',
+            name="CPLChangeNotice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(choices=[('pending', 'Pending'), ('listed', 'Listed'), ('suspended', 'Suspended'), ('removed', 'Removed')], max_length=16)),
-                ('to_status', models.CharField(choices=[('pending', 'Pending'), ('listed', 'Listed'), ('suspended', 'Suspended'), ('removed', 'Removed')], max_length=16)),
-                ('reason', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("listed", "Listed"),
+                            ("suspended", "Suspended"),
+                            ("removed", "Removed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("listed", "Listed"),
+                            ("suspended", "Suspended"),
+                            ("removed", "Removed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CPLImport',
+            name="CPLImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', django_fsm.FSMField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Imported'), ('rejected', 'Rejected'), ('failed', 'Failed')], default='queued', max_length=16, protected=True)),
-                ('file_name', models.CharField(max_length=255)),
-                ('file_sha256', models.CharField(max_length=64)),
-                ('file_size', models.PositiveBigIntegerField()),
-                ('stored_name', models.CharField(max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('phase', models.CharField(blank=True, max_length=32)),
-                ('processed_rows', models.PositiveIntegerField(default=0)),
-                ('progress_percent', models.PositiveSmallIntegerField(default=0)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('message', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Imported"),
+                            ("rejected", "Rejected"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("file_name", models.CharField(max_length=255)),
+                ("file_sha256", models.CharField(max_length=64)),
+                ("file_size", models.PositiveBigIntegerField()),
+                ("stored_name", models.CharField(max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("phase", models.CharField(blank=True, max_length=32)),
+                ("processed_rows", models.PositiveIntegerField(default=0)),
+                ("progress_percent", models.PositiveSmallIntegerField(default=0)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("message", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name': 'CPL import',
-                'ordering': ['-created_at'],
+                "verbose_name": "CPL import",
+                "ordering": ["-created_at"],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='CPLVersion',
+            name="CPLVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(unique=True)),
-                ('published_at', models.DateTimeField()),
-                ('content_hash', models.CharField(max_length=64)),
-                ('row_count', models.PositiveIntegerField()),
-                ('rows', models.JSONField()),
-                ('diff', models.JSONField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField(unique=True)),
+                ("published_at", models.DateTimeField()),
+                ("content_hash", models.CharField(max_length=64)),
+                ("row_count", models.PositiveIntegerField()),
+                ("rows", models.JSONField()),
+                ("diff", models.JSONField()),
             ],
             options={
-                'verbose_name': 'CPL version',
-                'ordering': ['-number'],
-                'permissions': [('publish_cplversion', 'Can publish a CPL version')],
+                "verbose_name": "CPL version",
+                "ordering": ["-number"],
+                "permissions": [("publish_cplversion", "Can publish a CPL version")],
             },
         ),
         migrations.CreateModel(
-            name='DeviceModel',
+            name="DeviceModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('device_type', models.CharField(choices=[('ESME', 'Electricity Smart Metering Equipment (ESME)'), ('GSME', 'Gas Smart Metering Equipment (GSME)'), ('CHF', 'Communications Hub Function (CHF)'), ('GPF', 'Gas Proxy Function (GPF)'), ('PPMID', 'Prepayment Meter Interface Device (PPMID)'), ('HCALCS', 'HAN Connected Auxiliary Load Control Switch (HCALCS)')], db_index=True, max_length=8)),
-                ('model_id', models.CharField(max_length=4, verbose_name='Model ID')),
-                ('hardware_version', models.CharField(max_length=4)),
-                ('firmware_version', models.CharField(max_length=8)),
-                ('smets_chts_version', models.CharField(max_length=50, verbose_name='SMETS/CHTS version')),
-                ('date_added', models.DateField()),
-                ('status', django_fsm.FSMField(choices=[('pending', 'Pending'), ('listed', 'Listed'), ('suspended', 'Suspended'), ('removed', 'Removed')], db_index=True, default='pending', max_length=16, protected=True)),
-                ('suspension_basis', models.CharField(blank=True, choices=[('', 'Not suspended'), ('certificate', 'Non-CPA Assurance Certificate not valid (automatic)'), ('ssc_decision', 'SSC decision')], default='', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "device_type",
+                    models.CharField(
+                        choices=[
+                            ("ESME", "Electricity Smart Metering Equipment (ESME)"),
+                            ("GSME", "Gas Smart Metering Equipment (GSME)"),
+                            ("CHF", "Communications Hub Function (CHF)"),
+                            ("GPF", "Gas Proxy Function (GPF)"),
+                            ("PPMID", "Prepayment Meter Interface Device (PPMID)"),
+                            ("HCALCS", "HAN Connected Auxiliary Load Control Switch (HCALCS)"),
+                        ],
+                        db_index=True,
+                        max_length=8,
+                    ),
+                ),
+                ("model_id", models.CharField(max_length=4, verbose_name="Model ID")),
+                ("hardware_version", models.CharField(max_length=4)),
+                ("firmware_version", models.CharField(max_length=8)),
+                (
+                    "smets_chts_version",
+                    models.CharField(max_length=50, verbose_name="SMETS/CHTS version"),
+                ),
+                ("date_added", models.DateField()),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("listed", "Listed"),
+                            ("suspended", "Suspended"),
+                            ("removed", "Removed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                (
+                    "suspension_basis",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not suspended"),
+                            ("certificate", "Non-CPA Assurance Certificate not valid (automatic)"),
+                            ("ssc_decision", "SSC decision"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['manufacturer__name', 'model_id', 'hardware_version', 'firmware_version'],
-                'permissions': [('import_cpl', 'Can import the CPL register from a file'), ('change_cpl_status', "Can change a device model's CPL status")],
+                "ordering": [
+                    "manufacturer__name",
+                    "model_id",
+                    "hardware_version",
+                    "firmware_version",
+                ],
+                "permissions": [
+                    ("import_cpl", "Can import the CPL register from a file"),
+                    ("change_cpl_status", "Can change a device model's CPL status"),
+                ],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='Manufacturer',
+            name="Manufacturer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('manufacturer_id', models.CharField(max_length=4, unique=True, verbose_name='Manufacturer ID')),
-                ('name', models.CharField(max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "manufacturer_id",
+                    models.CharField(max_length=4, unique=True, verbose_name="Manufacturer ID"),
+                ),
+                ("name", models.CharField(max_length=200)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

@@ -6,56 +6,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cpl', '0001_initial'),
+        ("cpl", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cplchangenotice',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="cplchangenotice",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='cplimport',
-            name='uploaded_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="cplimport",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='cplversion',
-            name='previous',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='next', to='cpl.cplversion'),
+            model_name="cplversion",
+            name="previous",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="next",
+                to="cpl.cplversion",
+            ),
         ),
         migrations.AddField(
-            model_name='cplversion',
-            name='published_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="cplversion",
+            name="published_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='cplchangenotice',
-            name='device_model',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='change_notices', to='cpl.devicemodel'),
+            model_name="cplchangenotice",
+            name="device_model",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="change_notices",
+                to="cpl.devicemodel",
+            ),
         ),
         migrations.AddField(
-            model_name='assurancecertificate',
-            name='device_models',
-            field=models.ManyToManyField(related_name='certificates', to='cpl.devicemodel'),
+            model_name="assurancecertificate",
+            name="device_models",
+            field=models.ManyToManyField(related_name="certificates", to="cpl.devicemodel"),
         ),
         migrations.AddField(
-            model_name='devicemodel',
-            name='manufacturer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='device_models', to='cpl.manufacturer'),
+            model_name="devicemodel",
+            name="manufacturer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="device_models",
+                to="cpl.manufacturer",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assurancecertificate',
-            constraint=models.UniqueConstraint(fields=('kind', 'number'), name='cpl_certificate_identity'),
+            model_name="assurancecertificate",
+            constraint=models.UniqueConstraint(
+                fields=("kind", "number"), name="cpl_certificate_identity"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='devicemodel',
-            constraint=models.UniqueConstraint(fields=('manufacturer', 'model_id', 'hardware_version', 'firmware_version'), name='cpl_devicemodel_identity'),
+            model_name="devicemodel",
+            constraint=models.UniqueConstraint(
+                fields=("manufacturer", "model_id", "hardware_version", "firmware_version"),
+                name="cpl_devicemodel_identity",
+            ),
         ),
     ]

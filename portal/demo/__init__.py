@@ -51,18 +51,29 @@ def load_demo_users() -> list[tuple[User, str]]:
     organisations = {}
     for key, (name, party_type, party_id) in ORGANISATIONS.items():
         organisations[key], _ = Organisation.objects.update_or_create(
-            name=name, defaults={"party_type": party_type, "party_id": party_id})
+            name=name, defaults={"party_type": party_type, "party_id": party_id}
+        )
     created = []
     for username, first, last, org_key, role in USERS:
-        user, _ = User.objects.update_or_create(username=username, defaults={
-            "first_name": first, "last_name": last, "organisation": organisations[org_key],
-            "email": f"{username}@example.org", "is_active": True})
+        user, _ = User.objects.update_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "organisation": organisations[org_key],
+                "email": f"{username}@example.org",
+                "is_active": True,
+            },
+        )
         user.set_password(DEMO_PASSWORD)
         user.save()
         user.groups.set([Group.objects.get(name=role)])
         secret = demo_totp_secret(username)
         TOTPDevice.objects.filter(user=user).exclude(name="Demo authenticator").delete()
-        TOTPDevice.objects.update_or_create(user=user, name="Demo authenticator", defaults={
-            "key": base64.b32decode(secret).hex(), "confirmed": True})
+        TOTPDevice.objects.update_or_create(
+            user=user,
+            name="Demo authenticator",
+            defaults={"key": base64.b32decode(secret).hex(), "confirmed": True},
+        )
         created.append((user, secret))
     return created

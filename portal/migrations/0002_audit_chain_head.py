@@ -3,7 +3,8 @@ from django.db import migrations
 
 def create_head(apps, schema_editor):
     apps.get_model("portal", "AuditChainHead").objects.get_or_create(
-        pk=1, defaults={"last_seq": 0, "last_hash": "0" * 64})
+        pk=1, defaults={"last_seq": 0, "last_hash": "0" * 64}
+    )
 
 
 class Migration(migrations.Migration):

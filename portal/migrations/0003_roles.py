@@ -6,13 +6,23 @@ Later migrations add the permissions their own models need; this one is frozen a
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-REGISTER_READ = ["cpl.view_devicemodel", "cpl.view_assurancecertificate", "cpl.view_cplversion",
-                 "cpl.view_manufacturer"]
+REGISTER_READ = [
+    "cpl.view_devicemodel",
+    "cpl.view_assurancecertificate",
+    "cpl.view_cplversion",
+    "cpl.view_manufacturer",
+]
 ROLE_PERMISSIONS = {
-    "SSC Secretariat": [*REGISTER_READ, "cpl.view_cplchangenotice", "cpl.import_cpl",
-                        "cpl.view_cplimport", "cpl.change_cpl_status",
-                        "cpl.record_certificate_event", "cpl.publish_cplversion",
-                        "portal.view_audit_log"],
+    "SSC Secretariat": [
+        *REGISTER_READ,
+        "cpl.view_cplchangenotice",
+        "cpl.import_cpl",
+        "cpl.view_cplimport",
+        "cpl.change_cpl_status",
+        "cpl.record_certificate_event",
+        "cpl.publish_cplversion",
+        "portal.view_audit_log",
+    ],
     "SSC Chair": [*REGISTER_READ, "cpl.view_cplchangenotice", "portal.view_audit_log"],
     "SSC Member": [*REGISTER_READ, "cpl.view_cplchangenotice"],
     "Technical Expert": [],
@@ -35,8 +45,9 @@ def create_roles(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=role)
         for name in names:
             app_label, codename = name.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label,
-                                                         codename=codename))
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
 
 
 def remove_roles(apps, schema_editor):

@@ -42,11 +42,19 @@ def govuk_widget(field, extra_class=""):
 def status_tag(status: str) -> str:
     """GOV.UK tag colour for a state."""
     return {
-        "listed": "govuk-tag--green", "valid": "govuk-tag--green", "succeeded": "govuk-tag--green",
-        "suspended": "govuk-tag--red", "withdrawn": "govuk-tag--red", "cancelled": "govuk-tag--red",
-        "rejected": "govuk-tag--red", "failed": "govuk-tag--red",
-        "expired": "govuk-tag--orange", "removed": "govuk-tag--grey", "pending": "govuk-tag--blue",
-        "queued": "govuk-tag--blue", "running": "govuk-tag--blue",
+        "listed": "govuk-tag--green",
+        "valid": "govuk-tag--green",
+        "succeeded": "govuk-tag--green",
+        "suspended": "govuk-tag--red",
+        "withdrawn": "govuk-tag--red",
+        "cancelled": "govuk-tag--red",
+        "rejected": "govuk-tag--red",
+        "failed": "govuk-tag--red",
+        "expired": "govuk-tag--orange",
+        "removed": "govuk-tag--grey",
+        "pending": "govuk-tag--blue",
+        "queued": "govuk-tag--blue",
+        "running": "govuk-tag--blue",
     }.get(str(status), "govuk-tag--grey")
 
 

@@ -35,20 +35,35 @@ def test_expired_zigbee_certificate_suspends_the_device_model_with_notice_and_au
     assert (dm.status, dm.suspension_basis) == ("suspended", "certificate")
     notice = CPLChangeNotice.objects.get(device_model=dm)
     assert (notice.from_status, notice.to_status, notice.smi_status) == (
-        "listed", "suspended", "Suspended")
+        "listed",
+        "suspended",
+        "Suspended",
+    )
     assert AuditEvent.objects.filter(action="devicemodel.suspend", object_id=str(dm.pk)).exists()
     assert AuditEvent.objects.filter(action="certificate.expired").count() == 2
 
 
 def test_expired_cpa_certificate_is_flagged_not_removed():
-    import_bytes(cpl_csv([cpl_row(1, **{"CPA Expiry Date": (TODAY - datetime.timedelta(days=1))
-                                        .isoformat(), "CPA Issue Date": "2020-01-01"})]))
+    import_bytes(
+        cpl_csv(
+            [
+                cpl_row(
+                    1,
+                    **{
+                        "CPA Expiry Date": (TODAY - datetime.timedelta(days=1)).isoformat(),
+                        "CPA Issue Date": "2020-01-01",
+                    },
+                )
+            ]
+        )
+    )
     cpa = certificate(1, "cpa")
     assert cpa.status == "expired"
     assert model(1).status == "listed"
     assert not CPLChangeNotice.objects.exists()
-    assert AuditEvent.objects.filter(action="certificate.flagged_for_ssc",
-                                     object_id=str(cpa.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="certificate.flagged_for_ssc", object_id=str(cpa.pk)
+    ).exists()
 
 
 def test_a_certificate_is_valid_through_its_expiry_date():
@@ -60,14 +75,27 @@ def test_a_certificate_is_valid_through_its_expiry_date():
 def test_withdrawn_dlms_certificate_suspends_and_a_new_certificate_reinstates(users):
     import_bytes(cpl_csv([cpl_row(1, device_type="ESME")]))
     dlms = certificate(1, "dlms")
-    certificate_record_event(actor=users["secretariat"], certificate=dlms, event="withdraw",
-                             on=TODAY, reason="Test house withdrew it")
+    certificate_record_event(
+        actor=users["secretariat"],
+        certificate=dlms,
+        event="withdraw",
+        on=TODAY,
+        reason="Test house withdrew it",
+    )
     assert model(1).status == "suspended"
-    certificate_add(actor=users["secretariat"], device_model=model(1), kind="dlms",
-                    number="DLMS-NEW", issued=TODAY, expiry=TODAY + datetime.timedelta(days=900))
+    certificate_add(
+        actor=users["secretariat"],
+        device_model=model(1),
+        kind="dlms",
+        number="DLMS-NEW",
+        issued=TODAY,
+        expiry=TODAY + datetime.timedelta(days=900),
+    )
     assert (model(1).status, model(1).suspension_basis) == ("listed", "")
     assert list(CPLChangeNotice.objects.order_by("id").values_list("to_status", flat=True)) == [
-        "suspended", "listed"]
+        "suspended",
+        "listed",
+    ]
 
 
 def test_ssc_suspension_is_not_undone_by_a_new_certificate(users):
@@ -75,25 +103,52 @@ def test_ssc_suspension_is_not_undone_by_a_new_certificate(users):
     dm = model(1)
     dm.suspend(basis=DeviceModel.SuspensionBasis.SSC_DECISION)
     dm.save()
-    certificate_add(actor=users["secretariat"], device_model=dm, kind="zigbee", number="ZB-2",
-                    issued=None, expiry=TODAY + datetime.timedelta(days=900))
+    certificate_add(
+        actor=users["secretariat"],
+        device_model=dm,
+        kind="zigbee",
+        number="ZB-2",
+        issued=None,
+        expiry=TODAY + datetime.timedelta(days=900),
+    )
     assert model(1).status == "suspended"
 
 
 def test_withdrawn_cpa_certificate_leaves_the_model_listed(users):
     import_bytes(cpl_csv([cpl_row(1)]))
-    result = certificate_record_event(actor=users["secretariat"], certificate=certificate(1, "cpa"),
-                                      event="withdraw", on=TODAY, reason="NCSC withdrawal")
+    result = certificate_record_event(
+        actor=users["secretariat"],
+        certificate=certificate(1, "cpa"),
+        event="withdraw",
+        on=TODAY,
+        reason="NCSC withdrawal",
+    )
     assert result.suspended == 0 and model(1).status == "listed"
     assert certificate(1, "cpa").status == "withdrawn"
 
 
-@pytest.mark.parametrize("role, allowed", [
-    ("secretariat", True), ("chair", False), ("member", False), ("expert", False),
-    ("supplier_a", False), ("dcc", False), ("authority", False)])
-@pytest.mark.parametrize("state, event", [
-    ("valid", "withdraw"), ("valid", "cancel"), ("expired", "withdraw"), ("withdrawn", "cancel"),
-    ("cancelled", "withdraw")])
+@pytest.mark.parametrize(
+    "role, allowed",
+    [
+        ("secretariat", True),
+        ("chair", False),
+        ("member", False),
+        ("expert", False),
+        ("supplier_a", False),
+        ("dcc", False),
+        ("authority", False),
+    ],
+)
+@pytest.mark.parametrize(
+    "state, event",
+    [
+        ("valid", "withdraw"),
+        ("valid", "cancel"),
+        ("expired", "withdraw"),
+        ("withdrawn", "cancel"),
+        ("cancelled", "withdraw"),
+    ],
+)
 def test_certificate_state_machine(users, role, allowed, state, event):
     """State × role → allowed or refused, for each event a user may record."""
     import_bytes(cpl_csv([cpl_row(1)]))
@@ -101,19 +156,28 @@ def test_certificate_state_machine(users, role, allowed, state, event):
     if state == "expired":
         certificates_check(today=TODAY + datetime.timedelta(days=6 * 366))
     elif state != "valid":
-        certificate_record_event(actor=users["secretariat"], certificate=cert,
-                                 event={"withdrawn": "withdraw", "cancelled": "cancel"}[state],
-                                 on=TODAY, reason="setup")
+        certificate_record_event(
+            actor=users["secretariat"],
+            certificate=cert,
+            event={"withdrawn": "withdraw", "cancelled": "cancel"}[state],
+            on=TODAY,
+            reason="setup",
+        )
     cert = certificate(1, "zigbee")
     possible = state == "valid"
     if allowed and possible:
-        certificate_record_event(actor=users[role], certificate=cert, event=event, on=TODAY,
-                                 reason="r")
-        assert certificate(1, "zigbee").status == {"withdraw": "withdrawn", "cancel": "cancelled"}[event]
+        certificate_record_event(
+            actor=users[role], certificate=cert, event=event, on=TODAY, reason="r"
+        )
+        assert (
+            certificate(1, "zigbee").status
+            == {"withdraw": "withdrawn", "cancel": "cancelled"}[event]
+        )
     else:
         with pytest.raises((PermissionDenied, TransitionNotAllowed)):
-            certificate_record_event(actor=users[role], certificate=cert, event=event, on=TODAY,
-                                     reason="r")
+            certificate_record_event(
+                actor=users[role], certificate=cert, event=event, on=TODAY, reason="r"
+            )
         assert certificate(1, "zigbee").status == state
 
 
@@ -138,6 +202,10 @@ def test_periodic_task_and_command_run_the_same_check(capsys):
     assert model(1).status == "suspended"
     import_bytes(cpl_csv([cpl_row(2)]))
     assert certificates_check_task.delay().get() == {
-        "expired": 0, "suspended": 0, "reinstated": 0, "cpa_flagged": 0}
+        "expired": 0,
+        "suspended": 0,
+        "reinstated": 0,
+        "cpa_flagged": 0,
+    }
     call_command("check_certificates")
     assert "0 device models suspended" in capsys.readouterr().out

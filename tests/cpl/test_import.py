@@ -20,14 +20,26 @@ pytestmark = pytest.mark.django_db
 def register_state():
     """Everything an import may change, to prove a rejected file changed nothing."""
     return (
-        sorted(DeviceModel.objects.values_list("manufacturer__manufacturer_id", "model_id",
-                                               "hardware_version", "firmware_version", "status",
-                                               "smets_chts_version", "date_added")),
-        sorted(AssuranceCertificate.objects.values_list("kind", "number", "issued", "expiry",
-                                                        "status")),
+        sorted(
+            DeviceModel.objects.values_list(
+                "manufacturer__manufacturer_id",
+                "model_id",
+                "hardware_version",
+                "firmware_version",
+                "status",
+                "smets_chts_version",
+                "date_added",
+            )
+        ),
+        sorted(
+            AssuranceCertificate.objects.values_list("kind", "number", "issued", "expiry", "status")
+        ),
         sorted(Manufacturer.objects.values_list("manufacturer_id", "name")),
-        sorted(DeviceModel.certificates.through.objects.values_list(
-            "devicemodel_id", "assurancecertificate_id")),
+        sorted(
+            DeviceModel.certificates.through.objects.values_list(
+                "devicemodel_id", "assurancecertificate_id"
+            )
+        ),
     )
 
 
@@ -42,8 +54,9 @@ def test_sample_file_imports_every_device_model_and_acts_on_expired_certificates
         kinds = {c.kind for c in model.certificates.exclude(status="valid")}
         assert kinds & {"zigbee", "dlms"}
     # Expired CPA certificates alone never suspend: they wait for the SSC.
-    cpa_only = DeviceModel.objects.filter(status="listed", certificates__kind="cpa",
-                                          certificates__status="expired")
+    cpa_only = DeviceModel.objects.filter(
+        status="listed", certificates__kind="cpa", certificates__status="expired"
+    )
     assert cpa_only.exists()
 
 
@@ -60,8 +73,7 @@ def test_reimporting_the_same_file_changes_nothing():
 
 def test_changed_row_updates_the_device_model_and_is_audited():
     import_bytes(cpl_csv([cpl_row(1), cpl_row(2)]))
-    summary = import_bytes(cpl_csv([cpl_row(1, **{"SMETS CHTS Version": "CHTS v1.3"}),
-                                    cpl_row(2)]))
+    summary = import_bytes(cpl_csv([cpl_row(1, **{"SMETS CHTS Version": "CHTS v1.3"}), cpl_row(2)]))
     assert (summary.updated, summary.unchanged) == (1, 1)
     model = DeviceModel.objects.get(firmware_version="00000001")
     assert model.smets_chts_version == "CHTS v1.3"
@@ -74,12 +86,20 @@ BAD_ROWS = [
     ("unknown device type", {"Device Type": "TOASTER"}, "Device Type", "unknown device type"),
     ("bad date", {"Date Added": "31/12/2022"}, "Date Added", "not an ISO date"),
     ("impossible date", {"CPA Expiry Date": "2027-02-30"}, "CPA Expiry Date", "not an ISO date"),
-    ("expiry before issue", {"CPA Issue Date": "2025-01-01", "CPA Expiry Date": "2024-01-01"},
-     "CPA Expiry Date", "expires before"),
+    (
+        "expiry before issue",
+        {"CPA Issue Date": "2025-01-01", "CPA Expiry Date": "2024-01-01"},
+        "CPA Expiry Date",
+        "expires before",
+    ),
     ("missing value", {"Model ID": ""}, "Model ID", "is required"),
     ("bad hex", {"Firmware Version": "XYZ"}, "Firmware Version", "8 hexadecimal digits"),
-    ("dlms on a CHF", {"DLMS Certificate Number": "DLMS-1"}, "DLMS Certificate Number",
-     "must be empty"),
+    (
+        "dlms on a CHF",
+        {"DLMS Certificate Number": "DLMS-1"},
+        "DLMS Certificate Number",
+        "must be empty",
+    ),
     ("long name", {"Manufacturer Name": "x" * 201}, "Manufacturer Name", "longer than 200"),
 ]
 
@@ -102,12 +122,16 @@ def test_gsme_without_dlms_certificate_is_rejected():
     with pytest.raises(ExchangeFileRejected) as rejected:
         import_bytes(cpl_csv([row]))
     assert {(e.row, e.column) for e in rejected.value.errors} == {
-        (2, "DLMS Certificate Number"), (2, "DLMS Expiry Date")}
+        (2, "DLMS Certificate Number"),
+        (2, "DLMS Expiry Date"),
+    }
 
 
 def test_duplicate_identity_is_reported_against_the_first_row():
     with pytest.raises(ExchangeFileRejected) as rejected:
-        import_bytes(cpl_csv([cpl_row(1), cpl_row(2), cpl_row(1, **{"CPA Certificate Number": "X"})]))
+        import_bytes(
+            cpl_csv([cpl_row(1), cpl_row(2), cpl_row(1, **{"CPA Certificate Number": "X"})])
+        )
     (error,) = rejected.value.errors
     assert error.row == 4 and "row 2" in error.reason and "duplicate" in error.reason
     assert DeviceModel.objects.count() == 0
@@ -126,14 +150,18 @@ def test_missing_and_unknown_columns_are_reported_on_the_header_row():
     with pytest.raises(ExchangeFileRejected) as rejected:
         import_bytes(cpl_csv(rows, header=header))
     assert {(e.row, e.column, e.reason) for e in rejected.value.errors} == {
-        (1, "Colour", "unknown column"), (1, "ZigBee Expiry Date", "missing column")}
+        (1, "Colour", "unknown column"),
+        (1, "ZigBee Expiry Date", "missing column"),
+    }
 
 
 def test_header_names_match_ignoring_case_spaces_and_punctuation_in_any_order():
     row = cpl_row(1)
     header = list(reversed(CPL_HEADER))
-    odd = {c: c.upper().replace(" ", "_") if i % 2 else c.lower().replace(" ", "-")
-           for i, c in enumerate(header)}
+    odd = {
+        c: c.upper().replace(" ", "_") if i % 2 else c.lower().replace(" ", "-")
+        for i, c in enumerate(header)
+    }
     data = cpl_csv([{odd[k]: v for k, v in row.items()}], header=[odd[c] for c in header])
     assert import_bytes(data).created == 1
 
@@ -149,17 +177,23 @@ def test_xlsx_file_imports_like_csv():
     assert import_bytes(out.getvalue(), name="cpl.xlsx").created == 3
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "The file is empty."),
-    (cpl_csv([cpl_row(1, **{"Manufacturer Name": "Caf\xe9"})]).decode().encode("latin-1"),
-     "not UTF-8"),
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "binary"),
-    (b"MZ\x90\x00\x03\x00\x00\x00", "binary"),
-    (b"PK\x03\x04 not really a workbook", "not a readable XLSX"),
-    (b"Device Type\x00\x00\x00", "NUL bytes"),
-    ("\n".join([",".join(CPL_HEADER)]).encode(), "no device models"),
-    (b'"unterminated, "quote\n', "malformed"),
-], ids=["empty", "latin-1", "pdf", "exe", "fake-xlsx", "nul", "header-only", "garbage"])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "The file is empty."),
+        (
+            cpl_csv([cpl_row(1, **{"Manufacturer Name": "Caf\xe9"})]).decode().encode("latin-1"),
+            "not UTF-8",
+        ),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "binary"),
+        (b"MZ\x90\x00\x03\x00\x00\x00", "binary"),
+        (b"PK\x03\x04 not really a workbook", "not a readable XLSX"),
+        (b"Device Type\x00\x00\x00", "NUL bytes"),
+        ("\n".join([",".join(CPL_HEADER)]).encode(), "no device models"),
+        (b'"unterminated, "quote\n', "malformed"),
+    ],
+    ids=["empty", "latin-1", "pdf", "exe", "fake-xlsx", "nul", "header-only", "garbage"],
+)
 def test_unreadable_files_get_a_clear_error(data, message):
     with pytest.raises(ExchangeFileRejected) as rejected:
         import_bytes(data)
@@ -191,8 +225,12 @@ def test_import_command_imports_the_sample(capsys):
 
 
 def test_import_command_refuses_a_missing_file_without_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "manage.py", "import_cpl", str(tmp_path / "nope.csv")],
-                            capture_output=True, text=True, env=_subprocess_env())
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_cpl", str(tmp_path / "nope.csv")],
+        capture_output=True,
+        text=True,
+        env=_subprocess_env(),
+    )
     assert result.returncode != 0
     assert "no such file" in result.stderr and "Traceback" not in result.stderr
 

@@ -25,7 +25,10 @@ def test_upload_imports_and_reports(client_for, django_capture_on_commit_callbac
     job = CPLImport.objects.get()
     assert response["Location"] == f"/cpl/import/{job.pk}/"
     assert (job.status, job.summary["created"], job.uploaded_by.username) == (
-        "succeeded", 40, "secretariat")
+        "succeeded",
+        40,
+        "secretariat",
+    )
     assert DeviceModel.objects.count() == 40
     page = client.get(response["Location"]).content.decode()
     assert "Import complete" in page and job.file_sha256 in page
@@ -37,8 +40,13 @@ def test_upload_imports_and_reports(client_for, django_capture_on_commit_callbac
 
 def test_rejected_upload_shows_each_bad_row(client_for, django_capture_on_commit_callbacks):
     client = client_for("secretariat")
-    data = cpl_csv([cpl_row(1), cpl_row(2, **{"Date Added": "01/02/2023"}),
-                    cpl_row(3, **{"Device Type": "KETTLE"})])
+    data = cpl_csv(
+        [
+            cpl_row(1),
+            cpl_row(2, **{"Date Added": "01/02/2023"}),
+            cpl_row(3, **{"Device Type": "KETTLE"}),
+        ]
+    )
     response = upload(client, data, capture=django_capture_on_commit_callbacks)
     job = CPLImport.objects.get()
     assert job.status == "rejected" and job.error_count == 2
@@ -50,15 +58,20 @@ def test_rejected_upload_shows_each_bad_row(client_for, django_capture_on_commit
 
 def test_binary_upload_is_refused_with_a_message(client_for, django_capture_on_commit_callbacks):
     client = client_for("secretariat")
-    response = upload(client, b"\x7fELF\x02\x01\x01" + os.urandom(200), name="cpl.csv",
-                      capture=django_capture_on_commit_callbacks)
+    response = upload(
+        client,
+        b"\x7fELF\x02\x01\x01" + os.urandom(200),
+        name="cpl.csv",
+        capture=django_capture_on_commit_callbacks,
+    )
     job = CPLImport.objects.get()
     assert job.status == "rejected" and "binary" in job.message
     assert "binary" in client.get(response["Location"]).content.decode()
 
 
-def test_empty_and_oversized_uploads_are_refused_at_the_form(client_for, settings,
-                                                            django_capture_on_commit_callbacks):
+def test_empty_and_oversized_uploads_are_refused_at_the_form(
+    client_for, settings, django_capture_on_commit_callbacks
+):
     client = client_for("secretariat")
     empty = upload(client, b"", capture=django_capture_on_commit_callbacks)
     assert empty.status_code == 400 and "The selected file is empty" in empty.content.decode()
@@ -69,8 +82,13 @@ def test_empty_and_oversized_uploads_are_refused_at_the_form(client_for, setting
 
 
 def test_progress_partial_polls_while_running(client_for, users):
-    job = CPLImport.objects.create(file_name="big.csv", file_sha256="0" * 64, file_size=10,
-                                   stored_name="x", uploaded_by=users["secretariat"])
+    job = CPLImport.objects.create(
+        file_name="big.csv",
+        file_sha256="0" * 64,
+        file_size=10,
+        stored_name="x",
+        uploaded_by=users["secretariat"],
+    )
     job.start()
     job.phase, job.processed_rows, job.progress_percent = "Checking every row", 12000, 40
     job.save()
@@ -84,8 +102,11 @@ def test_progress_partial_polls_while_running(client_for, users):
 def test_a_redelivered_task_does_not_import_twice(client_for, django_capture_on_commit_callbacks):
     from cpl.imports import cpl_import_run
 
-    upload(client_for("secretariat"), SAMPLE_CPL.read_bytes(),
-           capture=django_capture_on_commit_callbacks)
+    upload(
+        client_for("secretariat"),
+        SAMPLE_CPL.read_bytes(),
+        capture=django_capture_on_commit_callbacks,
+    )
     job = CPLImport.objects.get()
     events = AuditEvent.objects.count()
     assert cpl_import_run(import_id=job.pk).status == "succeeded"

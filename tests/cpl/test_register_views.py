@@ -14,9 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def fill_register(count: int):
-    rows = [cpl_row(i, device_type=("ESME" if i % 3 == 0 else "CHF"),
-                    **({"Manufacturer ID": "3E4F", "Manufacturer Name": "Caledon Comms"}
-                       if i % 2 else {})) for i in range(count)]
+    rows = [
+        cpl_row(
+            i,
+            device_type=("ESME" if i % 3 == 0 else "CHF"),
+            **({"Manufacturer ID": "3E4F", "Manufacturer Name": "Caledon Comms"} if i % 2 else {}),
+        )
+        for i in range(count)
+    ]
     import_bytes(cpl_csv(rows))
 
 
@@ -39,7 +44,9 @@ DETAIL_QUERIES = PAGE_QUERIES + 4
 
 
 @pytest.mark.parametrize("size", [10, 2000])
-def test_register_and_detail_pages_run_constant_queries(client_for, size, django_assert_num_queries):
+def test_register_and_detail_pages_run_constant_queries(
+    client_for, size, django_assert_num_queries
+):
     fill_register(size)
     client = client_for("secretariat")
     client.get("/")  # warm the session
@@ -62,8 +69,10 @@ def test_filters_and_search(client_for):
     suspended = client.get("/cpl/?status=suspended").context["paginator"].count
     assert suspended == DeviceModel.objects.filter(status="suspended").count() > 0
     assert client.get("/cpl/?q=CPA-GSME-5992").context["paginator"].count == 1
-    assert client.get("/cpl/?q=caledon").context["paginator"].count == \
-        DeviceModel.objects.filter(manufacturer__name="Caledon Comms").count()
+    assert (
+        client.get("/cpl/?q=caledon").context["paginator"].count
+        == DeviceModel.objects.filter(manufacturer__name="Caledon Comms").count()
+    )
     cutoff = datetime.date(2025, 1, 1)
     expiring = client.get(f"/cpl/?expiring_before={cutoff}").context["device_models"]
     assert all(any(c.expiry < cutoff for c in m.certificates.all()) for m in expiring)
@@ -96,25 +105,33 @@ def test_secretariat_records_a_withdrawal_from_the_certificate_page(client_for):
     model = DeviceModel.objects.get()
     zigbee = model.certificates.get(kind="zigbee")
     client = client_for("secretariat")
-    bad = client.post(f"/cpl/certificates/{zigbee.pk}/", {"event": "withdraw", "on": "", "reason": ""})
+    bad = client.post(
+        f"/cpl/certificates/{zigbee.pk}/", {"event": "withdraw", "on": "", "reason": ""}
+    )
     assert bad.status_code == 400
-    response = client.post(f"/cpl/certificates/{zigbee.pk}/", {
-        "event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"},
-        follow=True)
+    response = client.post(
+        f"/cpl/certificates/{zigbee.pk}/",
+        {"event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"},
+        follow=True,
+    )
     assert "1 device model(s) suspended" in response.content.decode()
     model.refresh_from_db()
     assert model.status == "suspended"
     # A second submission of the same form finds the certificate already withdrawn.
-    again = client.post(f"/cpl/certificates/{zigbee.pk}/", {
-        "event": "cancel", "on": "2026-11-21", "reason": "x"}, follow=True)
+    again = client.post(
+        f"/cpl/certificates/{zigbee.pk}/",
+        {"event": "cancel", "on": "2026-11-21", "reason": "x"},
+        follow=True,
+    )
     assert "changed while you were looking" in again.content.decode()
 
 
 def test_suppliers_cannot_record_certificate_events(client_for):
     import_bytes(cpl_csv([cpl_row(1)]))
     zigbee = DeviceModel.objects.get().certificates.get(kind="zigbee")
-    response = client_for("supplier_a").post(f"/cpl/certificates/{zigbee.pk}/", {
-        "event": "withdraw", "on": "2026-11-20", "reason": "x"})
+    response = client_for("supplier_a").post(
+        f"/cpl/certificates/{zigbee.pk}/", {"event": "withdraw", "on": "2026-11-20", "reason": "x"}
+    )
     assert response.status_code == 403
     zigbee.refresh_from_db()
     assert zigbee.status == "valid"
@@ -125,10 +142,14 @@ def test_recording_a_renewed_certificate_reinstates(client_for):
     model = DeviceModel.objects.get()
     assert model.status == "suspended"
     client = client_for("secretariat")
-    bad = client.post(f"/cpl/models/{model.pk}/certificates/new/", {
-        "kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2025-01-01"})
+    bad = client.post(
+        f"/cpl/models/{model.pk}/certificates/new/",
+        {"kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2025-01-01"},
+    )
     assert bad.status_code == 400
-    response = client.post(f"/cpl/models/{model.pk}/certificates/new/", {
-        "kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2029-01-01"},
-        follow=True)
+    response = client.post(
+        f"/cpl/models/{model.pk}/certificates/new/",
+        {"kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2029-01-01"},
+        follow=True,
+    )
     assert "The device model is listed" in response.content.decode()

@@ -23,14 +23,24 @@ def test_publish_snapshots_the_register_with_hash_and_diff(users):
     import_bytes(cpl_csv([cpl_row(1), cpl_row(2)]))
     first = cpl_version_publish(actor=users["secretariat"])
     assert (first.number, first.row_count, first.diff_counts) == (
-        1, 2, {"added": 2, "removed": 0, "status_changed": 0})
+        1,
+        2,
+        {"added": 2, "removed": 0, "status_changed": 0},
+    )
     assert first.content_hash == CPLVersion.hash_rows(first.rows)
-    assert AuditEvent.objects.filter(action="cplversion.published", object_id=str(first.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="cplversion.published", object_id=str(first.pk)
+    ).exists()
 
     import_bytes(cpl_csv([cpl_row(3, device_type="ESME")]))
     zigbee = DeviceModel.objects.get(firmware_version="00000001").certificates.get(kind="zigbee")
-    certificate_record_event(actor=users["secretariat"], certificate=zigbee, event="withdraw",
-                             on=zigbee.expiry, reason="Interoperability failure")
+    certificate_record_event(
+        actor=users["secretariat"],
+        certificate=zigbee,
+        event="withdraw",
+        on=zigbee.expiry,
+        reason="Interoperability failure",
+    )
     second = cpl_version_publish(actor=users["secretariat"])
     assert second.number == 2 and second.previous == first
     assert second.diff_counts == {"added": 1, "removed": 0, "status_changed": 1}
@@ -76,14 +86,20 @@ def test_a_published_version_cannot_be_changed_or_deleted(users):
         version.delete()
 
 
-FORMULA_NAME = "=HYPERLINK(\"http://evil\",\"x\")"
+FORMULA_NAME = '=HYPERLINK("http://evil","x")'
 
 
 def _formula_register():
-    import_bytes(cpl_csv([cpl_row(1, **{"Manufacturer Name": FORMULA_NAME}),
-                          cpl_row(2, **{"Manufacturer ID": "3C4D", "Manufacturer Name": "+SUM(1)"}),
-                          cpl_row(3, **{"Manufacturer ID": "5E6F", "Manufacturer Name": "@cmd"}),
-                          cpl_row(4, **{"Manufacturer ID": "7A8B", "Manufacturer Name": "-2+3"})]))
+    import_bytes(
+        cpl_csv(
+            [
+                cpl_row(1, **{"Manufacturer Name": FORMULA_NAME}),
+                cpl_row(2, **{"Manufacturer ID": "3C4D", "Manufacturer Name": "+SUM(1)"}),
+                cpl_row(3, **{"Manufacturer ID": "5E6F", "Manufacturer Name": "@cmd"}),
+                cpl_row(4, **{"Manufacturer ID": "7A8B", "Manufacturer Name": "-2+3"}),
+            ]
+        )
+    )
 
 
 def test_csv_export_neutralises_formulas_and_reimports_unchanged(tmp_path, capsys):
@@ -128,8 +144,10 @@ def test_export_of_an_unknown_version_is_a_clear_error():
         call_command("export_cpl", "--version", "7")
 
 
-@pytest.mark.parametrize("fmt, content_type", [
-    ("csv", "text/csv"), ("xlsx", "spreadsheetml"), ("json", "application/json")])
+@pytest.mark.parametrize(
+    "fmt, content_type",
+    [("csv", "text/csv"), ("xlsx", "spreadsheetml"), ("json", "application/json")],
+)
 def test_version_downloads_in_the_browser(client_for, users, fmt, content_type):
     import_sample()
     cpl_version_publish(actor=users["secretariat"])

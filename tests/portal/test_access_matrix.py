@@ -12,8 +12,18 @@ from cpl.services import cpl_version_publish
 
 from ..helpers import import_sample, sign_in
 
-ROLES = ["anonymous", "secretariat", "chair", "member", "expert", "supplier_a", "supplier_b",
-         "dcc", "network", "authority"]
+ROLES = [
+    "anonymous",
+    "secretariat",
+    "chair",
+    "member",
+    "expert",
+    "supplier_a",
+    "supplier_b",
+    "dcc",
+    "network",
+    "authority",
+]
 OK, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 403, 404, 405
 LOGIN = "login"  # redirect to the sign-in page
 REDIRECT = "redirect"  # redirect elsewhere
@@ -49,8 +59,7 @@ EXPECTED = {
     "cpl:version-detail": REGISTER_READERS,
     "cpl:version-download": REGISTER_READERS,
     # CPL change notices: the SSC and the DCC, not other Parties.
-    "cpl:change-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK,
-                           dcc=OK),
+    "cpl:change-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, dcc=OK),
     # Django admin: verified superusers only; every role is refused outright.
     "admin:*": row(FORBIDDEN, anonymous=LOGIN),
 }
@@ -79,8 +88,13 @@ def expected_for(name):
 def objects(users):
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
-    job = CPLImport.objects.create(file_name="x.csv", file_sha256="0" * 64, file_size=1,
-                                   stored_name="x", uploaded_by=users["secretariat"])
+    job = CPLImport.objects.create(
+        file_name="x.csv",
+        file_sha256="0" * 64,
+        file_size=1,
+        stored_name="x",
+        uploaded_by=users["secretariat"],
+    )
     return {
         "cpl:device-model": {"pk": DeviceModel.objects.first().pk},
         "cpl:certificate-add": {"pk": DeviceModel.objects.first().pk},

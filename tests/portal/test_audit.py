@@ -30,7 +30,7 @@ def test_intact_chain_verifies(users, capsys):
     assert f"intact: {AuditEvent.objects.count()} events" in capsys.readouterr().out
     events = list(AuditEvent.objects.order_by("seq"))
     assert events[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
     assert events[-1].actor_label == "secretariat"
 
 
@@ -67,8 +67,12 @@ def test_rewritten_chain_with_recomputed_hash_still_breaks_the_next_link(users):
     target = AuditEvent.objects.order_by("seq")[2]
     target.actor_label = "forger"
     new_hash = target.compute_hash()
-    sql("UPDATE portal_auditevent SET actor_label = %s, hash = %s WHERE id = %s", "forger",
-        new_hash, target.pk)
+    sql(
+        "UPDATE portal_auditevent SET actor_label = %s, hash = %s WHERE id = %s",
+        "forger",
+        new_hash,
+        target.pk,
+    )
     report = audit_verify_chain()
     assert not report.ok and report.bad_seq == target.seq + 1
 
@@ -100,5 +104,7 @@ def test_a_rolled_back_change_leaves_no_event_and_no_gap(users):
     with transaction.atomic():
         audit_record(actor=None, action="kept.too")
     assert list(AuditEvent.objects.order_by("seq").values_list("seq", "action")) == [
-        (1, "kept"), (2, "kept.too")]
+        (1, "kept"),
+        (2, "kept.too"),
+    ]
     assert audit_verify_chain().ok

@@ -10,8 +10,9 @@ pytestmark = pytest.mark.django_db
 def test_secretariat_sees_expiring_certificates_and_cpl_changes(client_for):
     import_sample()
     soon = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
-    import_bytes(cpl_csv([cpl_row(7, **{"CPA Expiry Date": soon,
-                                        "CPA Certificate Number": "CPA-SOON"})]))
+    import_bytes(
+        cpl_csv([cpl_row(7, **{"CPA Expiry Date": soon, "CPA Certificate Number": "CPA-SOON"})])
+    )
     body = client_for("secretariat").get("/").content.decode()
     assert "Certificates expiring within 90 days" in body and "CPA-SOON" in body
     assert "CPL changes in the last 30 days" in body and "Suspended" in body

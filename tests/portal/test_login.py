@@ -28,7 +28,9 @@ def test_production_hasher_is_argon2():
 def test_privileged_roles_must_pass_totp_before_any_page(client, role):
     make_user(role)
     response = password_step(client, role)
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/security-code/")
+    assert response.status_code == 302 and response["Location"].startswith(
+        "/accounts/security-code/"
+    )
     # The password alone opens nothing.
     for path in ("/", "/cpl/", "/audit/"):
         page = client.get(path)
@@ -86,7 +88,7 @@ def test_privileged_user_without_authenticator_must_enrol_first(client, settings
 def test_failed_logins_are_audited_and_lock_the_account(client):
     make_user("secretariat")
     for _ in range(django_settings.AXES_FAILURE_LIMIT):
-        response = password_step(client, "secretariat", "wrong password")
+        password_step(client, "secretariat", "wrong password")
     assert AuditEvent.objects.filter(action="login.failed").count() >= 4
     locked = password_step(client, "secretariat")  # even the right password
     assert locked.status_code == 429
@@ -97,8 +99,9 @@ def test_failed_logins_are_audited_and_lock_the_account(client):
 def test_open_redirects_are_refused(client):
     make_user("chair")
     password_step(client, "chair")
-    response = client.post("/accounts/security-code/?next=https://evil.example/",
-                           {"token": current_code()})
+    response = client.post(
+        "/accounts/security-code/?next=https://evil.example/", {"token": current_code()}
+    )
     assert response["Location"] == "/"
 
 
@@ -114,14 +117,18 @@ def test_password_change(client):
     user = make_user("supplier_a", with_device=False)
     password_step(client, "supplier_a")
     new = "a much longer new passphrase 42"
-    response = client.post("/accounts/password/", {"old_password": PASSWORD,
-                                                   "new_password1": new, "new_password2": new})
+    response = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(new)
     assert AuditEvent.objects.filter(action="password.changed").exists()
-    weak = client.post("/accounts/password/", {"old_password": new, "new_password1": "password",
-                                               "new_password2": "password"})
+    weak = client.post(
+        "/accounts/password/",
+        {"old_password": new, "new_password1": "password", "new_password2": "password"},
+    )
     assert weak.status_code == 200 and b"too common" in weak.content
 
 

@@ -30,8 +30,12 @@ def test_pages_carry_no_inline_script(client_for):
 
 def test_state_changing_requests_need_a_csrf_token(users):
     client = Client(enforce_csrf_checks=True)
-    assert client.post("/accounts/login/", {"username": "secretariat",
-                                            "password": PASSWORD}).status_code == 403
+    assert (
+        client.post(
+            "/accounts/login/", {"username": "secretariat", "password": PASSWORD}
+        ).status_code
+        == 403
+    )
     sign_in(client, users["secretariat"])
     assert client.post("/cpl/versions/publish/").status_code == 403
     assert client.post("/accounts/logout/").status_code == 403
@@ -39,14 +43,22 @@ def test_state_changing_requests_need_a_csrf_token(users):
 
 def _production_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_"))}
-    env.update(DJANGO_SETTINGS_MODULE="portal.settings", DJANGO_ALLOWED_HOSTS="ssc-portal.example",
-               DJANGO_SECRET_KEY="p" + os.urandom(40).hex(), **extra)
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DJANGO_ALLOWED_HOSTS="ssc-portal.example",
+        DJANGO_SECRET_KEY="p" + os.urandom(40).hex(),
+        **extra,
+    )
     return env
 
 
 def test_check_deploy_is_clean_under_production_settings():
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
-                             "WARNING"], capture_output=True, text=True, env=_production_env())
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        env=_production_env(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -54,26 +66,45 @@ def test_check_deploy_is_clean_under_production_settings():
 def test_production_refuses_to_start_without_a_secret_key():
     env = _production_env()
     del env["DJANGO_SECRET_KEY"]
-    result = subprocess.run([sys.executable, "manage.py", "check"], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], capture_output=True, text=True, env=env
+    )
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
 def test_production_settings_are_secure():
-    code = ("from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, "
-            "s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, "
-            "s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['ENGINE'])")
-    result = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", code], capture_output=True,
-                            text=True, env=_production_env(
-                                DATABASE_URL="postgres://portal@db.example:5432/portal",
-                                REDIS_URL="redis://cache.example:6379/0"))
-    assert result.stdout.splitlines()[-1].split() == ["False", "True", "True", "31536000", "True", "False",
-                                     "django.db.backends.postgresql"]
+    code = (
+        "from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['ENGINE'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        capture_output=True,
+        text=True,
+        env=_production_env(
+            DATABASE_URL="postgres://portal@db.example:5432/portal",
+            REDIS_URL="redis://cache.example:6379/0",
+        ),
+    )
+    assert result.stdout.splitlines()[-1].split() == [
+        "False",
+        "True",
+        "True",
+        "31536000",
+        "True",
+        "False",
+        "django.db.backends.postgresql",
+    ]
 
 
 def test_demo_data_is_refused_when_debug_is_off():
-    result = subprocess.run([sys.executable, "manage.py", "load_demo"], capture_output=True,
-                            text=True, env=_production_env(DATABASE_URL="sqlite:///:memory:"))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "load_demo"],
+        capture_output=True,
+        text=True,
+        env=_production_env(DATABASE_URL="sqlite:///:memory:"),
+    )
     assert result.returncode != 0 and "never created when DEBUG is off" in result.stderr
 
 

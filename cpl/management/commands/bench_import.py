@@ -8,7 +8,6 @@ import csv
 import datetime
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -32,7 +31,9 @@ TYPES = ["ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS"]
 
 def generate(path: Path, rows: int, seed: int = 2026) -> None:
     rng = random.Random(seed)
-    manufacturers = [(f"{i:04X}", f"Manufacturer {i:04X} Metering Ltd") for i in range(0x100, 0x140)]
+    manufacturers = [
+        (f"{i:04X}", f"Manufacturer {i:04X} Metering Ltd") for i in range(0x100, 0x140)
+    ]
     today = datetime.date.today()
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -44,13 +45,25 @@ def generate(path: Path, rows: int, seed: int = 2026) -> None:
             expiry = issued + datetime.timedelta(days=6 * 365)
             zigbee = today + datetime.timedelta(days=rng.randint(30, 3000))
             dlms = device_type in ("ESME", "GSME")
-            writer.writerow([
-                device_type, mid, name, f"{index // 4096:04X}", f"{rng.choice([0x100, 0x200]):04X}",
-                f"{index:08X}", "CHTS v1.2" if device_type in ("CHF", "GPF") else "SMETS2 v5.0",
-                issued.isoformat(), f"CPA-{device_type}-{index // 3:07d}", issued.isoformat(),
-                expiry.isoformat(), f"ZB-{index:07d}", zigbee.isoformat(),
-                f"DLMS-{index:07d}" if dlms else "", zigbee.isoformat() if dlms else "",
-            ])
+            writer.writerow(
+                [
+                    device_type,
+                    mid,
+                    name,
+                    f"{index // 4096:04X}",
+                    f"{rng.choice([0x100, 0x200]):04X}",
+                    f"{index:08X}",
+                    "CHTS v1.2" if device_type in ("CHF", "GPF") else "SMETS2 v5.0",
+                    issued.isoformat(),
+                    f"CPA-{device_type}-{index // 3:07d}",
+                    issued.isoformat(),
+                    expiry.isoformat(),
+                    f"ZB-{index:07d}",
+                    zigbee.isoformat(),
+                    f"DLMS-{index:07d}" if dlms else "",
+                    zigbee.isoformat() if dlms else "",
+                ]
+            )
 
 
 class Command(BaseCommand):
@@ -63,8 +76,12 @@ class Command(BaseCommand):
     def _import(self, path: Path) -> tuple[float, float]:
         """Run `import_cpl` in a fresh process; its own peak RSS, not this one's."""
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", CHILD, str(path)],
-                                capture_output=True, text=True, env=os.environ.copy())
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+        )
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise CommandError(f"import failed:\n{result.stderr[-3000:]}")
@@ -81,11 +98,16 @@ class Command(BaseCommand):
         generate(path, rows)
         size_mb = path.stat().st_size / 1048576
         engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-        self.stdout.write(f"bench-import: {rows} device models, {size_mb:.1f} MB CSV, "
-                          f"database {engine}")
+        self.stdout.write(
+            f"bench-import: {rows} device models, {size_mb:.1f} MB CSV, database {engine}"
+        )
         seconds, peak = self._import(path)
-        self.stdout.write(f"first import:  {seconds:.2f} s, {rows / seconds:,.0f} rows/s, "
-                          f"peak memory {peak:.0f} MB")
+        self.stdout.write(
+            f"first import:  {seconds:.2f} s, {rows / seconds:,.0f} rows/s, "
+            f"peak memory {peak:.0f} MB"
+        )
         seconds2, peak2 = self._import(path)
-        self.stdout.write(f"re-import (no change): {seconds2:.2f} s, {rows / seconds2:,.0f} rows/s, "
-                          f"peak memory {peak2:.0f} MB")
+        self.stdout.write(
+            f"re-import (no change): {seconds2:.2f} s, {rows / seconds2:,.0f} rows/s, "
+            f"peak memory {peak2:.0f} MB"
+        )

@@ -17,8 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
-        parser.add_argument("--version", type=int, dest="cpl_version",
-                            help="a published version number (default: the current register)")
+        parser.add_argument(
+            "--version",
+            type=int,
+            dest="cpl_version",
+            help="a published version number (default: the current register)",
+        )
         parser.add_argument("-o", "--output", help="file to write (default: standard output)")
 
     def handle(self, *args, format, cpl_version=None, output=None, **options):
@@ -27,8 +31,11 @@ class Command(BaseCommand):
             if version is None:
                 raise CommandError(f"There is no published CPL version {cpl_version}.")
             rows = version.rows
-            meta = {"cpl_version": version.number, "published_at": version.published_at.isoformat(),
-                    "content_hash": version.content_hash}
+            meta = {
+                "cpl_version": version.number,
+                "published_at": version.published_at.isoformat(),
+                "content_hash": version.content_hash,
+            }
         else:
             rows = register_rows()
             meta = {"cpl_version": None, "exported_at": timezone.now().isoformat()}
@@ -37,8 +44,9 @@ class Command(BaseCommand):
             if format == "xlsx":
                 exchange.write_xlsx(rows, out)
             else:
-                chunks = exchange.write_csv(rows) if format == "csv" else \
-                    exchange.write_json(rows, meta)
+                chunks = (
+                    exchange.write_csv(rows) if format == "csv" else exchange.write_json(rows, meta)
+                )
                 for chunk in chunks:
                     out.write(chunk.encode("utf-8"))
             out.flush()

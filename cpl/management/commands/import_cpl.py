@@ -9,8 +9,10 @@ from portal.models import User
 
 
 class Command(BaseCommand):
-    help = ("Import the CPL register from a CSV or XLSX file in the CPL exchange format. "
-            "All or nothing: any bad row rejects the whole file and exits non-zero.")
+    help = (
+        "Import the CPL register from a CSV or XLSX file in the CPL exchange format. "
+        "All or nothing: any bad row rejects the whole file and exits non-zero."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="path of the CSV or XLSX file")
@@ -32,8 +34,13 @@ class Command(BaseCommand):
 
         try:
             with open(path, "rb") as binary:
-                summary = cpl_import(actor=actor, binary=binary, size=path.stat().st_size,
-                                     file_name=path.name, progress=progress)
+                summary = cpl_import(
+                    actor=actor,
+                    binary=binary,
+                    size=path.stat().st_size,
+                    file_name=path.name,
+                    progress=progress,
+                )
         except ExchangeFileRejected as rejected:
             self.stderr.write(f"{path.name} was not imported: {rejected.message}")
             if rejected.errors:
@@ -48,4 +55,5 @@ class Command(BaseCommand):
             f"{summary.updated} updated, {summary.unchanged} unchanged; "
             f"{summary.certificates_created} certificates added, "
             f"{summary.certificates_updated} updated; {summary.suspended} suspended and "
-            f"{summary.reinstated} reinstated automatically.")
+            f"{summary.reinstated} reinstated automatically."
+        )

@@ -11,19 +11,26 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
-            raise CommandError("Demo users are never created when DEBUG is off "
-                               "(set DJANGO_DEBUG=1 on a development machine).")
+            raise CommandError(
+                "Demo users are never created when DEBUG is off "
+                "(set DJANGO_DEBUG=1 on a development machine)."
+            )
         users = load_demo_users()
         secretariat = next(user for user, _ in users if user.username == "secretariat")
         try:
             with open(SAMPLE_CPL, "rb") as sample:
-                summary = cpl_import(actor=secretariat, binary=sample,
-                                     size=SAMPLE_CPL.stat().st_size, file_name=SAMPLE_CPL.name)
+                summary = cpl_import(
+                    actor=secretariat,
+                    binary=sample,
+                    size=SAMPLE_CPL.stat().st_size,
+                    file_name=SAMPLE_CPL.name,
+                )
         except ExchangeFileRejected as exc:
             raise CommandError(f"The sample CPL was rejected: {exc.message}") from None
         certificates_check(actor=None)
-        self.stdout.write(f"Sample CPL: {summary.created} device models added, "
-                          f"{summary.unchanged} unchanged.")
+        self.stdout.write(
+            f"Sample CPL: {summary.created} device models added, {summary.unchanged} unchanged."
+        )
         self.stdout.write(self.style.SUCCESS(f"\nDemo users (password: {DEMO_PASSWORD})"))
         self.stdout.write(f"{'username':<12} {'role':<18} TOTP secret (base32)")
         for user, secret in users:
