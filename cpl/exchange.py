@@ -88,7 +88,7 @@ class ExchangeFileRejected(Exception):
         self.error_count = error_count or len(self.errors)
 
 
-@dataclass
+@dataclass(slots=True)
 class CertificateFact:
     kind: str
     number: str
@@ -96,7 +96,7 @@ class CertificateFact:
     expiry: datetime.date
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceModelRow:
     row: int
     device_type: str

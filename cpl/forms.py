@@ -9,7 +9,7 @@ class RegisterFilterForm(forms.Form):
         label="Search",
         required=False,
         max_length=100,
-        help_text="Manufacturer, model ID, firmware version or certificate number",
+        help_text="Manufacturer, model ID, firmware or certificate number",
     )
     device_type = forms.ChoiceField(
         label="Device type", required=False, choices=[("", "Any device type"), *DeviceType.choices]

@@ -78,10 +78,11 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self):
-        return (
-            f"{self.device_type} {self.manufacturer.manufacturer_id}/{self.model_id} "
-            f"hw {self.hardware_version} fw {self.firmware_version}"
-        )
+        return self.describe(self.device_type, *self.identity)
+
+    @staticmethod
+    def describe(device_type, manufacturer_id, model_id, hardware, firmware) -> str:
+        return f"{device_type} {manufacturer_id}/{model_id} hw {hardware} fw {firmware}"
 
     @property
     def identity(self) -> tuple[str, str, str, str]:

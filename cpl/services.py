@@ -92,75 +92,160 @@ def cpl_import(*, actor, binary, size: int, file_name: str, progress=None) -> Im
     return summary
 
 
-def _apply_rows(*, actor, rows: list[DeviceModelRow], summary: ImportSummary) -> None:
-    entries: list[AuditEntry] = []
+CHUNK = 2000
+
+
+def _model_entry(action: str, pk: int, row: DeviceModelRow, **payload) -> AuditEntry:
+    return AuditEntry(
+        action,
+        object_type="cpl.devicemodel",
+        object_id=str(pk),
+        object_repr=DeviceModel.describe(row.device_type, *row.identity),
+        **payload,
+    )
+
+
+def _apply_manufacturers(rows, entries) -> dict[str, int]:
     manufacturers = {m.manufacturer_id: m for m in Manufacturer.objects.select_for_update()}
-    wanted_names = {r.manufacturer_id: r.manufacturer_name for r in rows}
-    new_manufacturers = [
+    wanted = {r.manufacturer_id: r.manufacturer_name for r in rows}
+    created = [
         Manufacturer(manufacturer_id=mid, name=name)
-        for mid, name in wanted_names.items()
+        for mid, name in wanted.items()
         if mid not in manufacturers
     ]
-    Manufacturer.objects.bulk_create(new_manufacturers)
-    for manufacturer in new_manufacturers:
+    Manufacturer.objects.bulk_create(created)
+    for manufacturer in created:
         entries.append(
             AuditEntry("manufacturer.created", manufacturer, after={"name": manufacturer.name})
         )
     for mid, manufacturer in manufacturers.items():
-        if mid in wanted_names and manufacturer.name != wanted_names[mid]:
+        if mid in wanted and manufacturer.name != wanted[mid]:
             entries.append(
                 AuditEntry(
                     "manufacturer.renamed",
                     manufacturer,
                     before={"name": manufacturer.name},
-                    after={"name": wanted_names[mid]},
+                    after={"name": wanted[mid]},
                 )
             )
-            manufacturer.name = wanted_names[mid]
+            manufacturer.name = wanted[mid]
             manufacturer.save(update_fields=["name"])
-    manufacturers.update({m.manufacturer_id: m for m in new_manufacturers})
+    return {m.manufacturer_id: m.pk for m in [*manufacturers.values(), *created]}
 
-    # Certificates: one row per (kind, number), shared by the device models that cite it.
-    certificates = {(c.kind, c.number): c for c in Cert.objects.select_for_update()}
-    new_certificates, changed_certificates = {}, []
+
+def _apply_certificates(rows, entries, summary) -> dict[tuple[str, str], int]:
+    """One row per (kind, number), shared by the device models that cite it. Returns their ids."""
+    known = {
+        (kind, number): (pk, issued, expiry)
+        for pk, kind, number, issued, expiry in Cert.objects.select_for_update().values_list(
+            "pk", "kind", "number", "issued", "expiry"
+        )
+    }
+    new, changed = {}, []
     for row in rows:
         for fact in row.certificates:
             key = (fact.kind, fact.number)
-            existing = certificates.get(key) or new_certificates.get(key)
-            if existing is None:
-                new_certificates[key] = Cert(
+            if key in new:
+                continue
+            if key not in known:
+                new[key] = Cert(
                     kind=fact.kind, number=fact.number, issued=fact.issued, expiry=fact.expiry
                 )
-            elif existing.pk and (existing.issued, existing.expiry) != (fact.issued, fact.expiry):
+                continue
+            pk, issued, expiry = known[key]
+            if (issued, expiry) != (fact.issued, fact.expiry):
                 entries.append(
                     AuditEntry(
                         "certificate.updated",
-                        existing,
-                        before={"issued": existing.issued, "expiry": existing.expiry},
+                        object_type="cpl.assurancecertificate",
+                        object_id=str(pk),
+                        object_repr=f"{fact.kind} {fact.number}",
+                        before={"issued": issued, "expiry": expiry},
                         after={"issued": fact.issued, "expiry": fact.expiry},
                     )
                 )
-                existing.issued, existing.expiry = fact.issued, fact.expiry
-                changed_certificates.append(existing)
-    Cert.objects.bulk_create(new_certificates.values(), batch_size=2000)
-    Cert.objects.bulk_update(changed_certificates, ["issued", "expiry"], batch_size=2000)
-    certificates.update(new_certificates)
-    summary.certificates_created = len(new_certificates)
-    summary.certificates_updated = len(changed_certificates)
+                changed.append(Cert(pk=pk, issued=fact.issued, expiry=fact.expiry))
+                known[key] = (pk, fact.issued, fact.expiry)
+    Cert.objects.bulk_update(changed, ["issued", "expiry"], batch_size=CHUNK)
+    ids = {key: value[0] for key, value in known.items()}
+    created = list(new.values())
+    for start in range(0, len(created), CHUNK):
+        for certificate in Cert.objects.bulk_create(created[start : start + CHUNK]):
+            ids[(certificate.kind, certificate.number)] = certificate.pk
+    summary.certificates_created, summary.certificates_updated = len(created), len(changed)
+    return ids
 
-    existing_models = {
-        dm.identity: dm
-        for dm in DeviceModel.objects.select_related("manufacturer").select_for_update()
-    }
+
+def _apply_rows(*, actor, rows: list[DeviceModelRow], summary: ImportSummary) -> None:
+    """Write the validated rows. Plain tuples, not model instances, for what is only compared:
+    memory stays modest on registers of tens of thousands of device models."""
+    entries: list[AuditEntry] = []
+    manufacturer_ids = _apply_manufacturers(rows, entries)
+    certificate_ids = _apply_certificates(rows, entries, summary)
     through = DeviceModel.certificates.through
-    links = set(through.objects.values_list("devicemodel_id", "assurancecertificate_id"))
-    new_models, changed_models, pending_links = [], [], []
+    compared = ("device_type", "smets_chts_version", "date_added")
+    existing = {
+        (mid, model_id, hw, fw): (pk, values)
+        for pk, mid, model_id, hw, fw, *values in DeviceModel.objects.select_for_update(
+            of=("self",)
+        )
+        .values_list(
+            "pk",
+            "manufacturer__manufacturer_id",
+            "model_id",
+            "hardware_version",
+            "firmware_version",
+            *compared,
+        )
+        .iterator(chunk_size=CHUNK)
+    }
+    links = set(
+        through.objects.values_list("devicemodel_id", "assurancecertificate_id").iterator(
+            chunk_size=10000
+        )
+    )
+    new_rows, changed, new_links = [], [], []
+    now = timezone.now()
     for row in rows:
-        model = existing_models.get(row.identity)
-        if model is None:
-            model = DeviceModel(
+        if row.identity not in existing:
+            new_rows.append(row)
+            continue
+        pk, values = existing[row.identity]
+        before, after = {}, {}
+        for name, value in zip(compared, values, strict=True):
+            if value != getattr(row, name):
+                before[name], after[name] = value, getattr(row, name)
+        added = []
+        for fact in row.certificates:
+            certificate_id = certificate_ids[(fact.kind, fact.number)]
+            if (pk, certificate_id) not in links:
+                new_links.append(through(devicemodel_id=pk, assurancecertificate_id=certificate_id))
+                added.append(f"{fact.kind}:{fact.number}")
+        if added:
+            after["certificates_added"] = added
+        if after:
+            changed.append(
+                DeviceModel(
+                    pk=pk, updated_at=now, **{name: getattr(row, name) for name in compared}
+                )
+            )
+            entries.append(_model_entry("devicemodel.updated", pk, row, before=before, after=after))
+        else:
+            summary.unchanged += 1
+    DeviceModel.objects.bulk_update(changed, [*compared, "updated_at"], batch_size=CHUNK)
+    through.objects.bulk_create(new_links, batch_size=CHUNK)
+    audit_record_many(actor=actor, entries=entries)
+    for start in range(0, len(new_rows), CHUNK):
+        _create_models(actor, new_rows[start : start + CHUNK], manufacturer_ids, certificate_ids)
+    summary.created, summary.updated = len(new_rows), len(changed)
+
+
+def _create_models(actor, rows, manufacturer_ids, certificate_ids) -> None:
+    models = DeviceModel.objects.bulk_create(
+        [
+            DeviceModel(
                 device_type=row.device_type,
-                manufacturer=manufacturers[row.manufacturer_id],
+                manufacturer_id=manufacturer_ids[row.manufacturer_id],
                 model_id=row.model_id,
                 hardware_version=row.hardware_version,
                 firmware_version=row.firmware_version,
@@ -168,58 +253,38 @@ def _apply_rows(*, actor, rows: list[DeviceModelRow], summary: ImportSummary) ->
                 date_added=row.date_added,
                 status=Status.LISTED,
             )
-            new_models.append((row, model))
-            continue
-        before, after = {}, {}
-        for name in ("device_type", "smets_chts_version", "date_added"):
-            if getattr(model, name) != getattr(row, name):
-                before[name], after[name] = getattr(model, name), getattr(row, name)
-                setattr(model, name, getattr(row, name))
-        new_numbers = []
-        for fact in row.certificates:
-            certificate = certificates[(fact.kind, fact.number)]
-            if (model.pk, certificate.pk) not in links:
-                pending_links.append(
-                    through(devicemodel_id=model.pk, assurancecertificate_id=certificate.pk)
-                )
-                new_numbers.append(str(certificate))
-        if new_numbers:
-            after["certificates_added"] = new_numbers
-        if after:
-            changed_models.append(model)
-            entries.append(AuditEntry("devicemodel.updated", model, before=before, after=after))
-        else:
-            summary.unchanged += 1
-    DeviceModel.objects.bulk_create([m for _, m in new_models], batch_size=2000)
-    DeviceModel.objects.bulk_update(
-        changed_models,
-        ["device_type", "smets_chts_version", "date_added", "updated_at"],
-        batch_size=2000,
+            for row in rows
+        ]
     )
-    for row, model in new_models:
-        for fact in row.certificates:
-            pending_links.append(
-                through(
-                    devicemodel_id=model.pk,
-                    assurancecertificate_id=certificates[(fact.kind, fact.number)].pk,
-                )
+    through = DeviceModel.certificates.through
+    through.objects.bulk_create(
+        [
+            through(
+                devicemodel_id=model.pk,
+                assurancecertificate_id=certificate_ids[(fact.kind, fact.number)],
             )
-        entries.append(
-            AuditEntry(
+            for row, model in zip(rows, models, strict=True)
+            for fact in row.certificates
+        ]
+    )
+    audit_record_many(
+        actor=actor,
+        entries=[
+            _model_entry(
                 "devicemodel.created",
-                model,
+                model.pk,
+                row,
                 after={
-                    "status": model.status,
-                    "device_type": model.device_type,
-                    "smets_chts_version": model.smets_chts_version,
-                    "date_added": model.date_added,
+                    "status": Status.LISTED,
+                    "device_type": row.device_type,
+                    "smets_chts_version": row.smets_chts_version,
+                    "date_added": row.date_added,
                     "certificates": [f"{f.kind}:{f.number}" for f in row.certificates],
                 },
             )
-        )
-    through.objects.bulk_create(pending_links, batch_size=5000)
-    summary.created, summary.updated = len(new_models), len(changed_models)
-    audit_record_many(actor=actor, entries=entries)
+            for row, model in zip(rows, models, strict=True)
+        ],
+    )
 
 
 # --- the periodic certificate check ------------------------------------------------------------
