@@ -1,5 +1,6 @@
 """Imports uploaded through the browser: stored privately, run by a Celery task, with progress."""
 
+import datetime
 import logging
 import uuid
 from dataclasses import asdict
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from .exchange import ExchangeFileRejected
 from .models import CPLImport
@@ -23,10 +25,31 @@ def _import_dir() -> Path:
     return path
 
 
-def cpl_import_submit(*, actor, upload) -> CPLImport:
-    """Store the uploaded file outside the web root and queue its import."""
+def cpl_import_dispatch(import_id: int) -> bool:
+    """Hand the import to a worker. With the broker down the job stays queued, and the
+    periodic `cpl_imports_resume` hands it over when the broker is back."""
     from .tasks import cpl_import_run as task
 
+    try:
+        task.delay(import_id)
+    except Exception:  # kombu raises several kinds of connection error
+        logger.warning(
+            "CPL import %s stays queued: the task broker is unreachable", import_id, exc_info=True
+        )
+        return False
+    return True
+
+
+def cpl_imports_resume(*, older_than: datetime.timedelta = datetime.timedelta(minutes=2)) -> int:
+    """Dispatch imports still queued: their first dispatch failed or its message was lost."""
+    stale = CPLImport.objects.filter(
+        status=CPLImport.Status.QUEUED, created_at__lt=timezone.now() - older_than
+    )
+    return sum(cpl_import_dispatch(pk) for pk in stale.values_list("pk", flat=True))
+
+
+def cpl_import_submit(*, actor, upload) -> CPLImport:
+    """Store the uploaded file outside the web root and queue its import."""
     if not actor.has_perm("cpl.import_cpl"):
         raise PermissionDenied("You may not import the CPL.")
     stored_name = uuid.uuid4().hex
@@ -43,7 +66,7 @@ def cpl_import_submit(*, actor, upload) -> CPLImport:
             stored_name=stored_name,
             uploaded_by=actor,
         )
-        transaction.on_commit(lambda: task.delay(job.pk))
+        transaction.on_commit(lambda: cpl_import_dispatch(job.pk))
     return job
 
 
@@ -53,7 +76,11 @@ def cpl_import_run(*, import_id: int) -> CPLImport:
         return job  # a redelivered task: the import already ran
     job.start()
     job.phase = "Checking every row"
-    job.save()
+    try:
+        job.save()
+    except ConcurrentTransition:
+        return job  # another worker took it first
+
     path = _import_dir() / job.stored_name
 
     def progress(rows: int, percent: int):

@@ -13,3 +13,8 @@ def certificates_check():
 @shared_task(name="cpl.tasks.cpl_import_run")
 def cpl_import_run(import_id: int):
     imports.cpl_import_run(import_id=import_id)
+
+
+@shared_task(name="cpl.tasks.cpl_imports_resume")
+def cpl_imports_resume():
+    return imports.cpl_imports_resume()

@@ -215,6 +215,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cpl.tasks.certificates_check",
         "schedule": 60 * 60,  # hourly: expiries are by date, so this catches each on its day
     },
+    "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
 }
 
 if REDIS_URL:

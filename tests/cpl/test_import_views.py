@@ -111,3 +111,50 @@ def test_a_redelivered_task_does_not_import_twice(client_for, django_capture_on_
     events = AuditEvent.objects.count()
     assert cpl_import_run(import_id=job.pk).status == "succeeded"
     assert AuditEvent.objects.count() == events
+
+
+def test_upload_while_the_broker_is_down_is_imported_when_it_returns(
+    client_for, django_capture_on_commit_callbacks
+):
+    from portal.celery import app
+
+    client = client_for("secretariat")
+    saved = dict(app.conf)
+    # A broker nobody listens on: publishing fails the way it does when Redis is down.
+    app.conf.update(
+        task_always_eager=False,
+        broker_url="redis://127.0.0.1:9/0",
+        broker_connection_retry=False,
+        broker_transport_options={"max_retries": 0},
+        task_publish_retry=False,
+    )
+    try:
+        response = upload(
+            client, SAMPLE_CPL.read_bytes(), capture=django_capture_on_commit_callbacks
+        )
+    finally:
+        app.conf.update(
+            {
+                key: saved[key]
+                for key in (
+                    "task_always_eager",
+                    "broker_url",
+                    "broker_connection_retry",
+                    "broker_transport_options",
+                    "task_publish_retry",
+                )
+            }
+        )
+        app.close()  # drop connections made to the dead broker
+    assert response.status_code == 302
+    job = CPLImport.objects.get()
+    assert job.status == "queued" and DeviceModel.objects.count() == 0
+    page = client.get(response["Location"]).content.decode()
+    assert "Waiting to start" in page and "hx-trigger" in page
+
+    from cpl.tasks import cpl_imports_resume
+
+    CPLImport.objects.filter(pk=job.pk).update(created_at=job.created_at.replace(year=2020))
+    assert cpl_imports_resume.delay().get() == 1
+    job.refresh_from_db()
+    assert job.status == "succeeded" and DeviceModel.objects.count() == 40
