@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -93,6 +94,17 @@ def cpl_import(*, actor, binary, size: int, file_name: str, progress=None) -> Im
 
 
 CHUNK = 2000
+
+
+def cpl_import_path(*, actor, path: Path, progress=None) -> ImportSummary:
+    with open(path, "rb") as binary:
+        return cpl_import(
+            actor=actor,
+            binary=binary,
+            size=path.stat().st_size,
+            file_name=path.name,
+            progress=progress,
+        )
 
 
 def _model_entry(action: str, pk: int, row: DeviceModelRow, **payload) -> AuditEntry:

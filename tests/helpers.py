@@ -12,7 +12,8 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cpl.services import cpl_import
+from cpl.exchange import COLUMNS
+from cpl.services import cpl_import, cpl_import_path
 from portal.models import Organisation, User
 from portal.roles import Role
 
@@ -68,23 +69,7 @@ def sign_in(client, user: User) -> None:
         session.save()
 
 
-CPL_HEADER = [
-    "Device Type",
-    "Manufacturer ID",
-    "Manufacturer Name",
-    "Model ID",
-    "Hardware Version",
-    "Firmware Version",
-    "SMETS CHTS Version",
-    "Date Added",
-    "CPA Certificate Number",
-    "CPA Issue Date",
-    "CPA Expiry Date",
-    "ZigBee Certificate Number",
-    "ZigBee Expiry Date",
-    "DLMS Certificate Number",
-    "DLMS Expiry Date",
-]
+CPL_HEADER = COLUMNS
 
 
 def cpl_row(index: int, *, device_type: str = "CHF", expiry_years: int = 5, **overrides) -> dict:
@@ -128,10 +113,7 @@ def import_bytes(data: bytes, actor=None, name: str = "test.csv"):
 
 
 def import_sample(actor=None):
-    with open(SAMPLE_CPL, "rb") as sample:
-        return cpl_import(
-            actor=actor, binary=sample, size=SAMPLE_CPL.stat().st_size, file_name=SAMPLE_CPL.name
-        )
+    return cpl_import_path(actor=actor, path=SAMPLE_CPL)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from cpl.exchange import ExchangeFileRejected
-from cpl.services import cpl_import
+from cpl.services import cpl_import_path
 from portal.models import User
 
 
@@ -33,14 +33,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"  {rows} rows checked ({percent}%)")
 
         try:
-            with open(path, "rb") as binary:
-                summary = cpl_import(
-                    actor=actor,
-                    binary=binary,
-                    size=path.stat().st_size,
-                    file_name=path.name,
-                    progress=progress,
-                )
+            summary = cpl_import_path(actor=actor, path=path, progress=progress)
         except ExchangeFileRejected as rejected:
             self.stderr.write(f"{path.name} was not imported: {rejected.message}")
             if rejected.errors:

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cpl.exchange import ExchangeFileRejected
-from cpl.services import certificates_check, cpl_import
+from cpl.services import cpl_import_path
 from portal.demo import DEMO_PASSWORD, SAMPLE_CPL, load_demo_users
 
 
@@ -18,16 +18,9 @@ class Command(BaseCommand):
         users = load_demo_users()
         secretariat = next(user for user, _ in users if user.username == "secretariat")
         try:
-            with open(SAMPLE_CPL, "rb") as sample:
-                summary = cpl_import(
-                    actor=secretariat,
-                    binary=sample,
-                    size=SAMPLE_CPL.stat().st_size,
-                    file_name=SAMPLE_CPL.name,
-                )
+            summary = cpl_import_path(actor=secretariat, path=SAMPLE_CPL)
         except ExchangeFileRejected as exc:
             raise CommandError(f"The sample CPL was rejected: {exc.message}") from None
-        certificates_check(actor=None)
         self.stdout.write(
             f"Sample CPL: {summary.created} device models added, {summary.unchanged} unchanged."
         )
