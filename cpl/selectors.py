@@ -159,7 +159,7 @@ def cpa_certificates_flagged():
                 )
             )
         )
-        .prefetch_related("device_models__manufacturer")
+        .prefetch_related("device_models__manufacturer", "cases")
         .order_by("status_date", "number")
     )
 

@@ -380,7 +380,7 @@ def certificates_check(
             ):
                 to_reinstate.append(pk)
         for model in _locked_models(to_suspend):
-            _change_status(
+            device_model_change_status(
                 actor=actor,
                 model=model,
                 transition="suspend",
@@ -391,7 +391,7 @@ def certificates_check(
             )
             result.suspended += 1
         for model in _locked_models(to_reinstate):
-            _change_status(
+            device_model_change_status(
                 actor=actor,
                 model=model,
                 transition="reinstate",
@@ -412,7 +412,7 @@ def _locked_models(ids: list[int]):
         )
 
 
-def _change_status(
+def device_model_change_status(
     *,
     actor,
     model: DeviceModel,

@@ -87,6 +87,8 @@ class CertificateDetailView(RegisterAccessMixin, DetailView):
         context["history"] = AuditEvent.objects.filter(
             object_type="cpl.assurancecertificate", object_id=str(self.object.pk)
         ).order_by("-seq")
+        if self.request.user.is_ssc:
+            context["cases"] = self.object.cases.all()
         if self.request.user.has_perm("cpl.record_certificate_event") and self.object.is_valid:
             context.setdefault("form", CertificateEventForm())
         return context

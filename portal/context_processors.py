@@ -14,10 +14,14 @@ def navigation(request):
     if user.has_perm("cpl.view_devicemodel"):
         items.append(("Central Products List", reverse("cpl:register")))
         items.append(("Published versions", reverse("cpl:version-list")))
+    if user.has_perm("governance.view_case"):
+        items.append(("Cases", reverse("governance:case-list")))
     if user.has_perm("cpl.import_cpl"):
         items.append(("Import", reverse("cpl:import")))
     if user.has_perm("cpl.view_cplchangenotice"):
         items.append(("CPL changes", reverse("cpl:change-list")))
+    if user.has_perm("governance.view_securitycharacteristics"):
+        items.append(("Security Characteristics", reverse("governance:characteristics")))
     if user.has_perm("portal.view_audit_log"):
         items.append(("Audit log", reverse("audit-log")))
     path = request.path

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cpl import selectors as cpl_selectors
+from governance import selectors as governance_selectors
 
 from .models import Organisation
 from .roles import Role
@@ -44,6 +45,36 @@ def dashboard_panels(user) -> list[Panel]:
                 "portal/panels/cpa_flagged.html",
                 cpl_selectors.cpa_certificates_flagged(),
                 "No device model on the CPL has an expired or withdrawn CPA certificate.",
+            )
+        )
+    if user.has_role(Role.CHAIR, Role.SECRETARIAT):
+        panels.append(
+            _panel(
+                "Open cases",
+                "portal/panels/cases.html",
+                governance_selectors.open_cases(),
+                "No case is open.",
+                more_url=reverse("governance:case-list"),
+            )
+        )
+    if user.has_role(Role.CHAIR):
+        ballots = list(governance_selectors.open_ballots_with_non_voters())
+        panels.append(
+            Panel(
+                "Ballots open",
+                "portal/panels/ballots.html",
+                ballots,
+                "No ballot is open.",
+                total=len(ballots),
+            )
+        )
+    if user.has_role(Role.MEMBER):
+        panels.append(
+            _panel(
+                "Ballots waiting for your vote",
+                "portal/panels/my_ballots.html",
+                governance_selectors.ballots_awaiting_vote(user),
+                "No ballot is waiting for you.",
             )
         )
     if user.has_role(Role.SECRETARIAT):

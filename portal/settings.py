@@ -166,6 +166,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CPL_IMPORT_MAX_BYTES = int(os.environ.get("CPL_IMPORT_MAX_BYTES", str(100 * 1024 * 1024)))
 CPL_IMPORT_MAX_REPORTED_ERRORS = 500
 CERTIFICATE_EXPIRY_WARNING_DAYS = 90
+EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 1024)))
+# Ballots: quorum is this share of the eligible (non-conflicted) voting members casting a
+# non-abstain vote; reminders go to members who have not voted this long before closing.
+BALLOT_QUORUM_FRACTION = float(os.environ.get("BALLOT_QUORUM_FRACTION", "0.5"))
+BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
 
 # Security headers. Content-Security-Policy has no inline scripts or styles.
 X_FRAME_OPTIONS = "DENY"
@@ -216,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,  # hourly: expiries are by date, so this catches each on its day
     },
     "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
+    "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
+    "ballot-reminders": {"task": "governance.tasks.ballots_send_reminders", "schedule": 5 * 60},
 }
 
 if REDIS_URL:

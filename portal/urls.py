@@ -20,5 +20,6 @@ urlpatterns = [
     ),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
     path("cpl/", include("cpl.urls")),
+    path("", include("governance.urls")),
     path("admin/", admin.site.urls),
 ]

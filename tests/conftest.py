@@ -45,4 +45,14 @@ def committed_db(transactional_db):
     """Real commits (live server, worker threads). A transactional test ends with a flush that
     empties every table, so put back the rows the migrations create: roles, the audit head."""
     importlib.import_module("portal.migrations.0003_roles").create_roles(apps, None)
+    importlib.import_module("governance.migrations.0002_role_permissions").grant(apps, None)
     importlib.import_module("portal.migrations.0002_audit_chain_head").create_head(apps, None)
+
+
+@pytest.fixture
+def committee(users):
+    """Three voting members (member, member2, member3) beside the chair and secretariat."""
+    from .helpers import make_user
+
+    members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
+    return {**users, "member2": members[1], "member3": members[2], "members": members}

@@ -45,7 +45,7 @@ def make_user(key: str, username: str | None = None, with_device: bool = True) -
         username=username or key,
         password=PASSWORD,
         organisation=organisation,
-        email=f"{key}@example.org",
+        email=f"{username or key}@example.org",
     )
     user.groups.add(Group.objects.get(name=role))
     if with_device:
@@ -123,3 +123,32 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
             return True
         time.sleep(interval)
     return False
+
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+def pdf_upload(name="advice.pdf", data=PDF_BYTES):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="application/pdf")
+
+
+def cpa_case(users, *, addressed=("supplier_a",), models=2):
+    """A case opened by the secretariat on an expired CPA certificate shared by `models` models."""
+    from governance.services import case_open
+
+    expired = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    import_bytes(cpl_csv([cpl_row(900 + i, **{"CPA Certificate Number": "CPA-SHARED-1",
+                                              "CPA Issue Date": "2020-01-01",
+                                              "CPA Expiry Date": expired})
+                          for i in range(models)]))
+    from cpl.models import AssuranceCertificate
+
+    certificate = AssuranceCertificate.objects.get(number="CPA-SHARED-1")
+    return case_open(
+        actor=users["secretariat"], certificate=certificate,
+        device_models=certificate.device_models.all(), event="expired",
+        event_date=certificate.expiry, reason="Certificate lapsed during re-evaluation",
+        severity="high", summary="Key handling weakness found in re-evaluation.",
+        addressed_to=[users[key].organisation for key in addressed])

@@ -55,6 +55,15 @@ def status_tag(status: str) -> str:
         "pending": "govuk-tag--blue",
         "queued": "govuk-tag--blue",
         "running": "govuk-tag--blue",
+        "opened": "govuk-tag--blue",
+        "assessment": "govuk-tag--light-blue",
+        "voting": "govuk-tag--purple",
+        "open": "govuk-tag--purple",
+        "decided": "govuk-tag--turquoise",
+        "remediation": "govuk-tag--yellow",
+        "suspension": "govuk-tag--red",
+        "awaiting_casting_vote": "govuk-tag--orange",
+        "closed": "govuk-tag--grey",
     }.get(str(status), "govuk-tag--grey")
 
 

@@ -4,13 +4,16 @@ A URL pattern with no row here fails the test: no view ships without a decision 
 use it. Later issues add their URLs (and object-level rows) to EXPECTED.
 """
 
+import datetime
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from cpl.models import AssuranceCertificate, CPLImport, DeviceModel
 from cpl.services import cpl_version_publish
 
-from ..helpers import import_sample, sign_in
+from ..helpers import cpa_case, import_sample, pdf_upload, sign_in
 
 ROLES = [
     "anonymous",
@@ -38,6 +41,16 @@ SIGNED_IN = row(OK, anonymous=LOGIN)
 REGISTER_READERS = row(OK, anonymous=LOGIN, expert=FORBIDDEN, authority=FORBIDDEN)
 SECRETARIAT_ONLY = row(FORBIDDEN, anonymous=LOGIN, secretariat=OK)
 
+POST_ONLY = row(NOT_ALLOWED, anonymous=LOGIN)
+CASE_READERS = row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK)
+
+
+def case_row(visible_default, **overrides):
+    """Roles that can see the case get `visible_default` unless overridden; others 404."""
+    base = {role: visible_default for role in ("secretariat", "chair", "member", "supplier_a")}
+    return row(NOT_FOUND, anonymous=LOGIN, **{**base, **overrides})
+
+
 EXPECTED = {
     "dashboard": SIGNED_IN,
     "login": row(REDIRECT, anonymous=OK),
@@ -60,6 +73,26 @@ EXPECTED = {
     "cpl:version-download": REGISTER_READERS,
     # CPL change notices: the SSC and the DCC, not other Parties.
     "cpl:change-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, dcc=OK),
+    # Governance. The case in the fixture is addressed to supplier A only; the expert in the
+    # table is not invited. Who cannot see a case gets 404: its existence is not revealed.
+    "governance:case-list": row(OK, anonymous=LOGIN, authority=FORBIDDEN),
+    "governance:case-open": SECRETARIAT_ONLY,
+    "governance:case": CASE_READERS,
+    "governance:case-action": POST_ONLY,
+    "governance:evidence-upload": case_row(FORBIDDEN, secretariat=OK),
+    "governance:evidence-download": CASE_READERS,  # a `parties` document
+    "governance:evidence-grant": case_row(FORBIDDEN, secretariat=OK),  # a named document
+    "governance:conflict": case_row(FORBIDDEN, chair=OK, member=OK),
+    "governance:expert-invite": case_row(FORBIDDEN, chair=OK, secretariat=OK),
+    "governance:comment": POST_ONLY,
+    "governance:ballot-open": POST_ONLY,
+    "governance:decision-issue": case_row(FORBIDDEN, chair=NOT_FOUND),  # nothing decided yet
+    "governance:ballot": row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    "governance:vote": POST_ONLY,
+    "governance:ballot-close": POST_ONLY,
+    "governance:casting-vote": POST_ONLY,
+    "governance:characteristics": REGISTER_READERS,
+    "governance:characteristics-download": REGISTER_READERS,
     # Django admin: verified superusers only; every role is refused outright.
     "admin:*": row(FORBIDDEN, anonymous=LOGIN),
 }
@@ -86,6 +119,20 @@ def expected_for(name):
 
 @pytest.fixture
 def objects(users):
+    from governance import services as governance
+
+    case = cpa_case(users)
+    governance.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+    ballot = governance.ballot_open(actor=users["chair"], case=case,
+                                    closes_at=timezone.now() + datetime.timedelta(days=2))
+    parties = governance.evidence_upload(actor=users["secretariat"], case=case, title="Advice",
+                                         classification="parties", upload=pdf_upload())
+    named = governance.evidence_upload(actor=users["secretariat"], case=case, title="Report",
+                                       classification="named-recipients", upload=pdf_upload())
+    characteristics = governance.characteristics_upload(
+        actor=users["secretariat"], device_type="ESME", version_label="1.2",
+        effective_date=datetime.date(2026, 1, 1), ncsc_reference="NCSC-CPA-ESME-1.2",
+        upload=pdf_upload())
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
     job = CPLImport.objects.create(
@@ -100,6 +147,12 @@ def objects(users):
         "cpl:certificate-add": {"pk": DeviceModel.objects.first().pk},
         "cpl:certificate": {"pk": AssuranceCertificate.objects.first().pk},
         "cpl:import-detail": {"pk": job.pk},
+        "governance:case-open": {"certificate_pk": case.certificate_id},
+        "governance:case-action": {"action": "start_assessment"},
+        "governance:evidence-download": {"document_pk": parties.pk},
+        "governance:evidence-grant": {"document_pk": named.pk},
+        "governance:characteristics-download": {"pk": characteristics.pk},
+        "*": {"case_pk": case.pk, "ballot_pk": ballot.pk},
     }
 
 
@@ -110,7 +163,8 @@ def url_for(name, pattern, objects):
     if "<unnamed" in name:  # the admin's catch-all
         return "/admin/portal/"
     params = list(pattern.pattern.regex.groupindex)
-    kwargs = {key: objects.get(name, {}).get(key, SAMPLE_KWARGS.get(key, "1")) for key in params}
+    specific = {**objects["*"], **objects.get(name, {})}
+    kwargs = {key: specific.get(key, SAMPLE_KWARGS.get(key, "1")) for key in params}
     return reverse(name, kwargs=kwargs)
 
 

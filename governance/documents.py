@@ -1,0 +1,103 @@
+"""Uploaded documents: type detected from content, stored outside the web root under generated
+names, and served only as attachments by permission-checked views."""
+
+import codecs
+import hashlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import filetype
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import FileResponse
+
+ALLOWED_TYPES = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
+    "image/png": "PNG",
+}
+TEXT_TYPES = {"text/csv": "CSV", "text/plain": "plain text"}
+ALLOWED_DESCRIPTION = "PDF, DOCX, XLSX, CSV, PNG or plain text"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    stored_name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def _private_dir(folder: str) -> Path:
+    path = Path(settings.PRIVATE_STORAGE_ROOT) / folder
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def detect_content_type(upload) -> str:
+    """The document's type from its bytes; its name and the browser's claim are ignored."""
+    if upload.size == 0:
+        raise ValidationError("The selected file is empty.")
+    if upload.size > settings.EVIDENCE_MAX_BYTES:
+        raise ValidationError(
+            f"The selected file must be smaller than {settings.EVIDENCE_MAX_BYTES // 1048576} MB."
+        )
+    upload.seek(0)
+    head = upload.read(64 * 1024)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    if kind is not None:
+        if kind.mime in ALLOWED_TYPES:
+            return kind.mime
+        raise ValidationError(
+            f"The selected file is a {kind.extension.upper()} file "
+            f"({kind.mime}), not an allowed document type. Upload a "
+            f"{ALLOWED_DESCRIPTION} file."
+        )
+    if _is_text(upload):
+        name = (upload.name or "").lower()
+        return "text/csv" if name.endswith(".csv") else "text/plain"
+    raise ValidationError(
+        f"The selected file's type is not recognised. Upload a {ALLOWED_DESCRIPTION} file."
+    )
+
+
+def _is_text(upload) -> bool:
+    decoder_ok = True
+    upload.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        for chunk in upload.chunks():
+            if b"\x00" in chunk:
+                decoder_ok = False
+                break
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        decoder_ok = False
+    upload.seek(0)
+    return decoder_ok
+
+
+def store_upload(upload, *, folder: str, content_type: str) -> StoredFile:
+    stored_name = uuid.uuid4().hex
+    digest = hashlib.sha256()
+    size = 0
+    with open(_private_dir(folder) / stored_name, "wb") as out:
+        for chunk in upload.chunks():
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return StoredFile(stored_name, content_type, size, digest.hexdigest())
+
+
+def attachment_response(*, folder: str, stored_name: str, content_type: str, filename: str):
+    path = _private_dir(folder) / stored_name
+    response = FileResponse(
+        open(path, "rb"), as_attachment=True, filename=filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,200 @@
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+from cpl.models import DeviceModel, DeviceType
+from portal.models import Organisation, User
+from portal.roles import Role
+
+from .documents import detect_content_type
+from .models import Case, Decision, EvidenceDocument, VoteChoice
+
+DATE = forms.DateInput(attrs={"type": "date"})
+
+
+class CaseOpenForm(forms.Form):
+    device_models = forms.ModelMultipleChoiceField(
+        label="Device models covered",
+        queryset=DeviceModel.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one device model"},
+    )
+    event = forms.ChoiceField(
+        label="What happened", choices=Case.Event.choices, widget=forms.RadioSelect
+    )
+    event_date = forms.DateField(label="Date of the event", widget=DATE)
+    reason = forms.CharField(
+        label="Reason given for the withdrawal or expiry",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    severity = forms.ChoiceField(
+        label="Severity as assessed by the NCSC",
+        choices=Case.Severity.choices,
+        widget=forms.RadioSelect,
+    )
+    summary = forms.CharField(
+        label="Summary", max_length=10000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    addressed_to = forms.ModelMultipleChoiceField(
+        label="Parties the case concerns",
+        required=False,
+        queryset=Organisation.objects.exclude(party_type__in=["ssc", "authority"]),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="They will see the decision and the evidence classified for Parties.",
+    )
+
+    def __init__(self, *args, certificate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["device_models"].queryset = certificate.device_models.select_related(
+            "manufacturer"
+        )
+        self.fields["event"].initial = (
+            certificate.status if certificate.status in Case.Event.values else None
+        )
+        self.fields["event_date"].initial = certificate.status_date
+
+    def clean_event_date(self):
+        value = self.cleaned_data["event_date"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("The date of the event cannot be in the future")
+        return value
+
+
+class EvidenceUploadForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=200)
+    classification = forms.ChoiceField(
+        label="Classification",
+        choices=EvidenceDocument.Classification.choices,
+        widget=forms.RadioSelect,
+        help_text="SSC only: non-conflicted SSC members. Named recipients: only people you name. "
+        "Parties: also the Parties the case concerns.",
+    )
+    file = forms.FileField(
+        label="Document",
+        help_text="PDF, DOCX, XLSX, CSV, PNG or plain text, up to 25 MB",
+        error_messages={"empty": "The selected file is empty."},
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        self.content_type = detect_content_type(upload)
+        return upload
+
+
+class EvidenceGrantForm(forms.Form):
+    users = forms.ModelMultipleChoiceField(
+        label="Give access to",
+        queryset=User.objects.filter(is_active=True).order_by("username"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class ConflictForm(forms.Form):
+    has_conflict = forms.TypedChoiceField(
+        label="Do you have a conflict of interest on this case?",
+        widget=forms.RadioSelect,
+        coerce=lambda value: value == "yes",
+        choices=[("no", "No conflict"), ("yes", "Yes, I have a conflict of interest")],
+    )
+    reason = forms.CharField(
+        label="If yes, why",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("has_conflict") and not data.get("reason", "").strip():
+            self.add_error("reason", "Give the reason for your conflict of interest")
+        return data
+
+
+class ExpertInviteForm(forms.Form):
+    expert = forms.ModelChoiceField(
+        label="Technical expert",
+        queryset=User.objects.filter(is_active=True, groups__name=Role.EXPERT).order_by("username"),
+    )
+    expires_on = forms.DateField(label="Access ends at the end of", widget=DATE)
+    documents = forms.ModelMultipleChoiceField(
+        label="Named-recipient documents to share",
+        required=False,
+        queryset=EvidenceDocument.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["documents"].queryset = case.documents.filter(
+            classification=EvidenceDocument.Classification.NAMED
+        )
+
+    def clean_expires_on(self):
+        value = self.cleaned_data["expires_on"]
+        if value < timezone.localdate():
+            raise forms.ValidationError("The end of access must be today or later")
+        return value
+
+    @property
+    def expires_at(self):
+        end = datetime.datetime.combine(self.cleaned_data["expires_on"], datetime.time.max)
+        return timezone.make_aware(end)
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label="Comment", max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class BallotOpenForm(forms.Form):
+    closes_at = forms.DateTimeField(
+        label="Voting closes at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+
+
+class VoteForm(forms.Form):
+    choice = forms.ChoiceField(
+        label="Your vote", choices=VoteChoice.choices, widget=forms.RadioSelect
+    )
+
+
+class CastingVoteForm(forms.Form):
+    choice = forms.ChoiceField(
+        label="Your casting vote", choices=Decision.choices, widget=forms.RadioSelect
+    )
+
+
+class DecisionIssueForm(forms.Form):
+    reasons = forms.CharField(
+        label="Reasons for the decision", max_length=20000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    security_factors = forms.CharField(
+        label="Security factors considered",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    operational_impact = forms.CharField(
+        label="Operational impact considered",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class CharacteristicsUploadForm(forms.Form):
+    device_type = forms.ChoiceField(label="Device type", choices=DeviceType.choices)
+    version_label = forms.CharField(label="Version", max_length=50)
+    effective_date = forms.DateField(label="Effective from", widget=DATE)
+    ncsc_reference = forms.CharField(label="NCSC publication reference", max_length=100)
+    file = forms.FileField(
+        label="Document", error_messages={"empty": "The selected file is empty."}
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        detect_content_type(upload)
+        return upload

@@ -1,0 +1,389 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from cpl.models import AssuranceCertificate, DeviceModel, DeviceType
+from portal.models import Organisation
+from portal.roles import Role
+
+User = settings.AUTH_USER_MODEL
+
+
+class Decision(models.TextChoices):
+    SUSPEND = "suspend", "Suspend the device models from the CPL"
+    REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
+
+
+def _is_secretariat(instance, user) -> bool:
+    return user.has_role(Role.SECRETARIAT)
+
+
+def _is_chair(instance, user) -> bool:
+    return user.has_role(Role.CHAIR)
+
+
+def _is_chair_or_secretariat(instance, user) -> bool:
+    return user.has_role(Role.CHAIR, Role.SECRETARIAT)
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    """One CPA non-compliance event covering one or more device models."""
+
+    class State(models.TextChoices):
+        OPENED = "opened", "Opened"
+        ASSESSMENT = "assessment", "Assessment"
+        VOTING = "voting", "Voting"
+        DECIDED = "decided", "Decided"
+        REMEDIATION = "remediation", "Remediation"
+        SUSPENSION = "suspension", "Suspension"
+        CLOSED = "closed", "Closed"
+
+    class Event(models.TextChoices):
+        EXPIRED = "expired", "CPA certificate expired"
+        WITHDRAWN = "withdrawn", "CPA certificate withdrawn"
+
+    class Severity(models.TextChoices):
+        NONE = "none", "None"
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    reference = models.CharField(max_length=20, unique=True)
+    certificate = models.ForeignKey(
+        AssuranceCertificate, on_delete=models.PROTECT, related_name="cases"
+    )
+    device_models = models.ManyToManyField(DeviceModel, related_name="cases")
+    event = models.CharField(max_length=16, choices=Event.choices)
+    event_date = models.DateField()
+    reason = models.TextField()
+    severity = models.CharField(
+        "Severity (NCSC assessment)", max_length=16, choices=Severity.choices
+    )
+    summary = models.TextField()
+    # The Parties the case concerns: they see its decision and its `parties` evidence.
+    addressed_to = models.ManyToManyField(Organisation, related_name="cases", blank=True)
+    state = FSMField(
+        max_length=16, choices=State.choices, default=State.OPENED, protected=True, db_index=True
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        permissions = [("open_case", "Can open a CPA non-compliance case")]
+
+    def __str__(self):
+        return f"{self.reference}: {self.certificate.number}"
+
+    @transition(
+        field=state,
+        source=State.OPENED,
+        target=State.ASSESSMENT,
+        permission=_is_chair_or_secretariat,
+    )
+    def start_assessment(self):
+        pass
+
+    @transition(field=state, source=State.ASSESSMENT, target=State.VOTING, permission=_is_chair)
+    def start_voting(self):
+        pass
+
+    @transition(field=state, source=State.VOTING, target=State.ASSESSMENT)
+    def voting_failed(self):
+        pass
+
+    @transition(field=state, source=State.VOTING, target=State.DECIDED)
+    def decide(self, decision: str):
+        self.decision = decision
+
+    @transition(
+        field=state,
+        source=State.DECIDED,
+        target=State.SUSPENSION,
+        permission=_is_chair,
+        conditions=[lambda case: case.decision == Decision.SUSPEND],
+    )
+    def apply_suspension(self):
+        pass
+
+    @transition(
+        field=state,
+        source=State.DECIDED,
+        target=State.REMEDIATION,
+        permission=_is_chair,
+        conditions=[lambda case: case.decision == Decision.REMEDIAL_PLAN],
+    )
+    def apply_remediation(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[State.REMEDIATION, State.SUSPENSION],
+        target=State.CLOSED,
+        permission=_is_chair_or_secretariat,
+    )
+    def close(self):
+        pass
+
+
+class CaseUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class CaseGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class ConflictDeclaration(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="conflicts")
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="conflict_declarations")
+    has_conflict = models.BooleanField()
+    reason = models.TextField(blank=True)
+    declared_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "member"], name="one_declaration_per_member_per_case"
+            )
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.member} on {self.case.reference}: {'conflict' if self.has_conflict else 'none'}"
+        )
+
+
+class EvidenceDocument(models.Model):
+    class Classification(models.TextChoices):
+        SSC_ONLY = "ssc-only", "SSC only"
+        NAMED = "named-recipients", "Named recipients"
+        PARTIES = "parties", "Parties"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="documents")
+    title = models.CharField(max_length=200)
+    classification = models.CharField(max_length=20, choices=Classification.choices)
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return f"{self.title} ({self.get_classification_display()})"
+
+
+class EvidenceDocumentUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(EvidenceDocument, on_delete=models.CASCADE)
+
+
+class EvidenceDocumentGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(EvidenceDocument, on_delete=models.CASCADE)
+
+
+class ExpertInvitation(models.Model):
+    """SEC G7.16(b): a technical expert reads one case, and the documents granted, until expiry."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="experts")
+    expert = models.ForeignKey(User, on_delete=models.PROTECT, related_name="expert_invitations")
+    expires_at = models.DateTimeField()
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    invited_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "expert"], name="one_invitation_per_expert_per_case"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.expert} on {self.case.reference} until {self.expires_at:%Y-%m-%d}"
+
+
+class CaseComment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Comment by {self.author} on {self.case.reference}"
+
+
+class VoteChoice(models.TextChoices):
+    SUSPEND = "suspend", "Suspend from the CPL"
+    REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
+    ABSTAIN = "abstain", "Abstain"
+
+
+class Ballot(ConcurrentTransitionMixin, models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        AWAITING_CASTING_VOTE = "awaiting_casting_vote", "Tied: awaiting the chair's casting vote"
+        CLOSED = "closed", "Closed"
+        FAILED = "failed", "Failed (no quorum)"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="ballots")
+    number = models.PositiveSmallIntegerField()
+    state = FSMField(
+        max_length=24, choices=State.choices, default=State.OPEN, protected=True, db_index=True
+    )
+    opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closes_at = models.DateTimeField(db_index=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    result = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    tallies = models.JSONField(default=dict, blank=True)
+    eligible_count = models.PositiveSmallIntegerField(default=0)
+    quorum_required = models.PositiveSmallIntegerField(default=0)
+    casting_vote = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+
+    class Meta:
+        ordering = ["case", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "number"], name="ballot_number_per_case"),
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(state="open"), name="one_open_ballot_per_case"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Ballot {self.number} on {self.case.reference}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+    @transition(field=state, source=State.OPEN, target=State.CLOSED)
+    def close(self, result: str):
+        self.result = result
+
+    @transition(field=state, source=State.OPEN, target=State.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=state, source=State.OPEN, target=State.AWAITING_CASTING_VOTE)
+    def await_casting_vote(self):
+        pass
+
+    @transition(
+        field=state, source=State.AWAITING_CASTING_VOTE, target=State.CLOSED, permission=_is_chair
+    )
+    def cast_deciding_vote(self, choice: str):
+        self.casting_vote = self.result = choice
+
+
+class Vote(models.Model):
+    ballot = models.ForeignKey(Ballot, on_delete=models.PROTECT, related_name="votes")
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="votes")
+    choice = models.CharField(max_length=16, choices=VoteChoice.choices)
+    cast_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ballot", "member"], name="one_vote_per_member_per_ballot"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.member} on {self.ballot}: {self.choice}"
+
+
+class DecisionRecord(models.Model):
+    """The SSC's decision on a case, with its reasons; issued as a decision notice."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="decision_record")
+    ballot = models.OneToOneField(Ballot, on_delete=models.PROTECT, related_name="decision_record")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    tallies = models.JSONField()
+    votes = models.JSONField()  # each member's vote, as recorded at closing
+    conflicts = models.JSONField()  # the recused members and their reasons
+    casting_vote = models.BooleanField(default=False)
+    reasons = models.TextField(blank=True)
+    security_factors = models.TextField(blank=True)
+    operational_impact = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"Decision on {self.case.reference}: {self.get_decision_display()}"
+
+
+class Notice(models.Model):
+    """A formal message, written in the same transaction as the change that causes it (outbox).
+    Delivery by e-mail and the inbox arrive with the notices issue."""
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision notice"
+        CPL_CHANGE = "cpl_change", "CPL change notice"
+        BALLOT_REMINDER = "ballot_reminder", "Ballot reminder"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notices", null=True)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    recipients = models.ManyToManyField(Organisation, related_name="notices")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.subject
+
+
+class SecurityCharacteristics(models.Model):
+    """A version of the CPA Security Characteristics for a device type (published by the NCSC)."""
+
+    device_type = models.CharField(max_length=8, choices=DeviceType.choices)
+    version_label = models.CharField(max_length=50)
+    effective_date = models.DateField()
+    ncsc_reference = models.CharField("NCSC publication reference", max_length=100)
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    is_current = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["device_type", "-effective_date", "-id"]
+        verbose_name_plural = "CPA Security Characteristics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_type"],
+                condition=Q(is_current=True),
+                name="one_current_characteristics_per_device_type",
+            ),
+            models.UniqueConstraint(
+                fields=["device_type", "version_label"], name="characteristics_version_unique"
+            ),
+        ]
+        permissions = [("upload_securitycharacteristics", "Can upload Security Characteristics")]
+
+    def __str__(self):
+        return f"{self.device_type} Security Characteristics {self.version_label}"

@@ -1,0 +1,673 @@
+"""Writes of the case process. Each service: permission check, transition, save, audit events,
+outbox rows, and tasks scheduled on commit, in one transaction (HackSoft/Zulip style)."""
+
+import datetime
+import math
+import uuid
+from collections import Counter
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
+from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
+
+from cpl.models import AssuranceCertificate, DeviceModel
+from cpl.services import device_model_change_status
+from portal.audit import AuditEntry, audit_record, audit_record_many
+from portal.models import Organisation, User
+from portal.roles import SSC_ROLES, Role
+
+from . import permissions
+from .documents import detect_content_type, store_upload
+from .models import (
+    Ballot,
+    Case,
+    CaseComment,
+    ConflictDeclaration,
+    Decision,
+    DecisionRecord,
+    EvidenceDocument,
+    ExpertInvitation,
+    Notice,
+    SecurityCharacteristics,
+    Vote,
+    VoteChoice,
+)
+
+VIEW_DOCUMENT = "view_evidencedocument"
+
+
+class BallotAlreadyClosed(Exception):
+    pass
+
+
+def _run_transition(*, actor, obj, name: str, **kwargs):
+    method = getattr(obj, name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(f"{obj} cannot {name.replace('_', ' ')} now.")
+    if actor is not None and not has_transition_perm(method, actor):
+        raise PermissionDenied(f"You may not {name.replace('_', ' ')} {obj}.")
+    before = obj.state
+    method(**kwargs)
+    obj.save()
+    audit_record(
+        actor=actor,
+        action=f"{obj._meta.model_name}.{name}",
+        obj=obj,
+        before={"state": before},
+        after={"state": obj.state, **kwargs},
+    )
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+def case_open(
+    *,
+    actor,
+    certificate: AssuranceCertificate,
+    device_models,
+    event: str,
+    event_date: datetime.date,
+    reason: str,
+    severity: str,
+    summary: str,
+    addressed_to=(),
+) -> Case:
+    if not actor.has_perm("governance.open_case"):
+        raise PermissionDenied("Only the SSC Secretariat opens cases.")
+    if certificate.kind != AssuranceCertificate.Kind.CPA:
+        raise ValidationError(
+            "A case is opened for a CPA certificate; other certificates are removed automatically."
+        )
+    if certificate.status not in (AssuranceCertificate.Status.EXPIRED,
+                                  AssuranceCertificate.Status.WITHDRAWN):
+        raise ValidationError("A case is opened when the CPA certificate has expired or been "
+                              "withdrawn; record that on the certificate first.")
+    device_models = list(device_models)
+    covered = set(certificate.device_models.values_list("pk", flat=True))
+    if not device_models or any(m.pk not in covered for m in device_models):
+        raise ValidationError("Choose one or more device models that hold this certificate.")
+    with transaction.atomic():
+        case = Case.objects.create(
+            reference=uuid.uuid4().hex[:20],
+            certificate=certificate,
+            event=event,
+            event_date=event_date,
+            reason=reason,
+            severity=severity,
+            summary=summary,
+            opened_by=actor,
+        )
+        # Numbered from the primary key: unique without a race between two openings.
+        case.reference = f"SSC-{timezone.localdate().year}-{case.pk:04d}"
+        case.save(update_fields=["reference"])
+        case.device_models.set(device_models)
+        case.addressed_to.set(addressed_to)
+        audit_record(
+            actor=actor,
+            action="case.opened",
+            obj=case,
+            after={
+                "certificate": certificate.number,
+                "event": event,
+                "event_date": event_date,
+                "severity": severity,
+                "device_models": [m.pk for m in device_models],
+                "addressed_to": [o.pk for o in addressed_to],
+            },
+        )
+    return case
+
+
+def case_transition(*, actor, case: Case, name: str) -> Case:
+    if name not in {"start_assessment", "close"}:
+        raise ValueError(f"unknown case action {name!r}")
+    with transaction.atomic():
+        _run_transition(actor=actor, obj=case, name=name)
+    return case
+
+
+def case_comment(*, actor, case: Case, text: str) -> CaseComment:
+    if not permissions.can_view_case(actor, case) or actor.has_role(
+        Role.SUPPLIER, Role.OTHER_PARTY
+    ):
+        raise PermissionDenied("You may not comment on this case.")
+    with transaction.atomic():
+        comment = CaseComment.objects.create(case=case, author=actor, text=text)
+        audit_record(actor=actor, action="case.commented", obj=case, after={"comment": comment.pk})
+    return comment
+
+
+def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> ConflictDeclaration:
+    if not actor.has_role(Role.MEMBER, Role.CHAIR):
+        raise PermissionDenied("Only SSC members declare conflicts of interest.")
+    if case.state not in {Case.State.OPENED, Case.State.ASSESSMENT, Case.State.VOTING}:
+        raise ValidationError("Conflicts are declared before the case is decided.")
+    if has_conflict and not reason.strip():
+        raise ValidationError("Give the reason for the conflict of interest.")
+    with transaction.atomic():
+        existing = (
+            ConflictDeclaration.objects.select_for_update().filter(case=case, member=actor).first()
+        )
+        if (
+            existing is not None
+            and existing.has_conflict == has_conflict
+            and existing.reason == reason
+        ):
+            return existing
+        voted = Vote.objects.filter(
+            ballot__case=case, ballot__state=Ballot.State.OPEN, member=actor
+        ).exists()
+        if voted:
+            raise ValidationError(
+                "You have voted in the open ballot: your declaration can no "
+                "longer change. Ask the chair."
+            )
+        declaration, _ = ConflictDeclaration.objects.update_or_create(
+            case=case, member=actor, defaults={"has_conflict": has_conflict, "reason": reason}
+        )
+        audit_record(
+            actor=actor,
+            action="conflict.declared",
+            obj=case,
+            before={"has_conflict": existing.has_conflict} if existing else None,
+            after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
+        )
+        case._declarations = None
+        evidence_sync_access(actor=actor, case=case)
+    return declaration
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+
+def _ssc_users():
+    return User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).distinct()
+
+
+def _rule_viewers(document: EvidenceDocument) -> set[int] | None:
+    """The users a document's classification grants it to; None where only named grants count."""
+    case = document.case
+    if document.classification == EvidenceDocument.Classification.SSC_ONLY:
+        conflicted = set(
+            case.conflicts.filter(has_conflict=True).values_list("member_id", flat=True)
+        )
+        return set(_ssc_users().values_list("pk", flat=True)) - conflicted
+    if document.classification == EvidenceDocument.Classification.PARTIES:
+        parties = set(
+            User.objects.filter(
+                is_active=True,
+                organisation__in=case.addressed_to.all(),
+                groups__name__in=[Role.SUPPLIER, Role.OTHER_PARTY],
+            ).values_list("pk", flat=True)
+        )
+        return parties | set(_ssc_users().values_list("pk", flat=True))
+    return None
+
+
+def evidence_sync_access(*, actor, case: Case) -> None:
+    """Make each document's guardian grants match its classification's rule (audited)."""
+    entries = []
+    for document in case.documents.all():
+        wanted = _rule_viewers(document)
+        if wanted is None:
+            continue
+        current = set(
+            get_users_with_perms(document, only_with_perms_in=[VIEW_DOCUMENT]).values_list(
+                "pk", flat=True
+            )
+        )
+        for user in User.objects.filter(pk__in=wanted - current):
+            assign_perm(VIEW_DOCUMENT, user, document)
+            entries.append(
+                AuditEntry(
+                    "evidence.access_granted",
+                    document,
+                    after={"user": user.username, "rule": document.classification},
+                )
+            )
+        for user in User.objects.filter(pk__in=current - wanted):
+            remove_perm(VIEW_DOCUMENT, user, document)
+            entries.append(
+                AuditEntry(
+                    "evidence.access_revoked",
+                    document,
+                    after={"user": user.username, "rule": document.classification},
+                )
+            )
+    audit_record_many(actor=actor, entries=entries)
+
+
+def evidence_upload(
+    *, actor, case: Case, title: str, classification: str, upload
+) -> EvidenceDocument:
+    if not actor.has_perm("governance.add_evidencedocument"):
+        raise PermissionDenied("Only the SSC Secretariat uploads evidence.")
+    content_type = detect_content_type(upload)
+    stored = store_upload(upload, folder="evidence", content_type=content_type)
+    with transaction.atomic():
+        document = EvidenceDocument.objects.create(
+            case=case,
+            title=title,
+            classification=classification,
+            original_name=(upload.name or "document")[-255:],
+            stored_name=stored.stored_name,
+            content_type=stored.content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            uploaded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="evidence.uploaded",
+            obj=document,
+            after={
+                "case": case.reference,
+                "classification": classification,
+                "sha256": stored.sha256,
+                "size": stored.size,
+                "content_type": content_type,
+            },
+        )
+        if classification == EvidenceDocument.Classification.NAMED:
+            evidence_grant(actor=actor, document=document, users=[actor])
+        evidence_sync_access(actor=actor, case=case)
+    return document
+
+
+def evidence_grant(*, actor, document: EvidenceDocument, users) -> None:
+    """Name recipients of a `named-recipients` document."""
+    if not actor.has_role(Role.SECRETARIAT):
+        raise PermissionDenied("Only the SSC Secretariat grants access to evidence.")
+    if document.classification != EvidenceDocument.Classification.NAMED:
+        raise ValidationError("Only named-recipient documents are granted to individuals.")
+    with transaction.atomic():
+        entries = []
+        for user in users:
+            if not user.has_perm(f"governance.{VIEW_DOCUMENT}", document):
+                assign_perm(VIEW_DOCUMENT, user, document)
+                entries.append(
+                    AuditEntry(
+                        "evidence.access_granted",
+                        document,
+                        after={"user": user.username, "rule": "named"},
+                    )
+                )
+        audit_record_many(actor=actor, entries=entries)
+
+
+def evidence_record_download(*, actor, document: EvidenceDocument) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="evidence.downloaded",
+            obj=document,
+            after={"sha256": document.sha256},
+        )
+
+
+def expert_invite(
+    *, actor, case: Case, expert: User, expires_at: datetime.datetime, documents=()
+) -> ExpertInvitation:
+    if not actor.has_role(Role.CHAIR, Role.SECRETARIAT):
+        raise PermissionDenied("The chair or the secretariat invites experts.")
+    if not expert.has_role(Role.EXPERT):
+        raise ValidationError(f"{expert} is not a technical expert.")
+    if expires_at <= timezone.now():
+        raise ValidationError("The access must end in the future.")
+    with transaction.atomic():
+        invitation, _ = ExpertInvitation.objects.update_or_create(
+            case=case, expert=expert, defaults={"expires_at": expires_at, "invited_by": actor}
+        )
+        audit_record(
+            actor=actor,
+            action="expert.invited",
+            obj=case,
+            after={"expert": expert.username, "expires_at": expires_at},
+        )
+        named = [d for d in documents if d.classification == EvidenceDocument.Classification.NAMED]
+        for document in named:
+            if not actor.has_role(Role.SECRETARIAT):
+                assign_perm(VIEW_DOCUMENT, expert, document)
+                audit_record(
+                    actor=actor,
+                    action="evidence.access_granted",
+                    obj=document,
+                    after={"user": expert.username, "rule": "named"},
+                )
+            else:
+                evidence_grant(actor=actor, document=document, users=[expert])
+    return invitation
+
+
+# --- ballots -----------------------------------------------------------------------------------
+
+
+def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
+    if not actor.has_role(Role.CHAIR):
+        raise PermissionDenied("Only the chair opens a ballot.")
+    if closes_at <= timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError("The ballot must stay open for at least five minutes.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        _run_transition(actor=actor, obj=case, name="start_voting")
+        number = case.ballots.count() + 1
+        ballot = Ballot.objects.create(
+            case=case, number=number, opened_by=actor, closes_at=closes_at
+        )
+        audit_record(
+            actor=actor,
+            action="ballot.opened",
+            obj=ballot,
+            after={"closes_at": closes_at, "case": case.reference},
+        )
+    return ballot
+
+
+def vote_cast(*, actor, ballot: Ballot, choice: str) -> Vote:
+    if choice not in VoteChoice.values:
+        raise ValidationError("Choose one of the options.")
+    allowed, why = permissions.can_vote(actor, ballot)
+    if not allowed:
+        raise PermissionDenied(why)
+    with transaction.atomic():
+        locked = Ballot.objects.select_for_update().get(pk=ballot.pk)
+        if not locked.is_open:
+            raise PermissionDenied("This ballot is closed.")
+        vote, created = Vote.objects.update_or_create(
+            ballot=locked, member=actor, defaults={"choice": choice}
+        )
+        audit_record(
+            actor=actor,
+            action="vote.cast" if created else "vote.changed",
+            obj=locked,
+            after={"member": actor.username, "choice": choice},
+        )
+    return vote
+
+
+def _tally(ballot: Ballot) -> tuple[Counter, list[dict], int]:
+    eligible = list(permissions.eligible_voters(ballot.case))
+    eligible_ids = {u.pk for u in eligible}
+    votes = [v for v in ballot.votes.select_related("member") if v.member_id in eligible_ids]
+    tallies = Counter({choice: 0 for choice in VoteChoice.values})
+    tallies.update(v.choice for v in votes)
+    recorded = [{"member": v.member.username, "choice": v.choice} for v in votes]
+    recorded += [
+        {"member": u.username, "choice": "did not vote"}
+        for u in eligible
+        if u.pk not in {v.member_id for v in votes}
+    ]
+    return tallies, sorted(recorded, key=lambda r: r["member"]), len(eligible)
+
+
+def ballot_close(*, actor, ballot: Ballot) -> Ballot:
+    """Close a ballot (the chair, or the beat task at closing time). Exactly one close wins."""
+    if actor is not None and not actor.has_role(Role.CHAIR):
+        raise PermissionDenied("Only the chair closes a ballot.")
+    with transaction.atomic():
+        ballot = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
+        if not ballot.is_open:
+            raise BallotAlreadyClosed(f"{ballot} is already {ballot.get_state_display().lower()}.")
+        tallies, recorded, eligible = _tally(ballot)
+        cast = tallies[VoteChoice.SUSPEND] + tallies[VoteChoice.REMEDIAL_PLAN]
+        required = max(1, math.ceil(eligible * settings.BALLOT_QUORUM_FRACTION))
+        ballot.tallies, ballot.eligible_count, ballot.quorum_required = (
+            dict(tallies),
+            eligible,
+            required,
+        )
+        ballot.closed_at, ballot.closed_by = timezone.now(), actor
+        case = Case.objects.select_for_update().get(pk=ballot.case_id)
+        if cast < required:
+            ballot.fail()
+            ballot.save()
+            _run_transition(actor=None, obj=case, name="voting_failed")
+        elif tallies[VoteChoice.SUSPEND] == tallies[VoteChoice.REMEDIAL_PLAN]:
+            ballot.await_casting_vote()
+            ballot.save()
+        else:
+            result = (
+                Decision.SUSPEND
+                if tallies[VoteChoice.SUSPEND] > tallies[VoteChoice.REMEDIAL_PLAN]
+                else Decision.REMEDIAL_PLAN
+            )
+            ballot.close(result=result)
+            ballot.save()
+            _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded)
+        audit_record(
+            actor=actor,
+            action=f"ballot.{ballot.state}",
+            obj=ballot,
+            after={
+                "tallies": ballot.tallies,
+                "eligible": eligible,
+                "quorum_required": required,
+                "result": ballot.result,
+            },
+        )
+    return ballot
+
+
+def ballot_cast_deciding_vote(*, actor, ballot: Ballot, choice: str) -> Ballot:
+    if choice not in Decision.values:
+        raise ValidationError("Choose suspend or remedial plans.")
+    with transaction.atomic():
+        ballot = Ballot.objects.select_for_update().get(pk=ballot.pk)
+        if not can_proceed(ballot.cast_deciding_vote):
+            raise BallotAlreadyClosed("This ballot is not waiting for a casting vote.")
+        if not has_transition_perm(ballot.cast_deciding_vote, actor):
+            raise PermissionDenied("Only the chair gives the casting vote.")
+        ballot.cast_deciding_vote(choice=choice)
+        ballot.save()
+        _, recorded, _ = _tally(ballot)
+        case = Case.objects.select_for_update().get(pk=ballot.case_id)
+        _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded, casting=True)
+        audit_record(
+            actor=actor, action="ballot.casting_vote", obj=ballot, after={"choice": choice}
+        )
+    return ballot
+
+
+def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False) -> DecisionRecord:
+    _run_transition(actor=None, obj=case, name="decide", decision=ballot.result)
+    conflicts = [
+        {"member": d.member.username, "reason": d.reason}
+        for d in case.conflicts.filter(has_conflict=True).select_related("member")
+    ]
+    return DecisionRecord.objects.create(
+        case=case,
+        ballot=ballot,
+        decision=ballot.result,
+        tallies=ballot.tallies,
+        votes=votes,
+        conflicts=conflicts,
+        casting_vote=casting,
+    )
+
+
+def decision_issue(
+    *, actor, case: Case, reasons: str, security_factors: str, operational_impact: str
+) -> DecisionRecord:
+    """The chair issues the decision notice and the decision takes effect on the CPL."""
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        record = DecisionRecord.objects.select_for_update().get(case=case)
+        name = "apply_suspension" if record.decision == Decision.SUSPEND else "apply_remediation"
+        _run_transition(actor=actor, obj=case, name=name)
+        record.reasons, record.security_factors = reasons, security_factors
+        record.operational_impact = operational_impact
+        record.issued_at, record.issued_by = timezone.now(), actor
+        record.save()
+        models = list(case.device_models.select_related("manufacturer"))
+        if record.decision == Decision.SUSPEND:
+            for model in models:
+                if model.status == DeviceModel.Status.LISTED:
+                    device_model_change_status(
+                        actor=actor,
+                        model=model,
+                        transition="suspend",
+                        reason=f"SSC decision on case {case.reference}: suspended from the CPL.",
+                        basis=DeviceModel.SuspensionBasis.SSC_DECISION,
+                        # The chair's right to apply the decision was checked by the transition.
+                        check_permission=False,
+                    )
+        recipients = list(case.addressed_to.all()) + list(
+            Organisation.objects.filter(party_type=Organisation.PartyType.DCC)
+        )
+        notice = Notice.objects.create(
+            kind=Notice.Kind.DECISION,
+            case=case,
+            subject=f"SSC decision on {case.reference}: {record.get_decision_display()}",
+            body=_decision_notice_body(case, record, models),
+        )
+        notice.recipients.set(set(recipients))
+        audit_record(
+            actor=actor,
+            action="decision.issued",
+            obj=case,
+            after={
+                "decision": record.decision,
+                "notice": notice.pk,
+                "recipients": sorted(o.name for o in set(recipients)),
+            },
+        )
+    return record
+
+
+def _decision_notice_body(case, record, models) -> str:
+    lines = [
+        f"Case {case.reference}: {case.get_event_display()} ({case.certificate.number}, "
+        f"{case.event_date:%d %B %Y}).",
+        "",
+        f"Decision: {record.get_decision_display()}.",
+        "",
+        "Device models:",
+        *[f"- {m}" for m in models],
+        "",
+        "Reasons:",
+        record.reasons,
+    ]
+    if record.decision == Decision.REMEDIAL_PLAN:
+        lines += [
+            "",
+            "Each Supplier Party responsible for devices of these models must put a "
+            "CPA Certificate Remedial Plan in place (CPL Requirements Document 6.3).",
+        ]
+    lines += ["", "A Party that disagrees may refer this decision to the Authority (SEC F2.7B)."]
+    return "\n".join(lines)
+
+
+def ballots_close_due(*, now=None) -> int:
+    now = now or timezone.now()
+    closed = 0
+    for ballot in Ballot.objects.filter(state=Ballot.State.OPEN, closes_at__lte=now):
+        try:
+            ballot_close(actor=None, ballot=ballot)
+            closed += 1
+        except BallotAlreadyClosed:
+            pass
+    return closed
+
+
+def ballots_send_reminders(*, now=None) -> int:
+    """E-mail members who have not voted, once per ballot, shortly before it closes."""
+    now = now or timezone.now()
+    window = now + datetime.timedelta(hours=settings.BALLOT_REMINDER_HOURS)
+    sent = 0
+    due = Ballot.objects.filter(
+        state=Ballot.State.OPEN,
+        reminder_sent_at__isnull=True,
+        closes_at__gt=now,
+        closes_at__lte=window,
+    ).select_related("case")
+    for ballot in due:
+        with transaction.atomic():
+            locked = Ballot.objects.select_for_update().get(pk=ballot.pk)
+            if locked.reminder_sent_at is not None:
+                continue
+            voted = set(locked.votes.values_list("member_id", flat=True))
+            to_remind = [u for u in permissions.eligible_voters(ballot.case) if u.pk not in voted]
+            locked.reminder_sent_at = now
+            locked.save(update_fields=["reminder_sent_at"])
+            audit_record(
+                actor=None,
+                action="ballot.reminded",
+                obj=locked,
+                after={"members": [u.username for u in to_remind]},
+            )
+            subject = f"Vote needed: {ballot.case.reference} closes {ballot.closes_at:%d %b %H:%M}"
+            addresses = [u.email for u in to_remind if u.email]
+            body = (
+                f"The SSC ballot on case {ballot.case.reference} closes at "
+                f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y} and you have not "
+                f"voted yet. Sign in to the portal to vote."
+            )
+            transaction.on_commit(
+                lambda s=subject, b=body, a=addresses: [
+                    send_mail(s, b, None, [address]) for address in a
+                ]
+            )
+            sent += len(addresses)
+    return sent
+
+
+# --- CPA Security Characteristics -------------------------------------------------------------
+
+
+def characteristics_upload(
+    *,
+    actor,
+    device_type: str,
+    version_label: str,
+    effective_date: datetime.date,
+    ncsc_reference: str,
+    upload,
+) -> SecurityCharacteristics:
+    if not actor.has_perm("governance.upload_securitycharacteristics"):
+        raise PermissionDenied("Only the SSC Secretariat uploads Security Characteristics.")
+    if SecurityCharacteristics.objects.filter(
+        device_type=device_type, version_label=version_label
+    ).exists():
+        raise ValidationError(f"Version {version_label} for {device_type} is already recorded.")
+    content_type = detect_content_type(upload)
+    stored = store_upload(upload, folder="characteristics", content_type=content_type)
+    with transaction.atomic():
+        current = (
+            SecurityCharacteristics.objects.select_for_update()
+            .filter(device_type=device_type, is_current=True)
+            .first()
+        )
+        becomes_current = current is None or effective_date >= current.effective_date
+        if becomes_current and current is not None:
+            current.is_current = False
+            current.save(update_fields=["is_current"])
+        document = SecurityCharacteristics.objects.create(
+            device_type=device_type,
+            version_label=version_label,
+            effective_date=effective_date,
+            ncsc_reference=ncsc_reference,
+            original_name=(upload.name or "document")[-255:],
+            stored_name=stored.stored_name,
+            content_type=content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            is_current=becomes_current,
+            uploaded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="characteristics.uploaded",
+            obj=document,
+            after={
+                "device_type": device_type,
+                "version": version_label,
+                "current": becomes_current,
+                "sha256": stored.sha256,
+            },
+        )
+    return document

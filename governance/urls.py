@@ -1,0 +1,52 @@
+from django.urls import path
+
+from . import views
+
+app_name = "governance"
+
+urlpatterns = [
+    path("cases/", views.CaseListView.as_view(), name="case-list"),
+    path("cases/open/<int:certificate_pk>/", views.CaseOpenView.as_view(), name="case-open"),
+    path("cases/<int:case_pk>/", views.CaseDetailView.as_view(), name="case"),
+    path(
+        "cases/<int:case_pk>/actions/<slug:action>/",
+        views.CaseActionView.as_view(),
+        name="case-action",
+    ),
+    path(
+        "cases/<int:case_pk>/evidence/new/",
+        views.EvidenceUploadView.as_view(),
+        name="evidence-upload",
+    ),
+    path(
+        "cases/<int:case_pk>/evidence/<int:document_pk>/",
+        views.EvidenceDownloadView.as_view(),
+        name="evidence-download",
+    ),
+    path(
+        "cases/<int:case_pk>/evidence/<int:document_pk>/access/",
+        views.EvidenceGrantView.as_view(),
+        name="evidence-grant",
+    ),
+    path("cases/<int:case_pk>/conflict/", views.ConflictDeclareView.as_view(), name="conflict"),
+    path(
+        "cases/<int:case_pk>/experts/new/", views.ExpertInviteView.as_view(), name="expert-invite"
+    ),
+    path("cases/<int:case_pk>/comments/", views.CommentView.as_view(), name="comment"),
+    path("cases/<int:case_pk>/ballots/new/", views.BallotOpenView.as_view(), name="ballot-open"),
+    path("cases/<int:case_pk>/decision/", views.DecisionIssueView.as_view(), name="decision-issue"),
+    path("ballots/<int:ballot_pk>/", views.BallotDetailView.as_view(), name="ballot"),
+    path("ballots/<int:ballot_pk>/vote/", views.VoteView.as_view(), name="vote"),
+    path("ballots/<int:ballot_pk>/close/", views.BallotCloseView.as_view(), name="ballot-close"),
+    path(
+        "ballots/<int:ballot_pk>/casting-vote/",
+        views.CastingVoteView.as_view(),
+        name="casting-vote",
+    ),
+    path("characteristics/", views.CharacteristicsListView.as_view(), name="characteristics"),
+    path(
+        "characteristics/<int:pk>/",
+        views.CharacteristicsDownloadView.as_view(),
+        name="characteristics-download",
+    ),
+]
