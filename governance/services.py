@@ -83,10 +83,14 @@ def case_open(
         raise ValidationError(
             "A case is opened for a CPA certificate; other certificates are removed automatically."
         )
-    if certificate.status not in (AssuranceCertificate.Status.EXPIRED,
-                                  AssuranceCertificate.Status.WITHDRAWN):
-        raise ValidationError("A case is opened when the CPA certificate has expired or been "
-                              "withdrawn; record that on the certificate first.")
+    if certificate.status not in (
+        AssuranceCertificate.Status.EXPIRED,
+        AssuranceCertificate.Status.WITHDRAWN,
+    ):
+        raise ValidationError(
+            "A case is opened when the CPA certificate has expired or been "
+            "withdrawn; record that on the certificate first."
+        )
     device_models = list(device_models)
     covered = set(certificate.device_models.values_list("pk", flat=True))
     if not device_models or any(m.pk not in covered for m in device_models):
@@ -371,13 +375,13 @@ def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
 def vote_cast(*, actor, ballot: Ballot, choice: str) -> Vote:
     if choice not in VoteChoice.values:
         raise ValidationError("Choose one of the options.")
-    allowed, why = permissions.can_vote(actor, ballot)
-    if not allowed:
-        raise PermissionDenied(why)
     with transaction.atomic():
+        # Fresh rows, locked: the ballot may have closed or the member declared meanwhile.
         locked = Ballot.objects.select_for_update().get(pk=ballot.pk)
-        if not locked.is_open:
-            raise PermissionDenied("This ballot is closed.")
+        locked.case = Case.objects.get(pk=locked.case_id)
+        allowed, why = permissions.can_vote(actor, locked)
+        if not allowed:
+            raise PermissionDenied(why)
         vote, created = Vote.objects.update_or_create(
             ballot=locked, member=actor, defaults={"choice": choice}
         )

@@ -382,7 +382,7 @@ class VoteView(BallotMixin, View):
                 messages.success(request, note)
                 return redirect("governance:ballot", ballot_pk=ballot_pk)
             raise PermissionDenied(note) if status == 403 else Http404
-        del self.ballot  # re-read with the new vote
+        self.__dict__.pop("ballot", None)  # re-read with the new vote
         return render(
             request,
             "governance/_vote_panel.html",

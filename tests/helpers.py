@@ -139,16 +139,32 @@ def cpa_case(users, *, addressed=("supplier_a",), models=2):
     from governance.services import case_open
 
     expired = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
-    import_bytes(cpl_csv([cpl_row(900 + i, **{"CPA Certificate Number": "CPA-SHARED-1",
-                                              "CPA Issue Date": "2020-01-01",
-                                              "CPA Expiry Date": expired})
-                          for i in range(models)]))
+    import_bytes(
+        cpl_csv(
+            [
+                cpl_row(
+                    900 + i,
+                    **{
+                        "CPA Certificate Number": "CPA-SHARED-1",
+                        "CPA Issue Date": "2020-01-01",
+                        "CPA Expiry Date": expired,
+                    },
+                )
+                for i in range(models)
+            ]
+        )
+    )
     from cpl.models import AssuranceCertificate
 
     certificate = AssuranceCertificate.objects.get(number="CPA-SHARED-1")
     return case_open(
-        actor=users["secretariat"], certificate=certificate,
-        device_models=certificate.device_models.all(), event="expired",
-        event_date=certificate.expiry, reason="Certificate lapsed during re-evaluation",
-        severity="high", summary="Key handling weakness found in re-evaluation.",
-        addressed_to=[users[key].organisation for key in addressed])
+        actor=users["secretariat"],
+        certificate=certificate,
+        device_models=certificate.device_models.all(),
+        event="expired",
+        event_date=certificate.expiry,
+        reason="Certificate lapsed during re-evaluation",
+        severity="high",
+        summary="Key handling weakness found in re-evaluation.",
+        addressed_to=[users[key].organisation for key in addressed],
+    )

@@ -23,13 +23,18 @@ SOON = datetime.timedelta(days=2)
 def open_ballot(committee, case=None, closes_in=SOON):
     case = case or cpa_case(committee)
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
-    return services.ballot_open(actor=committee["chair"], case=case,
-                                closes_at=timezone.now() + closes_in)
+    return services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + closes_in
+    )
 
 
 def declare(user, case, conflict=False):
-    return services.conflict_declare(actor=user, case=case, has_conflict=conflict,
-                                     reason="Employed by an affected supplier" if conflict else "")
+    return services.conflict_declare(
+        actor=user,
+        case=case,
+        has_conflict=conflict,
+        reason="Employed by an affected supplier" if conflict else "",
+    )
 
 
 def vote(user, ballot, choice):
@@ -50,7 +55,10 @@ def test_majority_decides_and_the_record_keeps_each_vote(committee):
     record = DecisionRecord.objects.get(case=case)
     assert record.tallies == {"suspend": 2, "remedial_plan": 1, "abstain": 0}
     assert {v["member"]: v["choice"] for v in record.votes} == {
-        "member": "suspend", "member2": "suspend", "member3": "remedial_plan"}
+        "member": "suspend",
+        "member2": "suspend",
+        "member3": "remedial_plan",
+    }
 
 
 def test_a_member_may_change_their_vote_until_it_closes(committee):
@@ -94,8 +102,9 @@ def test_no_quorum_fails_the_ballot_and_it_can_run_again(committee):
     assert ballot.state == "failed" and ballot.quorum_required == 2
     case = Case.objects.get(pk=ballot.case_id)
     assert case.state == "assessment" and not DecisionRecord.objects.exists()
-    second = services.ballot_open(actor=committee["chair"], case=case,
-                                  closes_at=timezone.now() + SOON)
+    second = services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + SOON
+    )
     assert second.number == 2 and second.is_open
 
 
@@ -110,10 +119,14 @@ def test_a_tie_waits_for_the_chairs_casting_vote(committee):
     assert Case.objects.get(pk=ballot.case_id).state == "voting"
     with pytest.raises(PermissionDenied):
         services.ballot_cast_deciding_vote(actor=m1, ballot=ballot, choice="suspend")
-    ballot = services.ballot_cast_deciding_vote(actor=committee["chair"], ballot=ballot,
-                                                choice="remedial_plan")
+    ballot = services.ballot_cast_deciding_vote(
+        actor=committee["chair"], ballot=ballot, choice="remedial_plan"
+    )
     assert (ballot.state, ballot.result, ballot.casting_vote) == (
-        "closed", "remedial_plan", "remedial_plan")
+        "closed",
+        "remedial_plan",
+        "remedial_plan",
+    )
     assert DecisionRecord.objects.get(ballot=ballot).casting_vote
 
 
@@ -123,8 +136,9 @@ def test_only_the_chair_opens_and_closes_ballots(committee):
     for key in ("secretariat", "member", "supplier_a"):
         with pytest.raises(PermissionDenied):
             services.ballot_open(actor=committee[key], case=case, closes_at=timezone.now() + SOON)
-    ballot = services.ballot_open(actor=committee["chair"], case=case,
-                                  closes_at=timezone.now() + SOON)
+    ballot = services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + SOON
+    )
     with pytest.raises(PermissionDenied):
         services.ballot_close(actor=committee["member"], ballot=ballot)
     with pytest.raises(ValidationError):
@@ -135,10 +149,16 @@ def cpa_case_again(committee):
     from cpl.models import AssuranceCertificate
 
     certificate = AssuranceCertificate.objects.get(number="CPA-SHARED-1")
-    return services.case_open(actor=committee["secretariat"], certificate=certificate,
-                              device_models=certificate.device_models.all(), event="expired",
-                              event_date=certificate.expiry, reason="r", severity="low",
-                              summary="s")
+    return services.case_open(
+        actor=committee["secretariat"],
+        certificate=certificate,
+        device_models=certificate.device_models.all(),
+        event="expired",
+        event_date=certificate.expiry,
+        reason="r",
+        severity="low",
+        summary="s",
+    )
 
 
 def test_votes_after_closing_time_are_refused_and_the_beat_task_closes_it(committee):
@@ -165,7 +185,9 @@ def test_closing_twice_gives_one_decision(committee):
     assert DecisionRecord.objects.count() == 1
 
 
-def test_reminders_go_once_to_members_who_have_not_voted(committee, django_capture_on_commit_callbacks):
+def test_reminders_go_once_to_members_who_have_not_voted(
+    committee, django_capture_on_commit_callbacks
+):
     ballot = open_ballot(committee, closes_in=datetime.timedelta(hours=5))
     vote(committee["member"], ballot, "suspend")
     declare(committee["member3"], ballot.case, conflict=True)
@@ -185,11 +207,20 @@ def test_suspend_decision_takes_the_models_off_the_cpl_with_notices(committee):
     services.ballot_close(actor=committee["chair"], ballot=ballot)
     case = Case.objects.get(pk=ballot.case_id)
     with pytest.raises(PermissionDenied):
-        services.decision_issue(actor=committee["secretariat"], case=case, reasons="r",
-                                security_factors="s", operational_impact="o")
-    services.decision_issue(actor=committee["chair"], case=case, reasons="Critical weakness",
-                            security_factors="Remote key extraction",
-                            operational_impact="12,000 meters lose smart functions")
+        services.decision_issue(
+            actor=committee["secretariat"],
+            case=case,
+            reasons="r",
+            security_factors="s",
+            operational_impact="o",
+        )
+    services.decision_issue(
+        actor=committee["chair"],
+        case=case,
+        reasons="Critical weakness",
+        security_factors="Remote key extraction",
+        operational_impact="12,000 meters lose smart functions",
+    )
     case.refresh_from_db()
     assert case.state == "suspension"
     models = list(case.device_models.all())
@@ -209,8 +240,13 @@ def test_remedial_plan_decision_keeps_the_models_listed(committee):
         vote(member, ballot, "remedial_plan")
     services.ballot_close(actor=committee["chair"], ballot=ballot)
     case = Case.objects.get(pk=ballot.case_id)
-    services.decision_issue(actor=committee["chair"], case=case, reasons="Low risk",
-                            security_factors="Local access needed", operational_impact="High")
+    services.decision_issue(
+        actor=committee["chair"],
+        case=case,
+        reasons="Low risk",
+        security_factors="Local access needed",
+        operational_impact="High",
+    )
     case.refresh_from_db()
     assert case.state == "remediation"
     assert {m.status for m in case.device_models.all()} == {"listed"}
@@ -220,9 +256,18 @@ def test_remedial_plan_decision_keeps_the_models_listed(committee):
 CASE_ACTIONS = [("start_assessment", "opened"), ("close", "remediation"), ("close", "suspension")]
 
 
-@pytest.mark.parametrize("role, allowed", [
-    ("secretariat", True), ("chair", True), ("member", False), ("expert", False),
-    ("supplier_a", False), ("dcc", False), ("authority", False)])
+@pytest.mark.parametrize(
+    "role, allowed",
+    [
+        ("secretariat", True),
+        ("chair", True),
+        ("member", False),
+        ("expert", False),
+        ("supplier_a", False),
+        ("dcc", False),
+        ("authority", False),
+    ],
+)
 @pytest.mark.parametrize("action, state", CASE_ACTIONS)
 def test_case_state_machine(committee, role, allowed, action, state):
     """State × role → allowed or refused, for the case actions users take directly."""
@@ -244,8 +289,11 @@ def test_case_actions_from_the_wrong_state_are_refused(committee, state):
     case = cpa_case(committee)
     Case.objects.filter(pk=case.pk).update(state=state)
     with pytest.raises(TransitionNotAllowed):
-        services.case_transition(actor=committee["secretariat"],
-                                 case=Case.objects.get(pk=case.pk), name="start_assessment")
+        services.case_transition(
+            actor=committee["secretariat"],
+            case=Case.objects.get(pk=case.pk),
+            name="start_assessment",
+        )
 
 
 def test_a_case_needs_an_expired_or_withdrawn_cpa_certificate(committee):
@@ -258,10 +306,16 @@ def test_a_case_needs_an_expired_or_withdrawn_cpa_certificate(committee):
     zigbee = AssuranceCertificate.objects.get(kind="zigbee")
     for certificate in (valid, zigbee):
         with pytest.raises(ValidationError):
-            services.case_open(actor=committee["secretariat"], certificate=certificate,
-                               device_models=certificate.device_models.all(), event="expired",
-                               event_date=datetime.date.today(), reason="r", severity="low",
-                               summary="s")
+            services.case_open(
+                actor=committee["secretariat"],
+                certificate=certificate,
+                device_models=certificate.device_models.all(),
+                event="expired",
+                event_date=datetime.date.today(),
+                reason="r",
+                severity="low",
+                summary="s",
+            )
     with pytest.raises(PermissionDenied):
         cpa_case({**committee, "secretariat": committee["chair"]})
 

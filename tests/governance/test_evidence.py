@@ -18,8 +18,13 @@ pytestmark = pytest.mark.django_db
 
 
 def upload(users, case, classification="ssc-only", file=None, title="NCSC advice"):
-    return services.evidence_upload(actor=users["secretariat"], case=case, title=title,
-                                     classification=classification, upload=file or pdf_upload())
+    return services.evidence_upload(
+        actor=users["secretariat"],
+        case=case,
+        title=title,
+        classification=classification,
+        upload=file or pdf_upload(),
+    )
 
 
 def url(document):
@@ -40,30 +45,48 @@ def docx_bytes():
     return out.getvalue()
 
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-       b"\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
-@pytest.mark.parametrize("name, data, content_type", [
-    ("advice.pdf", b"%PDF-1.7\n%...", "application/pdf"),
-    ("report.docx", docx_bytes(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    ("devices.xlsx", xlsx_bytes(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ("screen.png", PNG, "image/png"),
-    ("counts.csv", b"model,count\nA,12\n", "text/csv"),
-    ("notes.txt", "Vulnérabilité notée\n".encode(), "text/plain"),
-], ids=["pdf", "docx", "xlsx", "png", "csv", "text"])
+@pytest.mark.parametrize(
+    "name, data, content_type",
+    [
+        ("advice.pdf", b"%PDF-1.7\n%...", "application/pdf"),
+        (
+            "report.docx",
+            docx_bytes(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            "devices.xlsx",
+            xlsx_bytes(),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        ("screen.png", PNG, "image/png"),
+        ("counts.csv", b"model,count\nA,12\n", "text/csv"),
+        ("notes.txt", "Vulnérabilité notée\n".encode(), "text/plain"),
+    ],
+    ids=["pdf", "docx", "xlsx", "png", "csv", "text"],
+)
 def test_allowed_types_are_detected_from_content(users, name, data, content_type):
     document = upload(users, cpa_case(users), file=SimpleUploadedFile(name, data))
     assert document.content_type == content_type
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("advice.pdf", b"MZ\x90\x00\x03" + b"\x00" * 200, "not an allowed document type"),
-    ("advice.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "not an allowed document type"),
-    ("advice.pdf", b"", "empty"),
-    ("blob.pdf", bytes(range(256)) * 4, "not recognised"),
-], ids=["renamed-exe", "renamed-elf", "empty", "binary"])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("advice.pdf", b"MZ\x90\x00\x03" + b"\x00" * 200, "not an allowed document type"),
+        ("advice.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "not an allowed document type"),
+        ("advice.pdf", b"", "empty"),
+        ("blob.pdf", bytes(range(256)) * 4, "not recognised"),
+    ],
+    ids=["renamed-exe", "renamed-elf", "empty", "binary"],
+)
 def test_bad_uploads_are_refused_and_nothing_is_stored(users, name, data, message):
     case = cpa_case(users)
     with pytest.raises(ValidationError, match=message):
@@ -79,14 +102,22 @@ def test_oversized_upload_is_refused(users, settings):
 
 def test_ssc_only_evidence_reaches_non_conflicted_ssc_members_only(committee, client_for):
     case = cpa_case(committee)
-    services.conflict_declare(actor=committee["member3"], case=case, has_conflict=True,
-                              reason="Works for Supplier A")
+    services.conflict_declare(
+        actor=committee["member3"], case=case, has_conflict=True, reason="Works for Supplier A"
+    )
     document = upload(committee, case)
     from ..helpers import sign_in
 
-    for key, expected in [("secretariat", 200), ("chair", 200), ("member", 200),
-                          ("member3", 404), ("supplier_a", 404), ("supplier_b", 404),
-                          ("authority", 404), ("expert", 404)]:
+    for key, expected in [
+        ("secretariat", 200),
+        ("chair", 200),
+        ("member", 200),
+        ("member3", 404),
+        ("supplier_a", 404),
+        ("supplier_b", 404),
+        ("authority", 404),
+        ("expert", 404),
+    ]:
         client = client_for("secretariat")
         client.logout()
         sign_in(client, committee[key])
@@ -97,8 +128,11 @@ def test_ssc_only_evidence_reaches_non_conflicted_ssc_members_only(committee, cl
             assert response["X-Content-Type-Options"] == "nosniff"
             assert b"".join(response.streaming_content) == pdf_upload().read()
     downloads = AuditEvent.objects.filter(action="evidence.downloaded", object_id=str(document.pk))
-    assert sorted(downloads.values_list("actor_label", flat=True)) == ["chair", "member",
-                                                                       "secretariat"]
+    assert sorted(downloads.values_list("actor_label", flat=True)) == [
+        "chair",
+        "member",
+        "secretariat",
+    ]
 
 
 def test_declaring_a_conflict_later_revokes_access(committee):
@@ -109,21 +143,24 @@ def test_declaring_a_conflict_later_revokes_access(committee):
     services.conflict_declare(actor=member, case=case, has_conflict=True, reason="Shareholder")
     member = type(member).objects.get(pk=member.pk)  # fresh permission cache
     assert not member.has_perm("governance.view_evidencedocument", document)
-    assert AuditEvent.objects.filter(action="evidence.access_revoked",
-                                     after__user="member2").exists()
+    assert AuditEvent.objects.filter(
+        action="evidence.access_revoked", after__user="member2"
+    ).exists()
 
 
 def test_named_recipient_documents_only_reach_those_named(users, client_for):
     case = cpa_case(users)
     document = upload(users, case, classification="named-recipients")
     assert client_for("member").get(url(document)).status_code == 404
-    response = client_for("secretariat").post(f"{url(document)}access/",
-                                              {"users": [users["member"].pk]})
+    response = client_for("secretariat").post(
+        f"{url(document)}access/", {"users": [users["member"].pk]}
+    )
     assert response.status_code == 302
     assert client_for("member").get(url(document)).status_code == 200
     assert client_for("chair").get(url(document)).status_code == 404
-    assert AuditEvent.objects.filter(action="evidence.access_granted", after__user="member",
-                                     after__rule="named").exists()
+    assert AuditEvent.objects.filter(
+        action="evidence.access_granted", after__user="member", after__rule="named"
+    ).exists()
 
 
 def test_suppliers_see_parties_evidence_of_their_own_cases_only(users, client_for):
@@ -145,9 +182,14 @@ def test_suppliers_see_parties_evidence_of_their_own_cases_only(users, client_fo
 
 def test_upload_page_refuses_an_executable_with_a_message(users, client_for):
     case = cpa_case(users)
-    response = client_for("secretariat").post(f"/cases/{case.pk}/evidence/new/", {
-        "title": "Totally a PDF", "classification": "ssc-only",
-        "file": SimpleUploadedFile("advice.pdf", b"MZ\x90\x00" + b"\x00" * 100)})
+    response = client_for("secretariat").post(
+        f"/cases/{case.pk}/evidence/new/",
+        {
+            "title": "Totally a PDF",
+            "classification": "ssc-only",
+            "file": SimpleUploadedFile("advice.pdf", b"MZ\x90\x00" + b"\x00" * 100),
+        },
+    )
     assert response.status_code == 400
     assert "not an allowed document type" in response.content.decode()
     assert not EvidenceDocument.objects.exists()

@@ -123,16 +123,31 @@ def objects(users):
 
     case = cpa_case(users)
     governance.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
-    ballot = governance.ballot_open(actor=users["chair"], case=case,
-                                    closes_at=timezone.now() + datetime.timedelta(days=2))
-    parties = governance.evidence_upload(actor=users["secretariat"], case=case, title="Advice",
-                                         classification="parties", upload=pdf_upload())
-    named = governance.evidence_upload(actor=users["secretariat"], case=case, title="Report",
-                                       classification="named-recipients", upload=pdf_upload())
+    ballot = governance.ballot_open(
+        actor=users["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=2)
+    )
+    parties = governance.evidence_upload(
+        actor=users["secretariat"],
+        case=case,
+        title="Advice",
+        classification="parties",
+        upload=pdf_upload(),
+    )
+    named = governance.evidence_upload(
+        actor=users["secretariat"],
+        case=case,
+        title="Report",
+        classification="named-recipients",
+        upload=pdf_upload(),
+    )
     characteristics = governance.characteristics_upload(
-        actor=users["secretariat"], device_type="ESME", version_label="1.2",
-        effective_date=datetime.date(2026, 1, 1), ncsc_reference="NCSC-CPA-ESME-1.2",
-        upload=pdf_upload())
+        actor=users["secretariat"],
+        device_type="ESME",
+        version_label="1.2",
+        effective_date=datetime.date(2026, 1, 1),
+        ncsc_reference="NCSC-CPA-ESME-1.2",
+        upload=pdf_upload(),
+    )
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
     job = CPLImport.objects.create(

@@ -1,0 +1,171 @@
+"""The case and ballot pages: voting in the browser (htmx), closing, and their query counts."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from governance import services
+from governance.models import Ballot, Vote
+
+from ..helpers import cpa_case, make_user, pdf_upload, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def ballot_for(users):
+    case = cpa_case(users)
+    services.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+    return services.ballot_open(
+        actor=users["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=2)
+    )
+
+
+def test_members_vote_with_htmx_and_see_the_panel_update(committee, client):
+    ballot = ballot_for(committee)
+    services.conflict_declare(
+        actor=committee["member"], case=ballot.case, has_conflict=False, reason=""
+    )
+    sign_in(client, committee["member"])
+    page = client.get(f"/ballots/{ballot.pk}/").content.decode()
+    assert 'hx-post="/ballots/' in page
+    response = client.post(
+        f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}, HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and body.startswith('<section id="vote-panel"')
+    assert "Your vote is recorded" in body and "Change my vote" in body
+    client.post(f"/ballots/{ballot.pk}/vote/", {"choice": "remedial_plan"}, HTTP_HX_REQUEST="true")
+    assert Vote.objects.get(ballot=ballot).choice == "remedial_plan"
+    bad = client.post(f"/ballots/{ballot.pk}/vote/", {"choice": "maybe"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400 and "Choose one of the options" in bad.content.decode()
+
+
+def test_a_conflicted_member_gets_403_and_no_vote_row(committee, client):
+    ballot = ballot_for(committee)
+    services.conflict_declare(
+        actor=committee["member2"],
+        case=ballot.case,
+        has_conflict=True,
+        reason="Employed by Supplier A",
+    )
+    sign_in(client, committee["member2"])
+    response = client.post(
+        f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 403 and "recused" in response.content.decode()
+    assert client.post(f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}).status_code == 403
+    assert not Vote.objects.exists()
+
+
+def test_chair_closes_from_the_ballot_page(committee, client_for):
+    ballot = ballot_for(committee)
+    for member in committee["members"][:2]:
+        services.conflict_declare(actor=member, case=ballot.case, has_conflict=False, reason="")
+        services.vote_cast(actor=member, ballot=ballot, choice="remedial_plan")
+    client = client_for("chair")
+    assert client.post(f"/ballots/{ballot.pk}/close/").status_code == 302
+    again = client.post(f"/ballots/{ballot.pk}/close/", follow=True)
+    assert "already closed" in again.content.decode()
+    page = client.get(f"/ballots/{ballot.pk}/").content.decode()
+    assert "Require CPA Certificate Remedial Plans" in page and "Issue the decision notice" in page
+    assert client_for("member").post(f"/ballots/{ballot.pk}/close/").status_code == 403
+
+
+def test_chair_issues_the_decision_from_the_browser(committee, client_for):
+    ballot = ballot_for(committee)
+    for member in committee["members"]:
+        services.conflict_declare(actor=member, case=ballot.case, has_conflict=False, reason="")
+        services.vote_cast(actor=member, ballot=ballot, choice="suspend")
+    services.ballot_close(actor=committee["chair"], ballot=ballot)
+    client = client_for("chair")
+    url = f"/cases/{ballot.case_id}/decision/"
+    assert client.post(url, {"reasons": ""}).status_code == 400
+    response = client.post(
+        url,
+        {
+            "reasons": "Remote exploit",
+            "security_factors": "Critical",
+            "operational_impact": "Limited",
+        },
+        follow=True,
+    )
+    assert "Decision notice issued" in response.content.decode()
+    assert {m.status for m in ballot.case.device_models.all()} == {"suspended"}
+
+
+def test_case_open_form(committee, client_for):
+    case = cpa_case(committee)
+    client = client_for("secretariat")
+    url = f"/cases/open/{case.certificate_id}/"
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"event": "expired"})
+    assert bad.status_code == 400 and "Choose at least one device model" in bad.content.decode()
+    model = case.device_models.first()
+    response = client.post(
+        url,
+        {
+            "device_models": [model.pk],
+            "event": "expired",
+            "event_date": "2026-11-20",
+            "reason": "Lapsed",
+            "severity": "medium",
+            "summary": "Second look",
+        },
+    )
+    assert response.status_code == 302
+
+
+def populate(committee, size):
+    """`size` members (one conflicted), evidence documents and votes on one case."""
+    members = [make_user("member", f"m{size}-{i}") for i in range(size)]
+    ballot = ballot_for(committee)
+    case = ballot.case
+    for i, member in enumerate(members):
+        services.conflict_declare(
+            actor=member,
+            case=case,
+            has_conflict=(i == 0),
+            reason="Supplier employee" if i == 0 else "",
+        )
+        if i:
+            services.vote_cast(actor=member, ballot=ballot, choice=("suspend", "abstain")[i % 2])
+    for i in range(size):
+        services.evidence_upload(
+            actor=committee["secretariat"],
+            case=case,
+            title=f"Doc {i}",
+            classification=("ssc-only", "parties")[i % 2],
+            upload=pdf_upload(),
+        )
+    services.case_comment(actor=committee["chair"], case=case, text="Noted")
+    return case, ballot
+
+
+def count(client, path):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("size", [5, 50])
+def test_case_and_ballot_pages_run_constant_queries(committee, client_for, size):
+    case, ballot = populate(committee, size)
+    chair = client_for("chair")
+    chair.get("/")
+    assert count(chair, f"/cases/{case.pk}/") == CASE_PAGE_QUERIES
+    assert count(chair, f"/ballots/{ballot.pk}/") == BALLOT_PAGE_QUERIES
+    assert Ballot.objects.get(pk=ballot.pk).votes.count() == size - 1
+
+
+# Every page: session, user, OTP device, groups, 2 × permissions, organisation (header) = 7.
+# Case page: + the case with certificate and opener, device models, manufacturers, parties,
+# declarations with members, experts, comments, comment authors, ballots, decision record,
+# the chair's visible documents (guardian: content type + documents) = 18.
+CASE_PAGE_QUERIES = 18
+# Ballot page: + the ballot with case, votes with members, declarations with members, the
+# eligible members = 11.
+BALLOT_PAGE_QUERIES = 11
