@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cpl.models import CPLChangeNotice, DeviceModel
+from cpl.models import CPLChangeNotice
 from governance import services
 from governance.models import Ballot, Case, DecisionRecord, Notice, Vote
 from governance.tasks import ballots_close_due, ballots_send_reminders

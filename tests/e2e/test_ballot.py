@@ -1,0 +1,97 @@
+"""Journey: the chair opens a ballot, three members vote in Chromium (one conflicted and
+refused), the chair closes it, the decision shows and the CPL status changed."""
+
+import datetime
+
+import pytest
+from playwright.sync_api import expect
+
+from cpl.models import CPLChangeNotice, DeviceModel
+from governance import services
+
+from ..helpers import PASSWORD, cpa_case, current_code, make_user
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
+
+
+SIGNED_IN = {}
+
+
+def sign_in(page, username):
+    # A TOTP code is accepted once: a second sign-in in the same 30 s uses the next step's code.
+    step = SIGNED_IN[username] = SIGNED_IN.get(username, -1) + 1
+    page.context.clear_cookies()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Security code").fill(current_code(offset=step))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
+
+
+def declare(page, case, conflict: bool):
+    page.goto(f"/cases/{case.pk}/")
+    if conflict:
+        page.get_by_label("Yes, I have a conflict of interest").check()
+        page.get_by_label("If yes, why").fill("I work for Supplier A, which has these meters")
+    else:
+        page.get_by_label("No conflict").check()
+    page.get_by_role("button", name="Declare").click()
+    expect(page.get_by_text("Your declaration is recorded.")).to_be_visible()
+
+
+def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console_errors):
+    SIGNED_IN.clear()
+    users = {key: make_user(key) for key in ("secretariat", "chair", "member", "supplier_a")}
+    members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
+    case = cpa_case(users)
+    services.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+
+    sign_in(page, "chair")
+    page.get_by_role("link", name=case.reference).first.click()
+    closes = (datetime.datetime.now() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Voting closes at").fill(closes)
+    page.get_by_role("button", name="Open a ballot").click()
+    expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
+    ballot_url = page.url
+
+    for member, choice in ((members[0], "Suspend from the CPL"), (members[1], "Suspend from the CPL")):
+        sign_in(page, member.username)
+        declare(page, case, conflict=False)
+        page.goto(ballot_url)
+        page.get_by_label(choice).check()
+        page.get_by_role("button", name="Vote").click()
+        # htmx swaps the panel in place: the page is not reloaded.
+        expect(page.get_by_text("Your vote is recorded.")).to_be_visible()
+        expect(page.get_by_role("button", name="Change my vote")).to_be_visible()
+
+    conflicted = members[2]
+    sign_in(page, conflicted.username)
+    declare(page, case, conflict=True)
+    page.goto(ballot_url)
+    expect(page.get_by_text("you are recused")).to_be_visible()
+    expected_console_errors.append("status of 403")  # the refused vote, below
+    page.get_by_label("Require CPA Certificate Remedial Plans").check()
+    page.get_by_role("button", name="Vote").click()
+    expect(page.get_by_role("alert").filter(has_text="recused")).to_be_visible()
+    assert not conflicted.votes.exists()
+
+    sign_in(page, "chair")
+    page.goto(ballot_url)
+    page.get_by_role("button", name="Close the ballot now").click()
+    expect(page.get_by_text("Ballot closed: Suspend the device models from the CPL.")).to_be_visible()
+    page.get_by_role("link", name="Issue the decision notice").click()
+    page.get_by_label("Reasons for the decision").fill("Remotely exploitable key weakness")
+    page.get_by_label("Security factors considered").fill("NCSC rates it critical")
+    page.get_by_label("Operational impact considered").fill("Firmware fix available in weeks")
+    page.get_by_role("button", name="Issue decision notice").click()
+    expect(page.get_by_text("Decision notice issued")).to_be_visible()
+    expect(page.get_by_role("heading", name="Decision")).to_be_visible()
+    expect(page.get_by_text("Suspended").first).to_be_visible()
+
+    models = DeviceModel.objects.filter(cases=case)
+    assert {m.status for m in models} == {"suspended"}
+    assert CPLChangeNotice.objects.filter(device_model__in=models).count() == models.count()
+    page.get_by_role("link", name=str(models.first())).click()
+    expect(page.get_by_text(f"SSC decision on case {case.reference}").first).to_be_visible()
