@@ -32,9 +32,9 @@ def users(db):
 
 @pytest.fixture
 def client_for(client, users):
-    def signed_in(key):
+    def signed_in(key_or_user):
         client.logout()
-        sign_in(client, users[key])
+        sign_in(client, users[key_or_user] if isinstance(key_or_user, str) else key_or_user)
         return client
 
     return signed_in

@@ -56,7 +56,10 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
     ballot_url = page.url
 
-    for member, choice in ((members[0], "Suspend from the CPL"), (members[1], "Suspend from the CPL")):
+    for member, choice in (
+        (members[0], "Suspend from the CPL"),
+        (members[1], "Suspend from the CPL"),
+    ):
         sign_in(page, member.username)
         declare(page, case, conflict=False)
         page.goto(ballot_url)
@@ -80,7 +83,9 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     sign_in(page, "chair")
     page.goto(ballot_url)
     page.get_by_role("button", name="Close the ballot now").click()
-    expect(page.get_by_text("Ballot closed: Suspend the device models from the CPL.")).to_be_visible()
+    expect(
+        page.get_by_text("Ballot closed: Suspend the device models from the CPL.")
+    ).to_be_visible()
     page.get_by_role("link", name="Issue the decision notice").click()
     page.get_by_label("Reasons for the decision").fill("Remotely exploitable key weakness")
     page.get_by_label("Security factors considered").fill("NCSC rates it critical")

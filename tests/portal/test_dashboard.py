@@ -39,3 +39,28 @@ def test_other_roles_see_nothing_waiting(client_for, role):
     body = client_for(role).get("/").content.decode()
     assert "Nothing is waiting for you" in body
     assert "CPL changes" not in body and "CPA certificates" not in body
+
+
+def test_chair_sees_open_cases_and_who_has_not_voted(committee, client_for):
+    from django.utils import timezone
+
+    from governance import services
+
+    from ..helpers import cpa_case
+
+    case = cpa_case(committee)
+    services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
+    ballot = services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(hours=20)
+    )
+    services.conflict_declare(actor=committee["member"], case=case, has_conflict=False, reason="")
+    services.vote_cast(actor=committee["member"], ballot=ballot, choice="suspend")
+    body = client_for("chair").get("/").content.decode()
+    assert "Open cases" in body and case.reference in body
+    assert "Ballots open" in body and "Not voted: member2, member3" in body
+    member_view = client_for(committee["member2"]).get("/").content.decode()
+    assert (
+        "Ballots waiting for your vote" in member_view
+        and f"Vote on {case.reference}" in member_view
+    )
+    assert f"Vote on {case.reference}" not in client_for("member").get("/").content.decode()
