@@ -21,6 +21,9 @@ class Command(BaseCommand):
             summary = cpl_import_path(actor=secretariat, path=SAMPLE_CPL)
         except ExchangeFileRejected as exc:
             raise CommandError(f"The sample CPL was rejected: {exc.message}") from None
+        case = self._demo_case(users)
+        if case is not None:
+            self.stdout.write(f"Demo case {case.reference} is in assessment, ready for a ballot.")
         self.stdout.write(
             f"Sample CPL: {summary.created} device models added, {summary.unchanged} unchanged."
         )
@@ -28,3 +31,25 @@ class Command(BaseCommand):
         self.stdout.write(f"{'username':<12} {'role':<18} TOTP secret (base32)")
         for user, secret in users:
             self.stdout.write(f"{user.username:<12} {', '.join(user.role_labels):<18} {secret}")
+
+    def _demo_case(self, users):
+        """One CPA case in assessment, so the ballot journey can be tried at once (idempotent)."""
+        from cpl.models import AssuranceCertificate
+        from governance.models import Case
+        from governance.services import case_open, case_transition
+
+        by_name = {user.username: user for user, _ in users}
+        certificate = (AssuranceCertificate.objects.filter(kind="cpa", status="expired",
+                                                           device_models__status="listed")
+                       .order_by("number").first())
+        if certificate is None or Case.objects.filter(certificate=certificate).exists():
+            return None
+        case = case_open(
+            actor=by_name["secretariat"], certificate=certificate,
+            device_models=certificate.device_models.filter(status="listed"), event="expired",
+            event_date=certificate.expiry, reason="Not renewed: re-evaluation found a weakness "
+            "in key storage.", severity="medium", summary="Demo case: the manufacturer's "
+            "re-evaluation is delayed; the NCSC rates the weakness medium.",
+            addressed_to=[by_name["supplier_a"].organisation, by_name["supplier_b"].organisation])
+        case_transition(actor=by_name["secretariat"], case=case, name="start_assessment")
+        return case
