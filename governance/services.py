@@ -287,6 +287,10 @@ def evidence_grant(*, actor, document: EvidenceDocument, users) -> None:
     """Name recipients of a `named-recipients` document."""
     if not actor.has_role(Role.SECRETARIAT):
         raise PermissionDenied("Only the SSC Secretariat grants access to evidence.")
+    _grant_named(actor=actor, document=document, users=users)
+
+
+def _grant_named(*, actor, document: EvidenceDocument, users) -> None:
     if document.classification != EvidenceDocument.Classification.NAMED:
         raise ValidationError("Only named-recipient documents are granted to individuals.")
     with transaction.atomic():
@@ -333,18 +337,10 @@ def expert_invite(
             obj=case,
             after={"expert": expert.username, "expires_at": expires_at},
         )
-        named = [d for d in documents if d.classification == EvidenceDocument.Classification.NAMED]
-        for document in named:
-            if not actor.has_role(Role.SECRETARIAT):
-                assign_perm(VIEW_DOCUMENT, expert, document)
-                audit_record(
-                    actor=actor,
-                    action="evidence.access_granted",
-                    obj=document,
-                    after={"user": expert.username, "rule": "named"},
-                )
-            else:
-                evidence_grant(actor=actor, document=document, users=[expert])
+        # The chair may share named documents with the expert it invites, too.
+        for document in documents:
+            if document.case_id == case.pk:
+                _grant_named(actor=actor, document=document, users=[expert])
     return invitation
 
 
