@@ -9,7 +9,7 @@ BENCH_ROWS ?= 50000
 # Benchmarks run with DEBUG off (Django keeps every query in memory under DEBUG).
 BENCH_ENV := DATABASE_URL=$(BENCH_DB) DJANGO_SECRET_KEY=bench-only-not-a-secret-0123456789abcdefghijklmnop
 
-.PHONY: install run test browser worker beat bench-import clean
+.PHONY: install run test browser worker beat bench-import bench-inventory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ bench-import: install
 	rm -rf bench && mkdir -p bench
 	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(PY) manage.py bench_import --rows $(BENCH_ROWS) --workdir bench
+
+INVENTORY_ROWS ?= 10000000
+bench-inventory: install
+	rm -rf bench && mkdir -p bench
+	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(PY) manage.py bench_setup_inventory
+	$(BENCH_ENV) $(PY) manage.py bench_inventory --rows $(INVENTORY_ROWS) --workdir bench
 
 clean:
 	rm -rf $(VENV) bench db.sqlite3 var staticfiles

@@ -320,3 +320,51 @@ class CPLImport(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.FAILED)
     def fail(self, message: str):
         self.message = message
+
+
+class InventorySnapshot(models.Model):
+    """Device counts per (device model, responsible supplier) as of a date, from a DCC extract."""
+
+    class Format(models.TextChoices):
+        AGGREGATED = "aggregated", "Aggregated counts"
+        DEVICE_LEVEL = "device_level", "Device-level extract"
+
+    as_of = models.DateField(db_index=True)
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=16, choices=Format.choices)
+    rows_read = models.PositiveBigIntegerField()
+    device_count = models.PositiveBigIntegerField()
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "-imported_at"]
+        permissions = [("import_inventory", "Can import DCC inventory extracts")]
+
+    def __str__(self):
+        return f"Inventory as of {self.as_of} ({self.file_name})"
+
+
+class InventoryCount(models.Model):
+    snapshot = models.ForeignKey(InventorySnapshot, on_delete=models.CASCADE, related_name="counts")
+    device_model = models.ForeignKey(
+        DeviceModel, on_delete=models.PROTECT, related_name="inventory_counts"
+    )
+    supplier = models.ForeignKey(
+        "portal.Organisation", on_delete=models.PROTECT, related_name="inventory_counts"
+    )
+    device_count = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "device_model", "supplier"],
+                name="one_count_per_model_supplier_snapshot",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.device_count} × {self.device_model} for {self.supplier}"

@@ -169,3 +169,36 @@ def cpl_change_notices(*, since: datetime.datetime | None = None):
     if since is not None:
         notices = notices.filter(created_at__gte=since)
     return notices
+
+
+def latest_inventory():
+    from .models import InventorySnapshot
+
+    return InventorySnapshot.objects.order_by("-as_of", "-imported_at", "-id").first()
+
+
+def affected_suppliers(device_model_ids) -> list[dict]:
+    """Suppliers responsible for devices of these models in the latest inventory snapshot,
+    installing or not, with their device counts (largest first)."""
+    from django.db.models import Sum
+
+    from .models import InventoryCount
+
+    snapshot = latest_inventory()
+    if snapshot is None:
+        return []
+    rows = (
+        InventoryCount.objects.filter(snapshot=snapshot, device_model__in=device_model_ids)
+        .values("supplier", "supplier__name")
+        .annotate(devices=Sum("device_count"))
+        .order_by("-devices", "supplier__name")
+    )
+    return [
+        {
+            "supplier_id": r["supplier"],
+            "name": r["supplier__name"],
+            "devices": r["devices"],
+            "as_of": snapshot.as_of,
+        }
+        for r in rows
+    ]

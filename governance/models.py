@@ -79,6 +79,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"{self.reference}: {self.certificate.number}"
 
+    def plans_all_completed(self) -> bool:
+        """A case in remediation closes only when every supplier's plan is completed."""
+        return not self.plan_requirements.exclude(state="completed").exists()
+
     @transition(
         field=state,
         source=State.OPENED,
@@ -337,8 +341,11 @@ class Notice(models.Model):
 
     class Kind(models.TextChoices):
         DECISION = "decision", "Decision notice"
+        PLAN_OBLIGATION = "plan_obligation", "Remedial plan obligation (CPL Requirements 6.3)"
+        PLAN_REVIEW = "plan_review", "Remedial plan review"
+        REMINDER = "reminder", "Reminder"
+        INFORMATION_REQUEST = "information_request", "Information request"
         CPL_CHANGE = "cpl_change", "CPL change notice"
-        BALLOT_REMINDER = "ballot_reminder", "Ballot reminder"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notices", null=True)
@@ -387,3 +394,161 @@ class SecurityCharacteristics(models.Model):
 
     def __str__(self):
         return f"{self.device_type} Security Characteristics {self.version_label}"
+
+
+class NoticeDelivery(models.Model):
+    """One recipient of one notice: delivered at most once (the row is the idempotency key),
+    acknowledged in the inbox, chased when not acknowledged in time."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(User, on_delete=models.PROTECT, related_name="notices")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    delivered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    chased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-notice__created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "recipient"], name="one_delivery_per_notice_recipient"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.notice} → {self.recipient}"
+
+
+class PlanRequirement(ConcurrentTransitionMixin, models.Model):
+    """CPL Requirements Document 6.3: one supplier's obligation to put a CPA Certificate
+    Remedial Plan in place for the devices it is responsible for."""
+
+    class State(models.TextChoices):
+        NOTIFIED = "notified", "Notified: plan due"
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        NOT_APPROVED = "not_approved", "Not approved"
+        RESUBMITTED = "resubmitted", "Resubmitted"
+        COMPLETED = "completed", "Completed"
+        OVERDUE = "overdue", "Overdue"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="plan_requirements")
+    supplier = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="plan_requirements"
+    )
+    device_count = models.PositiveBigIntegerField()
+    due_date = models.DateField()
+    state = FSMField(
+        max_length=16, choices=State.choices, default=State.NOTIFIED, protected=True, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "supplier"], name="one_requirement_per_case_supplier"
+            )
+        ]
+
+    def __str__(self):
+        return f"Remedial plan for {self.case.reference} from {self.supplier}"
+
+    @transition(field=state, source=[State.NOTIFIED, State.OVERDUE], target=State.SUBMITTED)
+    def submit(self):
+        pass
+
+    @transition(field=state, source=State.NOT_APPROVED, target=State.RESUBMITTED)
+    def resubmit(self):
+        pass
+
+    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.APPROVED)
+    def approve(self):
+        pass
+
+    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.NOT_APPROVED)
+    def not_approve(self):
+        pass
+
+    @transition(field=state, source=State.APPROVED, target=State.COMPLETED)
+    def complete(self):
+        pass
+
+    @transition(field=state, source=State.NOTIFIED, target=State.OVERDUE)
+    def mark_overdue(self):
+        pass
+
+
+class RemedialPlan(models.Model):
+    """One version of a supplier's plan; every revision is kept."""
+
+    class Review(models.TextChoices):
+        PENDING = "", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        NOT_APPROVED = "not_approved", "Not approved"
+
+    requirement = models.ForeignKey(PlanRequirement, on_delete=models.PROTECT, related_name="plans")
+    version = models.PositiveSmallIntegerField()
+    summary = models.TextField()
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    submitted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    review = models.CharField(max_length=16, choices=Review.choices, blank=True)
+    review_comments = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["requirement", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["requirement", "version"], name="plan_version_unique")
+        ]
+        permissions = [("review_remedialplan", "Can review CPA Certificate Remedial Plans")]
+
+    def __str__(self):
+        return f"{self.requirement} v{self.version}"
+
+
+class PlanMilestone(models.Model):
+    plan = models.ForeignKey(RemedialPlan, on_delete=models.CASCADE, related_name="milestones")
+    description = models.CharField(max_length=500)
+    target_date = models.DateField()
+    devices_covered = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["target_date", "id"]
+
+    def __str__(self):
+        return self.description
+
+
+class SupplierPolicy(models.Model):
+    """SEC G8.64: a Supplier Party's policy for creating and managing compliance with CPA
+    Certificate Remedial Plans. The latest upload is the policy in force."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="remedial_plan_policies"
+    )
+    review_date = models.DateField()
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation", "-uploaded_at"]
+        verbose_name_plural = "supplier policies"
+
+    def __str__(self):
+        return f"G8.64 policy of {self.organisation} (review {self.review_date})"

@@ -36,6 +36,7 @@ from .models import (
     Vote,
     VoteChoice,
 )
+from .notices import notice_send
 
 VIEW_DOCUMENT = "view_evidencedocument"
 
@@ -516,16 +517,21 @@ def decision_issue(
                         # The chair's right to apply the decision was checked by the transition.
                         check_permission=False,
                     )
+        if record.decision == Decision.REMEDIAL_PLAN:
+            from .plans import plan_requirements_create
+
+            plan_requirements_create(actor=actor, case=case)
         recipients = list(case.addressed_to.all()) + list(
             Organisation.objects.filter(party_type=Organisation.PartyType.DCC)
         )
-        notice = Notice.objects.create(
+        notice = notice_send(
+            actor=actor,
             kind=Notice.Kind.DECISION,
             case=case,
+            organisations=recipients,
             subject=f"SSC decision on {case.reference}: {record.get_decision_display()}",
             body=_decision_notice_body(case, record, models),
         )
-        notice.recipients.set(set(recipients))
         audit_record(
             actor=actor,
             action="decision.issued",

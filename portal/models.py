@@ -30,6 +30,11 @@ class Organisation(models.Model):
     def __str__(self):
         return self.name
 
+    def notice_contacts(self):
+        users = self.users.filter(is_active=True)
+        named = users.filter(is_notice_contact=True)
+        return named if named.exists() else users
+
     @property
     def is_supplier(self) -> bool:
         return self.party_type in {self.PartyType.LARGE_SUPPLIER, self.PartyType.SMALL_SUPPLIER}
@@ -39,6 +44,10 @@ class User(AbstractUser):
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="users", null=True, blank=True
     )
+
+    # Formal notices to the user's organisation go to its named contacts (all its users when
+    # it names none).
+    is_notice_contact = models.BooleanField("receives formal notices", default=False)
 
     @cached_property
     def roles(self) -> frozenset[str]:

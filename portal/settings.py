@@ -171,6 +171,14 @@ EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 10
 # non-abstain vote; reminders go to members who have not voted this long before closing.
 BALLOT_QUORUM_FRACTION = float(os.environ.get("BALLOT_QUORUM_FRACTION", "0.5"))
 BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
+# Notices not acknowledged after this many Working Days are chased once.
+NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5"))
+# CPA Certificate Remedial Plans are due this many Working Days after the decision notice.
+PLAN_DUE_WORKING_DAYS = int(os.environ.get("PLAN_DUE_WORKING_DAYS", "20"))
+INVENTORY_UPLOAD_MAX_BYTES = int(os.environ.get("INVENTORY_UPLOAD_MAX_BYTES",
+                                                str(500 * 1024 * 1024)))
+# Links in e-mails point here.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Security headers. Content-Security-Policy has no inline scripts or styles.
 X_FRAME_OPTIONS = "DENY"
@@ -223,6 +231,9 @@ CELERY_BEAT_SCHEDULE = {
     "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
     "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
     "ballot-reminders": {"task": "governance.tasks.ballots_send_reminders", "schedule": 5 * 60},
+    "notices-redispatch": {"task": "governance.tasks.notices_redispatch", "schedule": 60},
+    "notices-chase": {"task": "governance.tasks.notices_chase", "schedule": 60 * 60},
+    "plans-overdue": {"task": "governance.tasks.plans_mark_overdue", "schedule": 60 * 60},
 }
 
 if REDIS_URL:

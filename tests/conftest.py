@@ -46,6 +46,7 @@ def committed_db(transactional_db):
     empties every table, so put back the rows the migrations create: roles, the audit head."""
     importlib.import_module("portal.migrations.0003_roles").create_roles(apps, None)
     importlib.import_module("governance.migrations.0002_role_permissions").grant(apps, None)
+    importlib.import_module("governance.migrations.0004_plan_permissions").grant(apps, None)
     importlib.import_module("portal.migrations.0002_audit_chain_head").create_head(apps, None)
 
 

@@ -1,0 +1,222 @@
+"""DCC inventory extracts: who is responsible for how many devices of each model.
+
+Two formats, CSV (UTF-8), optionally gzip-compressed:
+- aggregated: Device Model, Supplier Party ID, Device Count, As Of
+- device-level: Device ID, Device Model, Supplier Party ID, SMI Status
+A device model key is `ManufacturerID/ModelID/HardwareVersion/FirmwareVersion`
+(e.g. `1A2B/7513/0200/0001C5C7`). Device-level rows are counted while streaming: memory
+depends on the number of (model, supplier) pairs, never on the number of rows.
+All or nothing, with a per-row report, like the CPL import.
+"""
+
+import csv
+import datetime
+import gzip
+import io
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from portal.audit import audit_record
+from portal.models import Organisation
+
+from .exchange import ExchangeFileRejected, RowError, normalise_header
+from .models import DeviceModel, InventoryCount, InventorySnapshot
+
+AGGREGATED = ["Device Model", "Supplier Party ID", "Device Count", "As Of"]
+DEVICE_LEVEL = ["Device ID", "Device Model", "Supplier Party ID", "SMI Status"]
+SMI_STATUSES = {
+    "pending",
+    "whitelisted",
+    "installed not commissioned",
+    "commissioned",
+    "suspended",
+    "recovery",
+    "recovered",
+    "decommissioned",
+    "withdrawn",
+}
+# Devices no longer in service belong to nobody's remedial plan.
+OUT_OF_SERVICE = {"decommissioned", "withdrawn"}
+SUPPLIER_TYPES = (Organisation.PartyType.LARGE_SUPPLIER, Organisation.PartyType.SMALL_SUPPLIER)
+
+
+@dataclass
+class InventorySummary:
+    snapshot_id: int
+    format: str
+    as_of: datetime.date
+    rows: int
+    devices: int
+    pairs: int
+
+
+def model_keys() -> dict[str, int]:
+    return {
+        f"{mid}/{model}/{hw}/{fw}": pk
+        for pk, mid, model, hw, fw in DeviceModel.objects.values_list(
+            "pk",
+            "manufacturer__manufacturer_id",
+            "model_id",
+            "hardware_version",
+            "firmware_version",
+        )
+    }
+
+
+def _text_stream(binary):
+    head = binary.read(2)
+    binary.seek(0)
+    raw = gzip.GzipFile(fileobj=binary) if head == b"\x1f\x8b" else binary
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _header(cells: list[str]) -> tuple[str, dict[str, int]]:
+    names = [normalise_header(c) for c in cells]
+    for fmt, columns in (
+        (InventorySnapshot.Format.AGGREGATED, AGGREGATED),
+        (InventorySnapshot.Format.DEVICE_LEVEL, DEVICE_LEVEL),
+    ):
+        wanted = {normalise_header(c): c for c in columns}
+        if set(names) == set(wanted) and len(names) == len(wanted):
+            return fmt, {wanted[n]: i for i, n in enumerate(names)}
+    raise ExchangeFileRejected(
+        "The header row matches neither inventory format: expected the columns "
+        f"{', '.join(AGGREGATED)} (aggregated) or {', '.join(DEVICE_LEVEL)} (device-level).",
+        [RowError(1, ", ".join(cells)[:200], "unrecognised header")],
+    )
+
+
+def read_inventory(
+    binary, *, as_of: datetime.date | None = None, max_errors: int = 500, progress=None
+) -> tuple[str, datetime.date, Counter, int]:
+    """Validate and count a whole extract. Returns (format, as of, counts by (model, supplier)
+    ids, rows read) or raises ExchangeFileRejected."""
+    models = model_keys()
+    suppliers = dict(
+        Organisation.objects.filter(party_type__in=SUPPLIER_TYPES)
+        .exclude(party_id=None)
+        .values_list("party_id", "pk")
+    )
+    counts: Counter = Counter()
+    errors: list[RowError] = []
+    error_count = 0
+    dates: set[datetime.date] = set()
+    rows = 0
+
+    def fail(row, column, reason):
+        nonlocal error_count
+        error_count += 1
+        if len(errors) < max_errors:
+            errors.append(RowError(row, column, reason))
+
+    try:
+        reader = csv.reader(_text_stream(binary), strict=True)
+        header = next(reader, None)
+        if header is None:
+            raise ExchangeFileRejected("The file is empty.")
+        fmt, cols = _header(header)
+        c_model, c_party = cols["Device Model"], cols["Supplier Party ID"]
+        width = len(cols)
+        aggregated = fmt == InventorySnapshot.Format.AGGREGATED
+        c_other = cols["Device Count"] if aggregated else cols["SMI Status"]
+        c_extra = cols["As Of"] if aggregated else cols["Device ID"]
+        for line, cells in enumerate(reader, start=2):
+            if len(cells) != width:
+                if cells:
+                    fail(line, "row", f"has {len(cells)} cells, the header has {width}")
+                continue
+            rows += 1
+            model = models.get(cells[c_model].strip().upper())
+            if model is None:
+                fail(line, "Device Model", f"unknown device model '{cells[c_model][:60]}'")
+            supplier = suppliers.get(cells[c_party].strip())
+            if supplier is None:
+                fail(line, "Supplier Party ID", f"unknown Supplier Party '{cells[c_party][:40]}'")
+            if aggregated:
+                value = cells[c_other].strip()
+                number = int(value) if value.isdigit() else -1
+                if number < 0:
+                    fail(line, "Device Count", f"'{value[:20]}' is not a whole number")
+                try:
+                    dates.add(datetime.date.fromisoformat(cells[c_extra].strip()))
+                except ValueError:
+                    fail(line, "As Of", f"'{cells[c_extra][:20]}' is not an ISO date")
+            else:
+                status = cells[c_other].strip().lower()
+                if status not in SMI_STATUSES:
+                    fail(line, "SMI Status", f"unknown SMI status '{cells[c_other][:30]}'")
+                if not cells[c_extra].strip():
+                    fail(line, "Device ID", "is required")
+                number = 0 if status in OUT_OF_SERVICE else 1
+            if model is not None and supplier is not None and number > 0:
+                counts[(model, supplier)] += number
+            if progress and rows % 100000 == 0:
+                progress(rows)
+    except UnicodeDecodeError:
+        raise ExchangeFileRejected("The file is not UTF-8 text.") from None
+    except (csv.Error, EOFError, OSError, zlib.error) as exc:
+        raise ExchangeFileRejected(f"The file cannot be read as CSV ({exc}).") from None
+    if aggregated and len(dates) > 1:
+        fail(1, "As Of", f"the file holds {len(dates)} different dates; one extract, one date")
+    if error_count:
+        raise ExchangeFileRejected(
+            f"{error_count} problem{'s' if error_count != 1 else ''} found; nothing was imported.",
+            errors,
+            error_count,
+        )
+    if not rows:
+        raise ExchangeFileRejected("The file has a header row but no rows.")
+    if aggregated:
+        as_of = dates.pop()
+    return fmt, as_of or datetime.date.today(), counts, rows
+
+
+def inventory_import(
+    *,
+    actor,
+    binary,
+    file_name: str,
+    file_sha256: str,
+    as_of: datetime.date | None = None,
+    progress=None,
+) -> InventorySummary:
+    fmt, as_of, counts, rows = read_inventory(binary, as_of=as_of, progress=progress)
+    with transaction.atomic():
+        snapshot = InventorySnapshot.objects.create(
+            as_of=as_of,
+            file_name=file_name,
+            file_sha256=file_sha256,
+            format=fmt,
+            rows_read=rows,
+            device_count=sum(counts.values()),
+            imported_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        InventoryCount.objects.bulk_create(
+            [
+                InventoryCount(
+                    snapshot=snapshot,
+                    device_model_id=model,
+                    supplier_id=supplier,
+                    device_count=count,
+                )
+                for (model, supplier), count in counts.items()
+            ],
+            batch_size=5000,
+        )
+        audit_record(
+            actor=actor,
+            action="inventory.imported",
+            obj=snapshot,
+            after={
+                "format": fmt,
+                "as_of": as_of,
+                "rows": rows,
+                "devices": snapshot.device_count,
+                "pairs": len(counts),
+                "sha256": file_sha256,
+            },
+        )
+    return InventorySummary(snapshot.pk, fmt, as_of, rows, snapshot.device_count, len(counts))

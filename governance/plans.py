@@ -1,0 +1,268 @@
+"""CPA Certificate Remedial Plans: requirements per affected supplier, versioned plans with
+milestones, SSC review, overdue handling, and the Supplier Parties' G8.64 policies."""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from cpl import selectors as cpl_selectors
+from portal.audit import audit_record
+from portal.models import Organisation
+from portal.roles import Role
+from portal.working_days import add_working_days
+
+from . import permissions
+from .documents import detect_content_type, store_upload
+from .models import (
+    Case,
+    Notice,
+    PlanMilestone,
+    PlanRequirement,
+    RemedialPlan,
+    SupplierPolicy,
+)
+from .notices import notice_send
+
+State = PlanRequirement.State
+
+
+def _ssc_organisations():
+    return Organisation.objects.filter(party_type=Organisation.PartyType.SSC)
+
+
+def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
+    """On a remedial-plan decision: one requirement, and one clause 6.3 notice, per supplier
+    responsible for devices of the case's models in the latest inventory (installing or not)."""
+    affected = cpl_selectors.affected_suppliers(case.device_models.values("pk"))
+    due = add_working_days(timezone.localdate(), settings.PLAN_DUE_WORKING_DAYS)
+    requirements = []
+    for row in affected:
+        supplier = Organisation.objects.get(pk=row["supplier_id"])
+        requirement, created = PlanRequirement.objects.get_or_create(
+            case=case, supplier=supplier, defaults={"device_count": row["devices"], "due_date": due}
+        )
+        if not created:
+            continue
+        case.addressed_to.add(supplier)
+        requirements.append(requirement)
+        audit_record(
+            actor=actor,
+            action="plan_requirement.created",
+            obj=requirement,
+            after={
+                "supplier": supplier.name,
+                "devices": row["devices"],
+                "due": due,
+                "inventory_as_of": row["as_of"],
+            },
+        )
+        # One notice per supplier: a supplier never learns another's device counts.
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.PLAN_OBLIGATION,
+            case=case,
+            organisations=[supplier],
+            subject=f"CPA Certificate Remedial Plan required: {case.reference}",
+            body=(
+                f"The SSC decided not to remove the device models of case {case.reference} "
+                f"from the CPL and requires a CPA Certificate Remedial Plan (CPL Requirements "
+                f"Document clause 6.3).\n\nYour organisation is responsible for "
+                f"{row['devices']:,} devices of these models (DCC inventory as of "
+                f"{row['as_of']:%d %B %Y}).\n\nSubmit your plan in the portal by "
+                f"{due:%d %B %Y} ({settings.PLAN_DUE_WORKING_DAYS} Working Days)."
+            ),
+        )
+    return requirements
+
+
+def _require_supplier_of(actor, requirement: PlanRequirement):
+    if not (actor.has_role(Role.SUPPLIER) and actor.organisation_id == requirement.supplier_id):
+        raise PermissionDenied("Only the supplier's own staff submit its plan.")
+
+
+def plan_submit(
+    *, actor, requirement: PlanRequirement, summary: str, upload, milestones: list[dict]
+) -> RemedialPlan:
+    _require_supplier_of(actor, requirement)
+    if not milestones:
+        raise ValidationError("Add at least one milestone.")
+    content_type = detect_content_type(upload)
+    with transaction.atomic():
+        requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
+        if requirement.state in (State.APPROVED, State.COMPLETED):
+            raise ValidationError("This plan is already approved; it cannot be revised.")
+        before = requirement.state
+        if can_proceed(requirement.submit):
+            requirement.submit()
+        elif can_proceed(requirement.resubmit):
+            requirement.resubmit()
+        # SUBMITTED or RESUBMITTED: a revision before review replaces the pending version.
+        requirement.save()
+        stored = store_upload(upload, folder="plans", content_type=content_type)
+        version = (
+            requirement.plans.order_by("-version").values_list("version", flat=True).first() or 0
+        ) + 1
+        plan = RemedialPlan.objects.create(
+            requirement=requirement,
+            version=version,
+            summary=summary,
+            original_name=(upload.name or "plan")[-255:],
+            stored_name=stored.stored_name,
+            content_type=content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            submitted_by=actor,
+        )
+        PlanMilestone.objects.bulk_create([PlanMilestone(plan=plan, **m) for m in milestones])
+        audit_record(
+            actor=actor,
+            action="plan.submitted",
+            obj=requirement,
+            before={"state": before},
+            after={
+                "state": requirement.state,
+                "version": version,
+                "sha256": stored.sha256,
+                "milestones": len(milestones),
+            },
+        )
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.PLAN_REVIEW,
+            case=requirement.case,
+            organisations=_ssc_organisations(),
+            subject=f"Remedial plan v{version} to review: {requirement.case.reference}",
+            body=f"{requirement.supplier} submitted version {version} of its CPA "
+            f"Certificate Remedial Plan for case {requirement.case.reference}.",
+        )
+    return plan
+
+
+def plan_review(
+    *, actor, requirement: PlanRequirement, approve: bool, comments: str
+) -> RemedialPlan:
+    if not actor.has_perm("governance.review_remedialplan"):
+        raise PermissionDenied("Only SSC members review remedial plans.")
+    if permissions.is_conflicted(actor, requirement.case):
+        raise PermissionDenied("You declared a conflict of interest on this case.")
+    if not approve and not comments.strip():
+        raise ValidationError("Give the reasons why the plan is not approved.")
+    with transaction.atomic():
+        requirement = (
+            PlanRequirement.objects.select_for_update()
+            .select_related("case", "supplier")
+            .get(pk=requirement.pk)
+        )
+        transition = requirement.approve if approve else requirement.not_approve
+        if not can_proceed(transition):
+            raise ValidationError("There is no submitted plan waiting for review.")
+        transition()
+        requirement.save()
+        plan = requirement.plans.order_by("-version").first()
+        plan.review = RemedialPlan.Review.APPROVED if approve else RemedialPlan.Review.NOT_APPROVED
+        plan.review_comments, plan.reviewed_by, plan.reviewed_at = comments, actor, timezone.now()
+        plan.save()
+        audit_record(
+            actor=actor,
+            action="plan.reviewed",
+            obj=requirement,
+            after={"version": plan.version, "review": plan.review, "comments": comments},
+        )
+        outcome = "approved" if approve else "not approved"
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.PLAN_REVIEW,
+            case=requirement.case,
+            organisations=[requirement.supplier],
+            subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
+            body=(
+                f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
+                f"Plan for case {requirement.case.reference}: {outcome}.\n\n{comments}".strip()
+                + (
+                    ""
+                    if approve
+                    else "\n\nYou may revise and resubmit the plan in the portal. "
+                    "You may also refer this decision to the Authority (SEC F2.7B)."
+                )
+            ),
+        )
+    return plan
+
+
+def plan_complete(*, actor, requirement: PlanRequirement) -> PlanRequirement:
+    if not actor.has_perm("governance.review_remedialplan"):
+        raise PermissionDenied("Only SSC members confirm a plan is complete.")
+    with transaction.atomic():
+        requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
+        if not can_proceed(requirement.complete):
+            raise ValidationError("Only an approved plan can be completed.")
+        requirement.complete()
+        requirement.save()
+        audit_record(actor=actor, action="plan.completed", obj=requirement)
+    return requirement
+
+
+def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
+    """Requirements whose plan was not submitted by the due date become overdue; the supplier
+    is reminded and the SSC dashboard shows them."""
+    today = today or timezone.localdate()
+    marked = 0
+    for requirement in PlanRequirement.objects.filter(state=State.NOTIFIED, due_date__lt=today):
+        with transaction.atomic():
+            locked = (
+                PlanRequirement.objects.select_for_update()
+                .select_related("case", "supplier")
+                .get(pk=requirement.pk)
+            )
+            if not can_proceed(locked.mark_overdue):
+                continue
+            locked.mark_overdue()
+            locked.save()
+            audit_record(
+                actor=None,
+                action="plan_requirement.overdue",
+                obj=locked,
+                after={"due": locked.due_date},
+            )
+            notice_send(
+                actor=None,
+                kind=Notice.Kind.REMINDER,
+                case=locked.case,
+                organisations=[locked.supplier],
+                subject=f"Overdue: remedial plan for {locked.case.reference}",
+                body=f"Your CPA Certificate Remedial Plan for case "
+                f"{locked.case.reference} was due on {locked.due_date:%d %B %Y}. "
+                f"Submit it in the portal now.",
+            )
+            marked += 1
+    return marked
+
+
+def policy_upload(*, actor, review_date: datetime.date, upload) -> SupplierPolicy:
+    """SEC G8.64: a Supplier Party records its policy for remedial plans."""
+    if not (actor.has_role(Role.SUPPLIER) and actor.organisation_id):
+        raise PermissionDenied("Only Supplier Party staff record their G8.64 policy.")
+    content_type = detect_content_type(upload)
+    stored = store_upload(upload, folder="policies", content_type=content_type)
+    with transaction.atomic():
+        policy = SupplierPolicy.objects.create(
+            organisation_id=actor.organisation_id,
+            review_date=review_date,
+            original_name=(upload.name or "policy")[-255:],
+            stored_name=stored.stored_name,
+            content_type=content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            uploaded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="policy.uploaded",
+            obj=policy,
+            after={"review_date": review_date, "sha256": stored.sha256},
+        )
+    return policy
