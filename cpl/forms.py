@@ -78,3 +78,27 @@ class CertificateAddForm(forms.Form):
         if data.get("issued") and data.get("expiry") and data["expiry"] <= data["issued"]:
             self.add_error("expiry", "The expiry date must be after the issue date.")
         return data
+
+
+class InventoryImportForm(forms.Form):
+    file = forms.FileField(
+        label="DCC inventory extract (CSV, or CSV compressed with gzip)",
+        error_messages={"required": "Select an extract", "empty": "The selected file is empty."},
+    )
+    as_of = forms.DateField(
+        label="Date of the extract",
+        required=False,
+        help_text="For device-level extracts; aggregated files carry their "
+        "own date. Default: today.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.INVENTORY_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The selected file must be smaller than "
+                f"{settings.INVENTORY_UPLOAD_MAX_BYTES // 1048576} MB; use "
+                f"`manage.py import_inventory` for larger extracts."
+            )
+        return upload

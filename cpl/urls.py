@@ -25,4 +25,5 @@ urlpatterns = [
         name="version-download",
     ),
     path("changes/", views.ChangeNoticeListView.as_view(), name="change-list"),
+    path("inventory/", views.InventoryImportView.as_view(), name="inventory"),
 ]

@@ -198,3 +198,63 @@ class CharacteristicsUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         detect_content_type(upload)
         return upload
+
+
+class MilestoneForm(forms.Form):
+    description = forms.CharField(label="Milestone", max_length=500)
+    target_date = forms.DateField(label="Target date", widget=DATE)
+    devices_covered = forms.IntegerField(label="Devices covered", min_value=0)
+
+
+MilestoneFormSet = forms.formset_factory(
+    MilestoneForm, extra=3, min_num=1, validate_min=True, max_num=50
+)
+
+
+class PlanSubmitForm(forms.Form):
+    summary = forms.CharField(
+        label="Summary of the plan", max_length=20000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    file = forms.FileField(
+        label="Plan document",
+        help_text="PDF, DOCX, XLSX, CSV, PNG or text",
+        error_messages={"empty": "The selected file is empty."},
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        detect_content_type(upload)
+        return upload
+
+
+class PlanReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Your review",
+        widget=forms.RadioSelect,
+        choices=[("approve", "Approve the plan"), ("not_approve", "Do not approve the plan")],
+    )
+    comments = forms.CharField(
+        label="Comments or reasons",
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Required when the plan is not approved; the supplier sees them.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "not_approve" and not data.get("comments", "").strip():
+            self.add_error("comments", "Give the reasons why the plan is not approved")
+        return data
+
+
+class PolicyUploadForm(forms.Form):
+    review_date = forms.DateField(label="Next review date", widget=DATE)
+    file = forms.FileField(
+        label="Policy document", error_messages={"empty": "The selected file is empty."}
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        detect_content_type(upload)
+        return upload

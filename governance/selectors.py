@@ -94,3 +94,49 @@ def ballots_awaiting_vote(user) -> QuerySet[Ballot]:
         .select_related("case")
         .order_by("closes_at")
     )
+
+
+def unacknowledged_notices(user):
+    from .models import NoticeDelivery
+
+    return (
+        NoticeDelivery.objects.filter(recipient=user, acknowledged_at__isnull=True)
+        .select_related("notice")
+        .order_by("notice__created_at")
+    )
+
+
+def plans_waiting_for_supplier(user):
+    from .models import PlanRequirement
+
+    State = PlanRequirement.State
+    return (
+        PlanRequirement.objects.filter(
+            supplier_id=user.organisation_id,
+            state__in=[State.NOTIFIED, State.NOT_APPROVED, State.OVERDUE],
+        )
+        .select_related("case", "supplier")
+        .order_by("due_date")
+    )
+
+
+def plans_to_review():
+    from .models import PlanRequirement
+
+    return (
+        PlanRequirement.objects.filter(
+            state__in=[PlanRequirement.State.SUBMITTED, PlanRequirement.State.RESUBMITTED]
+        )
+        .select_related("case", "supplier")
+        .order_by("due_date")
+    )
+
+
+def plans_overdue():
+    from .models import PlanRequirement
+
+    return (
+        PlanRequirement.objects.filter(state=PlanRequirement.State.OVERDUE)
+        .select_related("case", "supplier")
+        .order_by("due_date")
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import notice_views, plan_views, views
 
 app_name = "governance"
 
@@ -49,4 +49,17 @@ urlpatterns = [
         views.CharacteristicsDownloadView.as_view(),
         name="characteristics-download",
     ),
+    path("plans/", plan_views.PlanListView.as_view(), name="plan-list"),
+    path("plans/<int:pk>/", plan_views.PlanDetailView.as_view(), name="plan"),
+    path(
+        "plans/<int:pk>/versions/<int:plan_pk>/",
+        plan_views.PlanDownloadView.as_view(),
+        name="plan-download",
+    ),
+    path("policy/", plan_views.PolicyView.as_view(), name="policy"),
+    path("policy/<int:pk>/", plan_views.PolicyDownloadView.as_view(), name="policy-download"),
+    path("inbox/", notice_views.InboxView.as_view(), name="inbox"),
+    path("inbox/<int:pk>/", notice_views.InboxDetailView.as_view(), name="inbox-detail"),
+    path("notices/", notice_views.NoticeListView.as_view(), name="notice-list"),
+    path("notices/<int:pk>/", notice_views.NoticeDetailView.as_view(), name="notice"),
 ]

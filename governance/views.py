@@ -10,6 +10,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
 from portal.permissions import PortalPermissionRequiredMixin
 from portal.roles import Role
@@ -121,7 +122,17 @@ class CaseDetailView(CaseMixin, TemplateView):
             "open_ballot": next((b for b in ballots if b.is_open), None),
             "decision_record": getattr(case, "decision_record", None),
             "can_comment": not user.has_role(Role.SUPPLIER, Role.OTHER_PARTY),
+            "requirements": [
+                r
+                for r in case.plan_requirements.all()
+                if user.is_ssc or r.supplier_id == user.organisation_id
+            ],
         }
+        if user.is_ssc:
+            # Device counts per supplier: the SSC's eyes only.
+            context["affected"] = cpl_selectors.affected_suppliers(
+                [m.pk for m in case.device_models.all()]
+            )
         if user.has_role(Role.MEMBER, Role.CHAIR) and case.state in {
             Case.State.OPENED,
             Case.State.ASSESSMENT,

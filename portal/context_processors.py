@@ -16,6 +16,15 @@ def navigation(request):
         items.append(("Published versions", reverse("cpl:version-list")))
     if user.has_perm("governance.view_case"):
         items.append(("Cases", reverse("governance:case-list")))
+    if user.has_perm("governance.view_planrequirement"):
+        items.append(("Remedial plans", reverse("governance:plan-list")))
+    items.append(("Inbox", reverse("governance:inbox")))
+    if user.is_ssc:
+        items.append(("Notices", reverse("governance:notice-list")))
+    if user.has_role(Role.SUPPLIER) or user.is_ssc:
+        items.append(("G8.64 policies", reverse("governance:policy")))
+    if user.has_perm("cpl.import_inventory"):
+        items.append(("Inventory", reverse("cpl:inventory")))
     if user.has_perm("cpl.import_cpl"):
         items.append(("Import", reverse("cpl:import")))
     if user.has_perm("cpl.view_cplchangenotice"):

@@ -33,7 +33,43 @@ def _panel(title, template, queryset, empty, more_url="") -> Panel:
 
 
 def dashboard_panels(user) -> list[Panel]:
-    panels = []
+    panels = [
+        _panel(
+            "Notices to acknowledge",
+            "portal/panels/notices.html",
+            governance_selectors.unacknowledged_notices(user),
+            "You have acknowledged every notice.",
+            more_url=reverse("governance:inbox"),
+        )
+    ]
+    if user.has_role(Role.SUPPLIER):
+        panels.append(
+            _panel(
+                "Remedial plans to submit or revise",
+                "portal/panels/plans.html",
+                governance_selectors.plans_waiting_for_supplier(user),
+                "No remedial plan is waiting for you.",
+                more_url=reverse("governance:plan-list"),
+            )
+        )
+    if user.is_ssc:
+        panels.append(
+            _panel(
+                "Remedial plans to review",
+                "portal/panels/plans.html",
+                governance_selectors.plans_to_review(),
+                "No plan is waiting for review.",
+            )
+        )
+        panels.append(
+            _panel(
+                "Overdue remedial plans",
+                "portal/panels/plans.html",
+                governance_selectors.plans_overdue(),
+                "No plan is overdue.",
+                more_url=reverse("governance:plan-list") + "?state=overdue",
+            )
+        )
     is_dcc = (
         user.organisation_id is not None
         and user.organisation.party_type == Organisation.PartyType.DCC

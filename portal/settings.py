@@ -175,8 +175,9 @@ BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
 NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5"))
 # CPA Certificate Remedial Plans are due this many Working Days after the decision notice.
 PLAN_DUE_WORKING_DAYS = int(os.environ.get("PLAN_DUE_WORKING_DAYS", "20"))
-INVENTORY_UPLOAD_MAX_BYTES = int(os.environ.get("INVENTORY_UPLOAD_MAX_BYTES",
-                                                str(500 * 1024 * 1024)))
+INVENTORY_UPLOAD_MAX_BYTES = int(
+    os.environ.get("INVENTORY_UPLOAD_MAX_BYTES", str(500 * 1024 * 1024))
+)
 # Links in e-mails point here.
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0003_roles'),
+        ("portal", "0003_roles"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='is_notice_contact',
-            field=models.BooleanField(default=False, verbose_name='receives formal notices'),
+            model_name="user",
+            name="is_notice_contact",
+            field=models.BooleanField(default=False, verbose_name="receives formal notices"),
         ),
     ]

@@ -64,6 +64,13 @@ def status_tag(status: str) -> str:
         "suspension": "govuk-tag--red",
         "awaiting_casting_vote": "govuk-tag--orange",
         "closed": "govuk-tag--grey",
+        "notified": "govuk-tag--blue",
+        "submitted": "govuk-tag--purple",
+        "resubmitted": "govuk-tag--purple",
+        "approved": "govuk-tag--green",
+        "not_approved": "govuk-tag--red",
+        "completed": "govuk-tag--grey",
+        "overdue": "govuk-tag--red",
     }.get(str(status), "govuk-tag--grey")
 
 

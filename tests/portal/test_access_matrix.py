@@ -42,6 +42,9 @@ REGISTER_READERS = row(OK, anonymous=LOGIN, expert=FORBIDDEN, authority=FORBIDDE
 SECRETARIAT_ONLY = row(FORBIDDEN, anonymous=LOGIN, secretariat=OK)
 
 POST_ONLY = row(NOT_ALLOWED, anonymous=LOGIN)
+PLAN_READERS = row(
+    FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK, supplier_b=OK
+)
 CASE_READERS = row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK)
 
 
@@ -93,6 +96,28 @@ EXPECTED = {
     "governance:casting-vote": POST_ONLY,
     "governance:characteristics": REGISTER_READERS,
     "governance:characteristics-download": REGISTER_READERS,
+    "cpl:inventory": SECRETARIAT_ONLY,
+    # Remedial plans: the SSC and the supplier concerned (supplier A in the fixture); another
+    # supplier is not told the plan exists.
+    "governance:plan-list": PLAN_READERS,
+    "governance:plan": {**PLAN_READERS, "supplier_b": NOT_FOUND},
+    "governance:plan-download": {**PLAN_READERS, "supplier_b": NOT_FOUND},
+    "governance:policy": row(
+        FORBIDDEN,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        supplier_b=OK,
+    ),
+    "governance:policy-download": row(
+        NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK
+    ),  # supplier A's policy
+    "governance:inbox": SIGNED_IN,
+    "governance:inbox-detail": row(NOT_FOUND, anonymous=LOGIN, supplier_a=OK),  # A's delivery
+    "governance:notice-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    "governance:notice": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
     # Django admin: verified superusers only; every role is refused outright.
     "admin:*": row(FORBIDDEN, anonymous=LOGIN),
 }
@@ -148,6 +173,41 @@ def objects(users):
         ncsc_reference="NCSC-CPA-ESME-1.2",
         upload=pdf_upload(),
     )
+    from governance import plans
+    from governance.models import NoticeDelivery, PlanRequirement
+
+    requirement = PlanRequirement.objects.create(
+        case=case,
+        supplier=users["supplier_a"].organisation,
+        device_count=120,
+        due_date=datetime.date(2027, 1, 29),
+    )
+    plan = plans.plan_submit(
+        actor=users["supplier_a"],
+        requirement=requirement,
+        summary="Plan",
+        upload=pdf_upload(),
+        milestones=[
+            {
+                "description": "Firmware",
+                "target_date": datetime.date(2027, 3, 1),
+                "devices_covered": 120,
+            }
+        ],
+    )
+    policy = plans.policy_upload(
+        actor=users["supplier_a"], review_date=datetime.date(2027, 6, 1), upload=pdf_upload()
+    )
+    from governance.notices import notice_send
+
+    notice = notice_send(
+        actor=users["secretariat"],
+        kind="decision",
+        subject="S",
+        body="B",
+        organisations=[users["supplier_a"].organisation],
+    )
+    delivery = NoticeDelivery.objects.get(notice=notice, recipient=users["supplier_a"])
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
     job = CPLImport.objects.create(
@@ -167,6 +227,11 @@ def objects(users):
         "governance:evidence-download": {"document_pk": parties.pk},
         "governance:evidence-grant": {"document_pk": named.pk},
         "governance:characteristics-download": {"pk": characteristics.pk},
+        "governance:plan": {"pk": requirement.pk},
+        "governance:plan-download": {"pk": requirement.pk, "plan_pk": plan.pk},
+        "governance:policy-download": {"pk": policy.pk},
+        "governance:inbox-detail": {"pk": delivery.pk},
+        "governance:notice": {"pk": notice.pk},
         "*": {"case_pk": case.pk, "ballot_pk": ballot.pk},
     }
 

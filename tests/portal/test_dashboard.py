@@ -37,7 +37,7 @@ def test_dcc_sees_cpl_changes(client_for):
 def test_other_roles_see_nothing_waiting(client_for, role):
     import_sample()
     body = client_for(role).get("/").content.decode()
-    assert "Nothing is waiting for you" in body
+    assert "You have acknowledged every notice" in body
     assert "CPL changes" not in body and "CPA certificates" not in body
 
 

@@ -23,7 +23,10 @@ django.setup()
 from django.core.management import call_command
 call_command("import_inventory", sys.argv[1], "--as-of", "2026-11-01")
 """
-AWK = 'NR > 1 && $4 != "Decommissioned" && $4 != "Withdrawn" { n[$2 "," $3]++ } END { for (k in n) { p++; t += n[k] } print p " pairs, " t " devices" }'
+AWK = (
+    'NR > 1 && $4 != "Decommissioned" && $4 != "Withdrawn" { n[$2 "," $3]++ } '
+    'END { for (k in n) { p++; t += n[k] } print p " pairs, " t " devices" }'
+)
 
 
 def _high_water_kb(pid: int) -> int:

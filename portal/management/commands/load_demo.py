@@ -39,17 +39,26 @@ class Command(BaseCommand):
         from governance.services import case_open, case_transition
 
         by_name = {user.username: user for user, _ in users}
-        certificate = (AssuranceCertificate.objects.filter(kind="cpa", status="expired",
-                                                           device_models__status="listed")
-                       .order_by("number").first())
+        certificate = (
+            AssuranceCertificate.objects.filter(
+                kind="cpa", status="expired", device_models__status="listed"
+            )
+            .order_by("number")
+            .first()
+        )
         if certificate is None or Case.objects.filter(certificate=certificate).exists():
             return None
         case = case_open(
-            actor=by_name["secretariat"], certificate=certificate,
-            device_models=certificate.device_models.filter(status="listed"), event="expired",
-            event_date=certificate.expiry, reason="Not renewed: re-evaluation found a weakness "
-            "in key storage.", severity="medium", summary="Demo case: the manufacturer's "
+            actor=by_name["secretariat"],
+            certificate=certificate,
+            device_models=certificate.device_models.filter(status="listed"),
+            event="expired",
+            event_date=certificate.expiry,
+            reason="Not renewed: re-evaluation found a weakness in key storage.",
+            severity="medium",
+            summary="Demo case: the manufacturer's "
             "re-evaluation is delayed; the NCSC rates the weakness medium.",
-            addressed_to=[by_name["supplier_a"].organisation, by_name["supplier_b"].organisation])
+            addressed_to=[by_name["supplier_a"].organisation, by_name["supplier_b"].organisation],
+        )
         case_transition(actor=by_name["secretariat"], case=case, name="start_assessment")
         return case

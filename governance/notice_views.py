@@ -1,0 +1,68 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from .models import Notice, NoticeDelivery
+from .notices import notice_acknowledge
+
+
+class InboxView(LoginRequiredMixin, ListView):
+    template_name = "governance/inbox.html"
+    context_object_name = "deliveries"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return NoticeDelivery.objects.filter(recipient=self.request.user).select_related(
+            "notice__case"
+        )
+
+
+class InboxDetailView(LoginRequiredMixin, View):
+    def get_delivery(self, pk):
+        return get_object_or_404(
+            NoticeDelivery.objects.select_related("notice__case"),
+            pk=pk,
+            recipient=self.request.user,
+        )
+
+    def get(self, request, pk):
+        return render(request, "governance/inbox_detail.html", {"delivery": self.get_delivery(pk)})
+
+    def post(self, request, pk):
+        notice_acknowledge(actor=request.user, delivery=self.get_delivery(pk))
+        messages.success(request, "Notice acknowledged.")
+        return redirect("governance:inbox-detail", pk=pk)
+
+
+class SSCOnlyMixin(LoginRequiredMixin):
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.is_ssc:
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class NoticeListView(SSCOnlyMixin, ListView):
+    template_name = "governance/notice_list.html"
+    context_object_name = "notices"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return Notice.objects.select_related("case").annotate(
+            recipients_total=Count("deliveries"),
+            acknowledged=Count("deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)),
+            delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+        )
+
+
+class NoticeDetailView(SSCOnlyMixin, DetailView):
+    template_name = "governance/notice_detail.html"
+    context_object_name = "notice"
+
+    def get_queryset(self):
+        return Notice.objects.select_related("case").prefetch_related(
+            "recipients", "deliveries__recipient", "deliveries__organisation"
+        )
