@@ -168,3 +168,44 @@ def cpa_case(users, *, addressed=("supplier_a",), models=2):
         summary="Key handling weakness found in re-evaluation.",
         addressed_to=[users[key].organisation for key in addressed],
     )
+
+
+def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200), ("SUPB", 300))):
+    """A case through the whole vote to an issued decision, with an inventory extract in which
+    each (party id, devices) is responsible for devices of the case's models."""
+    import io as _io
+
+    from django.utils import timezone
+
+    from cpl.inventory import inventory_import
+    from governance import services
+
+    case = cpa_case(committee)
+    model = case.device_models.order_by("pk").first()
+    key = "/".join(model.identity)
+    extract = "Device Model,Supplier Party ID,Device Count,As Of\n" + "".join(
+        f"{key},{party},{count},2026-11-01\n" for party, count in inventory
+    )
+    inventory_import(
+        actor=committee["secretariat"],
+        binary=_io.BytesIO(extract.encode()),
+        file_name="inventory.csv",
+        file_sha256="0" * 64,
+    )
+    services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
+    ballot = services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
+    )
+    for member in committee["members"]:
+        services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
+        services.vote_cast(actor=member, ballot=ballot, choice=decision)
+    services.ballot_close(actor=committee["chair"], ballot=ballot)
+    services.decision_issue(
+        actor=committee["chair"],
+        case=case,
+        reasons="Proportionate",
+        security_factors="Local access",
+        operational_impact="Large",
+    )
+    case.refresh_from_db()
+    return case
