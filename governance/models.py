@@ -129,6 +129,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=[State.REMEDIATION, State.SUSPENSION],
         target=State.CLOSED,
         permission=_is_chair_or_secretariat,
+        conditions=[lambda case: case.plans_all_completed()],
     )
     def close(self):
         pass

@@ -206,7 +206,11 @@ class PolicyView(LoginRequiredMixin, TemplateView):
             raise PermissionDenied
         form = PolicyUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            plans.policy_upload(actor=request.user, **form.cleaned_data)
+            plans.policy_upload(
+                actor=request.user,
+                review_date=form.cleaned_data["review_date"],
+                upload=form.cleaned_data["file"],
+            )
             messages.success(request, "Your G8.64 policy is recorded.")
             return redirect("governance:policy")
         return self.render_to_response(self.get_context_data(form=form), status=400)

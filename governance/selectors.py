@@ -31,6 +31,7 @@ def case_for_page(pk: int) -> Case:
             Prefetch("conflicts", queryset=ConflictDeclaration.objects.select_related("member")),
             "experts__expert",
             "comments__author",
+            "plan_requirements__supplier",
             Prefetch("ballots", queryset=Ballot.objects.order_by("number")),
         )
         .get(pk=pk)

@@ -127,7 +127,9 @@ def test_one_extract_has_one_date(register):
 def test_affected_suppliers_come_from_the_latest_snapshot(register):
     models = list(DeviceModel.objects.order_by("pk"))
     run(
-        f"Device Model,Supplier Party ID,Device Count,As Of\n{register[0]},SUPA,9,2026-01-01\n".encode()
+        (
+            f"Device Model,Supplier Party ID,Device Count,As Of\n{register[0]},SUPA,9,2026-01-01\n"
+        ).encode()
     )
     run(
         f"Device Model,Supplier Party ID,Device Count,As Of\n{register[0]},SUPB,4,2026-11-01\n"
@@ -154,7 +156,10 @@ def test_command_reports_rows_and_exits_non_zero(register, tmp_path, capsys):
     good = tmp_path / "inv.csv.gz"
     good.write_bytes(
         gzip.compress(
-            f"Device ID,Device Model,Supplier Party ID,SMI Status\nD1,{register[0]},SUPA,Suspended\n".encode()
+            (
+                f"Device ID,Device Model,Supplier Party ID,SMI Status\n"
+                f"D1,{register[0]},SUPA,Suspended\n"
+            ).encode()
         )
     )
     call_command("import_inventory", str(good), "--as-of", "2026-11-20")
