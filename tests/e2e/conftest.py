@@ -2,6 +2,9 @@ import os
 import shutil
 
 import pytest
+from playwright.sync_api import expect
+
+from ..helpers import PASSWORD, current_code
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,3 +52,25 @@ def page(browser, live_server, expected_console_errors):
     context.close()
     unexpected = [e for e in errors if not any(s in e for s in expected_console_errors)]
     assert not unexpected, f"errors in the browser console: {unexpected}"
+
+
+_SIGN_INS: dict[str, int] = {}
+
+
+def sign_in(page, username):
+    """Password and TOTP through the real pages. A code is accepted once, so a second sign-in
+    within the same 30 seconds uses the next step's code."""
+    step = _SIGN_INS[username] = _SIGN_INS.get(username, -1) + 1
+    page.context.clear_cookies()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Security code").fill(current_code(offset=step))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_steps():
+    _SIGN_INS.clear()

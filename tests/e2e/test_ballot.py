@@ -9,25 +9,10 @@ from playwright.sync_api import expect
 from cpl.models import CPLChangeNotice, DeviceModel
 from governance import services
 
-from ..helpers import PASSWORD, cpa_case, current_code, make_user
+from ..helpers import cpa_case, make_user
+from .conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
-
-
-SIGNED_IN = {}
-
-
-def sign_in(page, username):
-    # A TOTP code is accepted once: a second sign-in in the same 30 s uses the next step's code.
-    step = SIGNED_IN[username] = SIGNED_IN.get(username, -1) + 1
-    page.context.clear_cookies()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Security code").fill(current_code(offset=step))
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
 
 
 def declare(page, case, conflict: bool):
@@ -42,7 +27,6 @@ def declare(page, case, conflict: bool):
 
 
 def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console_errors):
-    SIGNED_IN.clear()
     users = {key: make_user(key) for key in ("secretariat", "chair", "member", "supplier_a")}
     members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
     case = cpa_case(users)
