@@ -21,6 +21,7 @@ class Command(BaseCommand):
             summary = cpl_import_path(actor=secretariat, path=SAMPLE_CPL)
         except ExchangeFileRejected as exc:
             raise CommandError(f"The sample CPL was rejected: {exc.message}") from None
+        self._demo_inventory()
         case = self._demo_case(users)
         if case is not None:
             self.stdout.write(f"Demo case {case.reference} is in assessment, ready for a ballot.")
@@ -62,3 +63,21 @@ class Command(BaseCommand):
         )
         case_transition(actor=by_name["secretariat"], case=case, name="start_assessment")
         return case
+
+    def _demo_inventory(self):
+        """An aggregated DCC extract: both demo suppliers hold devices of every model."""
+        import io
+
+        from cpl.inventory import inventory_import, model_keys
+        from cpl.models import InventorySnapshot
+
+        if InventorySnapshot.objects.exists():
+            return
+        rows = ["Device Model,Supplier Party ID,Device Count,As Of"]
+        for index, key in enumerate(sorted(model_keys())):
+            rows.append(f"{key},NLEN01,{1000 + 137 * index},2026-11-01")
+            if index % 3:  # Brightside gained some of these meters on change of supplier
+                rows.append(f"{key},BRSP01,{150 + 41 * index},2026-11-01")
+        data = ("\n".join(rows) + "\n").encode()
+        inventory_import(actor=None, binary=io.BytesIO(data), file_name="demo-inventory.csv",
+                         file_sha256="demo")
