@@ -51,11 +51,17 @@ class NoticeListView(SSCOnlyMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return Notice.objects.select_related("case").annotate(
-            recipients_total=Count("deliveries"),
-            acknowledged=Count("deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)),
-            delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
-        )
+        return (
+            Notice.objects.select_related("case")
+            .annotate(
+                recipients_total=Count("deliveries"),
+                acknowledged=Count(
+                    "deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)
+                ),
+                delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+            )
+            .order_by("-created_at", "-id")
+        )  # Meta.ordering does not apply to GROUP BY queries
 
 
 class NoticeDetailView(SSCOnlyMixin, DetailView):
