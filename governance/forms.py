@@ -258,3 +258,84 @@ class PolicyUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         detect_content_type(upload)
         return upload
+
+
+class ReferralLodgeForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Which decision do you refer?", widget=forms.RadioSelect, choices=[]
+    )
+    plan_requirement = forms.ModelChoiceField(
+        label="The remedial plan concerned",
+        required=False,
+        queryset=None,
+        help_text="Only for a decision not to approve a plan.",
+    )
+    grounds = forms.CharField(
+        label="Your grounds", max_length=50000, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    document = forms.FileField(label="Supporting document (optional)", required=False)
+
+    def __init__(self, *args, case, user, **kwargs):
+        from .models import PlanRequirement, Referral
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = Referral.Kind.choices
+        requirements = case.plan_requirements.filter(state=PlanRequirement.State.NOT_APPROVED)
+        if user.has_role(Role.SUPPLIER):
+            requirements = requirements.filter(supplier_id=user.organisation_id)
+        self.fields["plan_requirement"].queryset = requirements.select_related("supplier")
+
+    def clean_document(self):
+        upload = self.cleaned_data.get("document")
+        if upload:
+            detect_content_type(upload)
+        return upload
+
+
+class SendPackForm(forms.Form):
+    disclosed = forms.ModelMultipleChoiceField(
+        label="Evidence to disclose to the Authority",
+        required=False,
+        queryset=EvidenceDocument.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["disclosed"].queryset = case.documents.all()
+
+
+class InformationRequestForm(forms.Form):
+    text = forms.CharField(
+        label="Information or documents requested",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    due_date = forms.DateField(label="Due by", widget=DATE)
+
+
+class InformationResponseForm(forms.Form):
+    response = forms.CharField(
+        label="Your answer", max_length=50000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    document = forms.FileField(label="Document (optional)", required=False)
+
+    def clean_document(self):
+        upload = self.cleaned_data.get("document")
+        if upload:
+            detect_content_type(upload)
+        return upload
+
+
+class DeterminationForm(forms.Form):
+    outcome = forms.ChoiceField(label="Determination", widget=forms.RadioSelect, choices=[])
+    reasons = forms.CharField(
+        label="Reasons", max_length=50000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    effective_date = forms.DateField(label="Effective from", widget=DATE)
+
+    def __init__(self, *args, **kwargs):
+        from .models import Referral
+
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = Referral.Outcome.choices

@@ -124,6 +124,15 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def apply_remediation(self):
         pass
 
+    # SEC F2.7B: the Authority's determination overturns the SSC's decision.
+    @transition(field=state, source=State.SUSPENSION, target=State.REMEDIATION)
+    def overturn_to_remediation(self):
+        self.decision = Decision.REMEDIAL_PLAN
+
+    @transition(field=state, source=State.REMEDIATION, target=State.SUSPENSION)
+    def overturn_to_suspension(self):
+        self.decision = Decision.SUSPEND
+
     @transition(
         field=state,
         source=[State.REMEDIATION, State.SUSPENSION],
@@ -346,6 +355,7 @@ class Notice(models.Model):
         PLAN_REVIEW = "plan_review", "Remedial plan review"
         REMINDER = "reminder", "Reminder"
         INFORMATION_REQUEST = "information_request", "Information request"
+        REFERRAL = "referral", "Referral to the Authority"
         CPL_CHANGE = "cpl_change", "CPL change notice"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
@@ -473,6 +483,10 @@ class PlanRequirement(ConcurrentTransitionMixin, models.Model):
     def not_approve(self):
         pass
 
+    @transition(field=state, source=State.NOT_APPROVED, target=State.APPROVED)
+    def approve_by_determination(self):
+        """SEC F2.7B: the Authority overturned the SSC's decision not to approve."""
+
     @transition(field=state, source=State.APPROVED, target=State.COMPLETED)
     def complete(self):
         pass
@@ -553,3 +567,162 @@ class SupplierPolicy(models.Model):
 
     def __str__(self):
         return f"G8.64 policy of {self.organisation} (review {self.review_date})"
+
+
+class Referral(ConcurrentTransitionMixin, models.Model):
+    """SEC F2.7B: a Party refers an SSC decision to the Authority for a final determination."""
+
+    class Kind(models.TextChoices):
+        REMOVE = "remove", "The decision to remove (suspend) the device models"
+        NOT_REMOVE = "not_remove", "The decision not to remove the device models"
+        PLAN_NOT_APPROVED = "plan_not_approved", "The decision not to approve a remedial plan"
+
+    class State(models.TextChoices):
+        LODGED = "lodged", "Lodged"
+        PACK_SENT = "pack_sent", "Pack sent to the Authority"
+        INFORMATION_REQUESTED = "information_requested", "Information requested"
+        INFORMATION_PROVIDED = "information_provided", "Information provided"
+        DETERMINED = "determined", "Determined"
+        CLOSED = "closed", "Closed"
+
+    class Outcome(models.TextChoices):
+        UPHELD = "upheld", "Upheld: the SSC's decision stands"
+        OVERTURNED = "overturned", "Overturned"
+
+    reference = models.CharField(max_length=24, unique=True)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    plan_requirement = models.ForeignKey(
+        PlanRequirement, on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="referrals"
+    )
+    lodged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    lodged_at = models.DateTimeField(auto_now_add=True)
+    grounds = models.TextField()
+    state = FSMField(
+        max_length=24, choices=State.choices, default=State.LODGED, protected=True, db_index=True
+    )
+    disclosed_documents = models.ManyToManyField(
+        EvidenceDocument, blank=True, related_name="disclosed_in"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    determination_reasons = models.TextField(blank=True)
+    effective_date = models.DateField(null=True, blank=True)
+    determined_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    determined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-lodged_at"]
+
+    def __str__(self):
+        return f"Referral {self.reference} on {self.case.reference}"
+
+    @transition(field=state, source=State.LODGED, target=State.PACK_SENT)
+    def send_pack(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[State.PACK_SENT, State.INFORMATION_PROVIDED],
+        target=State.INFORMATION_REQUESTED,
+    )
+    def request_information(self):
+        pass
+
+    @transition(field=state, source=State.INFORMATION_REQUESTED, target=State.INFORMATION_PROVIDED)
+    def provide_information(self):
+        pass
+
+    @transition(
+        field=state, source=[State.PACK_SENT, State.INFORMATION_PROVIDED], target=State.DETERMINED
+    )
+    def determine(self, outcome: str):
+        self.outcome = outcome
+
+    @transition(field=state, source=State.DETERMINED, target=State.CLOSED)
+    def close(self):
+        pass
+
+
+class ReferralDocument(models.Model):
+    """The referring Party's grounds, or documents the SSC provides on request."""
+
+    class Source(models.TextChoices):
+        GROUNDS = "grounds", "Grounds for the referral"
+        RESPONSE = "response", "Information provided by the SSC"
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="documents")
+    information_request = models.ForeignKey(
+        "InformationRequest",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="documents",
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return self.original_name
+
+
+class InformationRequest(models.Model):
+    """SEC G7.21(j): the Authority asks the SSC for information or documents."""
+
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="information_requests"
+    )
+    text = models.TextField()
+    due_date = models.DateField()
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    response = models.TextField(blank=True)
+    responded_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+
+    def __str__(self):
+        return f"Information request on {self.referral.reference}"
+
+
+class ReferralPack(models.Model):
+    """One immutable version of the pack sent to the Authority: its files are fixed when it is
+    built and listed with their SHA-256 in the manifest."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="packs")
+    version = models.PositiveSmallIntegerField()
+    built_at = models.DateTimeField(auto_now_add=True)
+    built_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # [{"path", "sha256", "size", "folder", "stored_name"}]; folder/stored_name locate the bytes.
+    files = models.JSONField()
+    manifest_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["referral", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["referral", "version"], name="pack_version_unique")
+        ]
+
+    def __str__(self):
+        return f"Pack v{self.version} of {self.referral.reference}"
+
+    @property
+    def total_size(self) -> int:
+        return sum(f["size"] for f in self.files)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import notice_views, plan_views, views
+from . import notice_views, plan_views, referral_views, views
 
 app_name = "governance"
 
@@ -58,6 +58,18 @@ urlpatterns = [
     ),
     path("policy/", plan_views.PolicyView.as_view(), name="policy"),
     path("policy/<int:pk>/", plan_views.PolicyDownloadView.as_view(), name="policy-download"),
+    path("referrals/", referral_views.ReferralListView.as_view(), name="referral-list"),
+    path(
+        "referrals/new/<int:case_pk>/",
+        referral_views.ReferralLodgeView.as_view(),
+        name="referral-lodge",
+    ),
+    path("referrals/<int:pk>/", referral_views.ReferralDetailView.as_view(), name="referral"),
+    path(
+        "referrals/<int:pk>/packs/<int:version>/",
+        referral_views.PackDownloadView.as_view(),
+        name="pack-download",
+    ),
     path("inbox/", notice_views.InboxView.as_view(), name="inbox"),
     path("inbox/<int:pk>/", notice_views.InboxDetailView.as_view(), name="inbox-detail"),
     path("notices/", notice_views.NoticeListView.as_view(), name="notice-list"),

@@ -122,6 +122,8 @@ class CaseDetailView(CaseMixin, TemplateView):
             "open_ballot": next((b for b in ballots if b.is_open), None),
             "decision_record": getattr(case, "decision_record", None),
             "can_comment": not user.has_role(Role.SUPPLIER, Role.OTHER_PARTY),
+            "can_refer": user.has_perm("governance.add_referral")
+            and getattr(getattr(case, "decision_record", None), "issued_at", None) is not None,
             "requirements": [
                 r
                 for r in case.plan_requirements.all()

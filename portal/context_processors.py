@@ -18,6 +18,8 @@ def navigation(request):
         items.append(("Cases", reverse("governance:case-list")))
     if user.has_perm("governance.view_planrequirement"):
         items.append(("Remedial plans", reverse("governance:plan-list")))
+    if user.has_perm("governance.view_referral"):
+        items.append(("Referrals", reverse("governance:referral-list")))
     items.append(("Inbox", reverse("governance:inbox")))
     if user.is_ssc:
         items.append(("Notices", reverse("governance:notice-list")))

@@ -175,6 +175,8 @@ BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
 NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5"))
 # CPA Certificate Remedial Plans are due this many Working Days after the decision notice.
 PLAN_DUE_WORKING_DAYS = int(os.environ.get("PLAN_DUE_WORKING_DAYS", "20"))
+# SEC F2.7B: a decision may be referred to the Authority this many Working Days after notice.
+REFERRAL_WINDOW_WORKING_DAYS = int(os.environ.get("REFERRAL_WINDOW_WORKING_DAYS", "20"))
 INVENTORY_UPLOAD_MAX_BYTES = int(
     os.environ.get("INVENTORY_UPLOAD_MAX_BYTES", str(500 * 1024 * 1024))
 )

@@ -47,6 +47,7 @@ def committed_db(transactional_db):
     importlib.import_module("portal.migrations.0003_roles").create_roles(apps, None)
     importlib.import_module("governance.migrations.0002_role_permissions").grant(apps, None)
     importlib.import_module("governance.migrations.0004_plan_permissions").grant(apps, None)
+    importlib.import_module("governance.migrations.0006_referral_permissions").grant(apps, None)
     importlib.import_module("portal.migrations.0002_audit_chain_head").create_head(apps, None)
 
 

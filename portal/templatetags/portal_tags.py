@@ -71,6 +71,11 @@ def status_tag(status: str) -> str:
         "not_approved": "govuk-tag--red",
         "completed": "govuk-tag--grey",
         "overdue": "govuk-tag--red",
+        "lodged": "govuk-tag--blue",
+        "pack_sent": "govuk-tag--purple",
+        "information_requested": "govuk-tag--orange",
+        "information_provided": "govuk-tag--purple",
+        "determined": "govuk-tag--green",
     }.get(str(status), "govuk-tag--grey")
 
 

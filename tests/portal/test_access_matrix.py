@@ -118,6 +118,36 @@ EXPECTED = {
     "governance:inbox-detail": row(NOT_FOUND, anonymous=LOGIN, supplier_a=OK),  # A's delivery
     "governance:notice-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
     "governance:notice": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    # Referrals (SEC F2.7B). The fixture's referral is supplier A's, its pack sent.
+    "governance:referral-list": row(OK, anonymous=LOGIN, expert=FORBIDDEN),
+    "governance:referral-lodge": row(
+        FORBIDDEN,
+        anonymous=LOGIN,
+        supplier_a=OK,
+        supplier_b=NOT_FOUND,
+        dcc=NOT_FOUND,
+        network=NOT_FOUND,
+    ),
+    "governance:referral": row(
+        NOT_FOUND,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        authority=OK,
+        expert=FORBIDDEN,
+    ),
+    "governance:pack-download": row(
+        NOT_FOUND,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        authority=OK,
+        supplier_a=FORBIDDEN,
+        expert=FORBIDDEN,
+    ),
     # Django admin: verified superusers only; every role is refused outright.
     "admin:*": row(FORBIDDEN, anonymous=LOGIN),
 }
@@ -208,6 +238,18 @@ def objects(users):
         organisations=[users["supplier_a"].organisation],
     )
     delivery = NoticeDelivery.objects.get(notice=notice, recipient=users["supplier_a"])
+    from governance.models import Referral
+    from governance.referrals import referral_send_pack
+
+    referral = Referral.objects.create(
+        reference="REF-TEST",
+        case=case,
+        kind="remove",
+        organisation=users["supplier_a"].organisation,
+        lodged_by=users["supplier_a"],
+        grounds="Disproportionate",
+    )
+    referral_send_pack(actor=users["secretariat"], referral=referral, disclosed=[parties])
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
     job = CPLImport.objects.create(
@@ -232,6 +274,8 @@ def objects(users):
         "governance:policy-download": {"pk": policy.pk},
         "governance:inbox-detail": {"pk": delivery.pk},
         "governance:notice": {"pk": notice.pk},
+        "governance:referral": {"pk": referral.pk},
+        "governance:pack-download": {"pk": referral.pk, "version": 1},
         "*": {"case_pk": case.pk, "ballot_pk": ballot.pk},
     }
 

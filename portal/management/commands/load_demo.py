@@ -79,5 +79,6 @@ class Command(BaseCommand):
             if index % 3:  # Brightside gained some of these meters on change of supplier
                 rows.append(f"{key},BRSP01,{150 + 41 * index},2026-11-01")
         data = ("\n".join(rows) + "\n").encode()
-        inventory_import(actor=None, binary=io.BytesIO(data), file_name="demo-inventory.csv",
-                         file_sha256="demo")
+        inventory_import(
+            actor=None, binary=io.BytesIO(data), file_name="demo-inventory.csv", file_sha256="demo"
+        )

@@ -1,0 +1,285 @@
+"""Referral packs: an immutable set of files (PDF summary, documents, audit.json) listed with
+their SHA-256 in manifest.json, streamed as one ZIP, and verifiable offline (verify_pack)."""
+
+import hashlib
+import json
+import re
+import uuid
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from zipstream import ZIP_STORED, ZipStream
+
+from portal.models import AuditEvent
+
+from .models import Referral, ReferralPack
+
+CHUNK = 1024 * 1024
+
+
+def _private(folder: str, stored_name: str) -> Path:
+    return Path(settings.PRIVATE_STORAGE_ROOT) / folder / stored_name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[-120:] or "document"
+
+
+def _write_private(folder: str, data: bytes) -> str:
+    stored_name = uuid.uuid4().hex
+    path = _private(folder, stored_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return stored_name
+
+
+def _case_events(referral: Referral) -> list[dict]:
+    """The audit events of the case and everything hanging off it, in chain order."""
+    case = referral.case
+    objects = {("governance.case", case.pk)}
+    objects |= {("governance.ballot", pk) for pk in case.ballots.values_list("pk", flat=True)}
+    objects |= {
+        ("governance.evidencedocument", pk) for pk in case.documents.values_list("pk", flat=True)
+    }
+    objects |= {
+        ("governance.planrequirement", pk)
+        for pk in case.plan_requirements.values_list("pk", flat=True)
+    }
+    objects |= {("governance.referral", pk) for pk in case.referrals.values_list("pk", flat=True)}
+    objects |= {("cpl.devicemodel", pk) for pk in case.device_models.values_list("pk", flat=True)}
+    query = Q()
+    for object_type, pk in objects:
+        query |= Q(object_type=object_type, object_id=str(pk))
+    return [
+        {
+            "seq": e.seq,
+            "at": e.occurred_at.isoformat(),
+            "actor": e.actor_label,
+            "action": e.action,
+            "object": e.object_repr,
+            "object_type": e.object_type,
+            "before": e.before,
+            "after": e.after,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in AuditEvent.objects.filter(query).order_by("seq")
+    ]
+
+
+def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
+    import io
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    case = referral.case
+    styles = getSampleStyleSheet()
+    header = f"Case {case.reference} · Referral {referral.reference} · Pack version {version}"
+
+    def on_page(canvas, doc):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 8)
+        canvas.drawString(18 * mm, 287 * mm, header)
+        canvas.drawRightString(192 * mm, 10 * mm, f"{case.reference} · page {doc.page}")
+        canvas.restoreState()
+
+    def para(text, style="BodyText"):
+        return Paragraph(escape(str(text or "—")).replace("\n", "<br/>"), styles[style])
+
+    story = [
+        para(f"Referral to the Authority: {referral.reference}", "Title"),
+        para(f"Case {case.reference}: {referral.get_kind_display()}", "Heading2"),
+        para(f"Referred by {referral.organisation} on {referral.lodged_at:%d %B %Y}."),
+        para("Grounds", "Heading3"),
+        para(referral.grounds),
+        para("The case", "Heading2"),
+        para(
+            f"{case.get_event_display()}: certificate {case.certificate.number} on "
+            f"{case.event_date:%d %B %Y}. NCSC severity: {case.get_severity_display()}."
+        ),
+        para(f"Reason: {case.reason}"),
+        para(f"Summary: {case.summary}"),
+        para("Device models: " + "; ".join(str(m) for m in case.device_models.all())),
+    ]
+    record = getattr(case, "decision_record", None)
+    if record is not None:
+        story += [
+            para("The SSC's decision", "Heading2"),
+            para(
+                f"{record.get_decision_display()}"
+                f"{' (chair' + chr(39) + 's casting vote)' if record.casting_vote else ''}, "
+                f"issued {record.issued_at:%d %B %Y}."
+                if record.issued_at
+                else record.get_decision_display()
+            ),
+            para(f"Reasons: {record.reasons}"),
+            para(f"Security factors: {record.security_factors}"),
+            para(f"Operational impact: {record.operational_impact}"),
+            para("Ballot", "Heading3"),
+            para(", ".join(f"{k}: {v}" for k, v in record.tallies.items())),
+            para("; ".join(f"{v['member']}: {v['choice']}" for v in record.votes)),
+            para("Conflict declarations", "Heading3"),
+            para(
+                "; ".join(f"{c['member']} (recused): {c['reason']}" for c in record.conflicts)
+                or "No member declared a conflict."
+            ),
+        ]
+    requirements = case.plan_requirements.select_related("supplier")
+    if referral.plan_requirement_id:
+        requirements = requirements.filter(pk=referral.plan_requirement_id)
+    if requirements:
+        story.append(para("Remedial plans and reviews", "Heading2"))
+        for requirement in requirements:
+            story.append(
+                para(
+                    f"{requirement.supplier}: {requirement.get_state_display()}, "
+                    f"{requirement.device_count} devices, due "
+                    f"{requirement.due_date:%d %B %Y}"
+                )
+            )
+            for plan in requirement.plans.all():
+                story.append(
+                    para(
+                        f"Version {plan.version} ({plan.submitted_at:%d %B %Y}): "
+                        f"{plan.get_review_display()}. {plan.review_comments}"
+                    )
+                )
+    for request in referral.information_requests.all():
+        story += [
+            para(f"Information requested on {request.requested_at:%d %B %Y}", "Heading3"),
+            para(request.text),
+            para(f"Response: {request.response or 'awaited'}"),
+        ]
+    story += [para("Files in this pack", "Heading2")]
+    story += [para(f"{f['path']} — {f['size']} bytes — SHA-256 {f['sha256']}") for f in files]
+    story.append(Spacer(1, 6 * mm))
+    story.append(
+        para(
+            f"Built {timezone.now():%d %B %Y %H:%M %Z}. manifest.json lists every "
+            "file with its SHA-256; `manage.py verify_pack` re-checks a download."
+        )
+    )
+    out = io.BytesIO()
+    SimpleDocTemplate(
+        out, pagesize=A4, title=header, author="SSC portal", topMargin=22 * mm, bottomMargin=18 * mm
+    ).build(story, onFirstPage=on_page, onLaterPages=on_page)
+    return out.getvalue()
+
+
+def pack_build(*, actor, referral: Referral) -> ReferralPack:
+    """Fix the pack's files now: later changes to the case make a new version, never alter this."""
+    version = (
+        referral.packs.order_by("-version").values_list("version", flat=True).first() or 0
+    ) + 1
+    files = []
+
+    def add(path: str, folder: str, stored_name: str, sha256: str | None = None):
+        location = _private(folder, stored_name)
+        files.append(
+            {
+                "path": path,
+                "folder": folder,
+                "stored_name": stored_name,
+                "size": location.stat().st_size,
+                "sha256": sha256 or _sha256(location),
+            }
+        )
+
+    for document in referral.documents.all():
+        add(
+            f"documents/{document.source}/{document.pk}-{_safe(document.original_name)}",
+            "referrals",
+            document.stored_name,
+        )
+    for document in referral.disclosed_documents.all():
+        add(
+            f"documents/evidence/{document.pk}-{_safe(document.original_name)}",
+            "evidence",
+            document.stored_name,
+        )
+    requirements = referral.case.plan_requirements.all()
+    if referral.plan_requirement_id:
+        requirements = requirements.filter(pk=referral.plan_requirement_id)
+    for requirement in requirements:
+        for plan in requirement.plans.all():
+            add(
+                f"documents/plans/{requirement.supplier_id}-v{plan.version}-"
+                f"{_safe(plan.original_name)}",
+                "plans",
+                plan.stored_name,
+            )
+    audit = json.dumps(_case_events(referral), indent=1, ensure_ascii=False).encode()
+    add("audit.json", "packs", _write_private("packs", audit))
+    add("summary.pdf", "packs", _write_private("packs", _summary_pdf(referral, version, files)))
+    pack = ReferralPack(referral=referral, version=version, built_by=actor, files=files)
+    pack.manifest_sha256 = hashlib.sha256(manifest_bytes(pack)).hexdigest()
+    pack.save()
+    return pack
+
+
+def manifest_bytes(pack: ReferralPack) -> bytes:
+    manifest = {
+        "referral": pack.referral.reference,
+        "case": pack.referral.case.reference,
+        "pack_version": pack.version,
+        "files": [
+            {"path": f["path"], "size": f["size"], "sha256": f["sha256"]} for f in pack.files
+        ],
+    }
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+
+def pack_zip(pack: ReferralPack) -> ZipStream:
+    """A ZIP streamed from the stored files (never built in memory); its length is known."""
+    stream = ZipStream(compress_type=ZIP_STORED, sized=True)
+    stream.add(manifest_bytes(pack), "manifest.json")
+    for entry in pack.files:
+        stream.add_path(str(_private(entry["folder"], entry["stored_name"])), entry["path"])
+    return stream
+
+
+def verify_pack(path) -> list[str]:
+    """Problems found in a downloaded pack; an empty list means it verifies."""
+    problems = []
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return [f"not a readable ZIP file ({exc})"]
+    with archive:
+        names = set(archive.namelist())
+        if "manifest.json" not in names:
+            return ["manifest.json is missing"]
+        try:
+            manifest = json.loads(archive.read("manifest.json"))
+            listed = {f["path"]: f for f in manifest["files"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            return [f"manifest.json is not a valid manifest ({exc})"]
+        for extra in sorted(names - set(listed) - {"manifest.json"}):
+            problems.append(f"{extra}: not listed in the manifest")
+        for name, entry in listed.items():
+            if name not in names:
+                problems.append(f"{name}: listed in the manifest but missing")
+                continue
+            digest, size = hashlib.sha256(), 0
+            with archive.open(name) as member:
+                while chunk := member.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+            if digest.hexdigest() != entry["sha256"] or size != entry["size"]:
+                problems.append(f"{name}: SHA-256 does not match the manifest")
+    return problems

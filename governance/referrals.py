@@ -1,0 +1,366 @@
+"""SEC F2.7B referrals to the Authority and SEC G7.21(j) information requests."""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from cpl.models import DeviceModel
+from cpl.services import device_model_change_status
+from portal.audit import audit_record
+from portal.models import Organisation
+from portal.roles import Role
+from portal.working_days import add_working_days
+
+from . import permissions
+from .documents import detect_content_type, store_upload
+from .models import (
+    Case,
+    Decision,
+    DecisionRecord,
+    InformationRequest,
+    Notice,
+    PlanRequirement,
+    Referral,
+    ReferralDocument,
+    ReferralPack,
+    RemedialPlan,
+)
+from .notices import notice_send
+from .packs import pack_build
+
+Kind = Referral.Kind
+
+
+def _organisations(*party_types):
+    return list(Organisation.objects.filter(party_type__in=party_types))
+
+
+def _notify(actor, referral: Referral, subject: str, body: str, authority=False):
+    recipients = _organisations(Organisation.PartyType.SSC) + [referral.organisation]
+    if authority:
+        recipients += _organisations(Organisation.PartyType.AUTHORITY)
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.INFORMATION_REQUEST if "information" in subject else Notice.Kind.DECISION,
+        case=referral.case,
+        organisations=recipients,
+        subject=f"{referral.reference}: {subject}",
+        body=body,
+    )
+
+
+def referral_window(case: Case, kind: str, requirement: PlanRequirement | None):
+    """(start, last day) of the referral window, in Working Days after the decision notice."""
+    if kind == Kind.PLAN_NOT_APPROVED:
+        review = (
+            requirement.plans.filter(review=RemedialPlan.Review.NOT_APPROVED)
+            .order_by("-reviewed_at")
+            .first()
+        )
+        start = timezone.localdate(review.reviewed_at)
+    else:
+        start = timezone.localdate(DecisionRecord.objects.get(case=case).issued_at)
+    return start, add_working_days(start, settings.REFERRAL_WINDOW_WORKING_DAYS)
+
+
+def referral_lodge(
+    *,
+    actor,
+    case: Case,
+    kind: str,
+    grounds: str,
+    uploads=(),
+    requirement: PlanRequirement | None = None,
+) -> Referral:
+    if not (actor.has_perm("governance.add_referral") and actor.organisation_id):
+        raise PermissionDenied("Only SEC Party users lodge referrals.")
+    if not permissions.can_view_case(actor, case):
+        raise PermissionDenied("You cannot see this decision.")
+    # Fresh rows: the decision and the plan's state are what they are now, not when loaded.
+    record = DecisionRecord.objects.filter(case=case).first()
+    if requirement is not None:
+        requirement = PlanRequirement.objects.get(pk=requirement.pk)
+    if record is None or record.issued_at is None:
+        raise ValidationError("There is no issued decision on this case to refer.")
+    if kind == Kind.REMOVE and record.decision != Decision.SUSPEND:
+        raise ValidationError("The SSC did not decide to remove these device models.")
+    if kind == Kind.NOT_REMOVE and record.decision != Decision.REMEDIAL_PLAN:
+        raise ValidationError("The SSC did not decide against removing these device models.")
+    if kind == Kind.PLAN_NOT_APPROVED:
+        if requirement is None or requirement.case_id != case.pk:
+            raise ValidationError("Choose the remedial plan whose review you refer.")
+        if actor.has_role(Role.SUPPLIER) and requirement.supplier_id != actor.organisation_id:
+            raise PermissionDenied("A supplier refers decisions on its own plan only.")
+        if requirement.state != PlanRequirement.State.NOT_APPROVED:
+            raise ValidationError(
+                "This plan is not in a 'not approved' state: there is no such decision to refer."
+            )
+    elif kind not in Kind.values:
+        raise ValidationError("This kind of decision cannot be referred to the Authority.")
+    else:
+        requirement = None
+    start, last_day = referral_window(case, kind, requirement)
+    if timezone.localdate() > last_day:
+        raise ValidationError(
+            f"The referral window closed on {last_day:%d %B %Y} "
+            f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {start:%d %B %Y})."
+        )
+    same = Referral.objects.filter(case=case, kind=kind, plan_requirement=requirement)
+    if same.filter(state__in=[Referral.State.DETERMINED, Referral.State.CLOSED]).exists():
+        raise ValidationError(
+            "The Authority has determined this decision; its determination is final."
+        )
+    if same.filter(organisation_id=actor.organisation_id).exists():
+        raise ValidationError("Your organisation has already referred this decision.")
+    checked = [(upload, detect_content_type(upload)) for upload in uploads]
+    with transaction.atomic():
+        referral = Referral.objects.create(
+            reference=f"tmp-{timezone.now().timestamp()}",
+            case=case,
+            kind=kind,
+            plan_requirement=requirement,
+            organisation_id=actor.organisation_id,
+            lodged_by=actor,
+            grounds=grounds,
+        )
+        referral.reference = f"REF-{timezone.localdate().year}-{referral.pk:04d}"
+        referral.save(update_fields=["reference"])
+        for upload, content_type in checked:
+            _store_document(actor, referral, upload, content_type, ReferralDocument.Source.GROUNDS)
+        audit_record(
+            actor=actor,
+            action="referral.lodged",
+            obj=referral,
+            after={"case": case.reference, "kind": kind, "documents": len(checked)},
+        )
+        _notify(
+            actor,
+            referral,
+            "referral lodged",
+            f"{referral.organisation} referred the SSC's decision on case {case.reference} "
+            f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}",
+        )
+    return referral
+
+
+def _store_document(actor, referral, upload, content_type, source, request=None):
+    stored = store_upload(upload, folder="referrals", content_type=content_type)
+    document = ReferralDocument.objects.create(
+        referral=referral,
+        information_request=request,
+        source=source,
+        original_name=(upload.name or "document")[-255:],
+        stored_name=stored.stored_name,
+        content_type=content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        uploaded_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action="referral.document_added",
+        obj=referral,
+        after={"document": document.original_name, "sha256": stored.sha256},
+    )
+    return document
+
+
+def _transition(actor, referral: Referral, name: str, **kwargs) -> Referral:
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    method = getattr(referral, name)
+    if not can_proceed(method):
+        raise ValidationError(
+            f"The referral is {referral.get_state_display().lower()}: it "
+            f"cannot be {name.replace('_', ' ')} now."
+        )
+    before = referral.state
+    method(**kwargs)
+    referral.save()
+    audit_record(
+        actor=actor,
+        action=f"referral.{name}",
+        obj=referral,
+        before={"state": before},
+        after={"state": referral.state, **kwargs},
+    )
+    return referral
+
+
+def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPack:
+    """The secretariat assembles the pack (with the evidence it discloses) and sends it."""
+    if not actor.has_role(Role.SECRETARIAT):
+        raise PermissionDenied("The SSC Secretariat sends referral packs.")
+    with transaction.atomic():
+        referral = _transition(actor, referral, "send_pack")
+        referral.disclosed_documents.set([d for d in disclosed if d.case_id == referral.case_id])
+        pack = pack_build(actor=actor, referral=referral)
+        audit_record(
+            actor=actor,
+            action="referral.pack_built",
+            obj=referral,
+            after={
+                "version": pack.version,
+                "manifest_sha256": pack.manifest_sha256,
+                "disclosed": [d.pk for d in disclosed],
+            },
+        )
+        _notify(
+            actor,
+            referral,
+            "referral pack sent to the Authority",
+            f"The pack for referral {referral.reference} (case {referral.case.reference}) "
+            f"is with the Authority.",
+            authority=True,
+        )
+    return pack
+
+
+def information_request(
+    *, actor, referral: Referral, text: str, due_date: datetime.date
+) -> InformationRequest:
+    if not actor.has_role(Role.AUTHORITY):
+        raise PermissionDenied("Only the Authority requests information.")
+    if due_date < timezone.localdate():
+        raise ValidationError("The due date cannot be in the past.")
+    with transaction.atomic():
+        referral = _transition(actor, referral, "request_information")
+        request = InformationRequest.objects.create(
+            referral=referral, text=text, due_date=due_date, requested_by=actor
+        )
+        _notify(
+            actor,
+            referral,
+            "information requested by the Authority",
+            f"SEC G7.21(j): the Authority requests, by {due_date:%d %B %Y}:\n\n{text}",
+            authority=True,
+        )
+    return request
+
+
+def information_provide(
+    *, actor, request: InformationRequest, response: str, uploads=()
+) -> ReferralPack:
+    """The SSC answers; the answer joins a new pack version (earlier versions stay as they were)."""
+    if not actor.has_role(Role.SECRETARIAT, Role.CHAIR):
+        raise PermissionDenied("The SSC Secretariat or the chair answers the Authority.")
+    checked = [(upload, detect_content_type(upload)) for upload in uploads]
+    with transaction.atomic():
+        request = InformationRequest.objects.select_for_update().get(pk=request.pk)
+        if request.responded_at is not None:
+            raise ValidationError("This request has already been answered.")
+        referral = _transition(actor, request.referral, "provide_information")
+        request.response, request.responded_by = response, actor
+        request.responded_at = timezone.now()
+        request.save()
+        for upload, content_type in checked:
+            _store_document(
+                actor, referral, upload, content_type, ReferralDocument.Source.RESPONSE, request
+            )
+        pack = pack_build(actor=actor, referral=referral)
+        _notify(
+            actor,
+            referral,
+            "information provided to the Authority",
+            f"The SSC answered; pack version {pack.version} includes the answer.",
+            authority=True,
+        )
+    return pack
+
+
+def referral_determine(
+    *, actor, referral: Referral, outcome: str, reasons: str, effective_date: datetime.date
+) -> Referral:
+    """The Authority's final and binding determination, applied to the case and the CPL."""
+    if not actor.has_role(Role.AUTHORITY):
+        raise PermissionDenied("Only the Authority records a determination.")
+    if outcome not in Referral.Outcome.values:
+        raise ValidationError("Choose upheld or overturned.")
+    with transaction.atomic():
+        referral = _transition(actor, referral, "determine", outcome=outcome)
+        referral.determination_reasons, referral.effective_date = reasons, effective_date
+        referral.determined_by, referral.determined_at = actor, timezone.now()
+        referral.save()
+        if outcome == Referral.Outcome.OVERTURNED:
+            _apply_overturn(actor, referral)
+        _notify(
+            actor,
+            referral,
+            f"determination: {referral.get_outcome_display()}",
+            f"The Authority determined referral {referral.reference} on case "
+            f"{referral.case.reference}: {referral.get_outcome_display()}, effective "
+            f"{effective_date:%d %B %Y}.\n\n{reasons}",
+            authority=True,
+        )
+    return referral
+
+
+def _apply_overturn(actor, referral: Referral) -> None:
+    from .plans import plan_requirements_create
+
+    case = Case.objects.select_for_update().get(pk=referral.case_id)
+    models = list(case.device_models.select_related("manufacturer"))
+    reason = f"Authority determination on referral {referral.reference}"
+    if referral.kind == Kind.REMOVE:
+        for model in models:
+            if model.status == DeviceModel.Status.SUSPENDED:
+                device_model_change_status(
+                    actor=actor,
+                    model=model,
+                    transition="reinstate",
+                    reason=f"{reason}: reinstated on the CPL.",
+                    check_permission=False,
+                )
+        _case_move(actor, case, "overturn_to_remediation")
+        plan_requirements_create(actor=actor, case=case)
+    elif referral.kind == Kind.NOT_REMOVE:
+        for model in models:
+            if model.status == DeviceModel.Status.LISTED:
+                device_model_change_status(
+                    actor=actor,
+                    model=model,
+                    transition="suspend",
+                    reason=f"{reason}: suspended from the CPL.",
+                    check_permission=False,
+                    basis=DeviceModel.SuspensionBasis.SSC_DECISION,
+                )
+        _case_move(actor, case, "overturn_to_suspension")
+    else:
+        requirement = PlanRequirement.objects.select_for_update().get(
+            pk=referral.plan_requirement_id
+        )
+        requirement.approve_by_determination()
+        requirement.save()
+        plan = requirement.plans.order_by("-version").first()
+        plan.review, plan.review_comments = RemedialPlan.Review.APPROVED, reason
+        plan.reviewed_at = timezone.now()
+        plan.save()
+        audit_record(
+            actor=actor,
+            action="plan.approved_by_determination",
+            obj=requirement,
+            after={"referral": referral.reference, "version": plan.version},
+        )
+
+
+def _case_move(actor, case: Case, name: str) -> None:
+    before = case.state
+    getattr(case, name)()
+    case.save()
+    audit_record(
+        actor=actor,
+        action=f"case.{name}",
+        obj=case,
+        before={"state": before},
+        after={"state": case.state, "decision": case.decision},
+    )
+
+
+def referral_close(*, actor, referral: Referral) -> Referral:
+    if not actor.has_role(Role.AUTHORITY, Role.SECRETARIAT):
+        raise PermissionDenied("The Authority or the secretariat closes a referral.")
+    with transaction.atomic():
+        return _transition(actor, referral, "close")
