@@ -9,7 +9,7 @@ BENCH_ROWS ?= 50000
 # Benchmarks run with DEBUG off (Django keeps every query in memory under DEBUG).
 BENCH_ENV := DATABASE_URL=$(BENCH_DB) DJANGO_SECRET_KEY=bench-only-not-a-secret-0123456789abcdefghijklmnop
 
-.PHONY: install run test browser worker beat bench-import bench-inventory clean
+.PHONY: install run test browser worker beat bench-import bench-inventory bench-pack clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ bench-inventory: install
 	$(BENCH_ENV) $(PY) manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(PY) manage.py bench_setup_inventory
 	$(BENCH_ENV) $(PY) manage.py bench_inventory --rows $(INVENTORY_ROWS) --workdir bench
+
+bench-pack: install
+	rm -rf bench && mkdir -p bench
+	$(BENCH_ENV) PRIVATE_STORAGE_ROOT=$(CURDIR)/bench/private DJANGO_ALLOWED_HOSTS=127.0.0.1 \
+		$(PY) manage.py migrate --noinput -v0
+	$(BENCH_ENV) PRIVATE_STORAGE_ROOT=$(CURDIR)/bench/private DJANGO_ALLOWED_HOSTS=127.0.0.1 \
+		$(PY) manage.py bench_pack --workdir bench
 
 clean:
 	rm -rf $(VENV) bench db.sqlite3 var staticfiles

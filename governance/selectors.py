@@ -141,3 +141,28 @@ def plans_overdue():
         .select_related("case", "supplier")
         .order_by("due_date")
     )
+
+
+def referrals_for_authority():
+    from .models import Referral
+
+    return (
+        Referral.objects.filter(
+            state__in=[Referral.State.PACK_SENT, Referral.State.INFORMATION_PROVIDED]
+        )
+        .select_related("case", "organisation")
+        .order_by("lodged_at")
+    )
+
+
+def referrals_for_ssc():
+    """Lodged referrals whose pack is not yet sent, and open information requests."""
+    from .models import Referral
+
+    return (
+        Referral.objects.filter(
+            state__in=[Referral.State.LODGED, Referral.State.INFORMATION_REQUESTED]
+        )
+        .select_related("case", "organisation")
+        .order_by("lodged_at")
+    )

@@ -42,6 +42,25 @@ def dashboard_panels(user) -> list[Panel]:
             more_url=reverse("governance:inbox"),
         )
     ]
+    if user.has_role(Role.AUTHORITY):
+        panels.append(
+            _panel(
+                "Referrals waiting for you",
+                "portal/panels/referrals.html",
+                governance_selectors.referrals_for_authority(),
+                "No referral is waiting for a determination.",
+                more_url=reverse("governance:referral-list"),
+            )
+        )
+    if user.has_role(Role.SECRETARIAT, Role.CHAIR):
+        panels.append(
+            _panel(
+                "Referrals needing the SSC",
+                "portal/panels/referrals.html",
+                governance_selectors.referrals_for_ssc(),
+                "No referral needs the SSC now.",
+            )
+        )
     if user.has_role(Role.SUPPLIER):
         panels.append(
             _panel(
