@@ -24,10 +24,21 @@ ALLOWED_DESCRIPTION = "PDF, DOCX, XLSX, CSV, PNG or plain text"
 
 @dataclass(frozen=True)
 class StoredFile:
+    original_name: str
     stored_name: str
     content_type: str
     size: int
     sha256: str
+
+    def fields(self) -> dict:
+        """The values of a StoredDocument's file fields."""
+        return {
+            "original_name": self.original_name,
+            "stored_name": self.stored_name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
 
 
 def _private_dir(folder: str) -> Path:
@@ -90,13 +101,18 @@ def store_upload(upload, *, folder: str, content_type: str) -> StoredFile:
             digest.update(chunk)
             size += len(chunk)
             out.write(chunk)
-    return StoredFile(stored_name, content_type, size, digest.hexdigest())
+    original_name = Path(upload.name or "document").name[-255:]
+    return StoredFile(original_name, stored_name, content_type, size, digest.hexdigest())
 
 
-def attachment_response(*, folder: str, stored_name: str, content_type: str, filename: str):
-    path = _private_dir(folder) / stored_name
+def attachment_response(document, *, folder: str):
+    """Serve a StoredDocument as a download, never inline."""
+    path = _private_dir(folder) / document.stored_name
     response = FileResponse(
-        open(path, "rb"), as_attachment=True, filename=filename, content_type=content_type
+        open(path, "rb"),
+        as_attachment=True,
+        filename=document.original_name,
+        content_type=document.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"

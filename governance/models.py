@@ -11,6 +11,19 @@ from portal.roles import Role
 User = settings.AUTH_USER_MODEL
 
 
+class StoredDocument(models.Model):
+    """A file kept under PRIVATE_STORAGE_ROOT by a generated name (governance.documents)."""
+
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+
+
 class Decision(models.TextChoices):
     SUSPEND = "suspend", "Suspend the device models from the CPL"
     REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
@@ -172,7 +185,7 @@ class ConflictDeclaration(models.Model):
         )
 
 
-class EvidenceDocument(models.Model):
+class EvidenceDocument(StoredDocument):
     class Classification(models.TextChoices):
         SSC_ONLY = "ssc-only", "SSC only"
         NAMED = "named-recipients", "Named recipients"
@@ -181,11 +194,6 @@ class EvidenceDocument(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=200)
     classification = models.CharField(max_length=20, choices=Classification.choices)
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
@@ -372,18 +380,13 @@ class Notice(models.Model):
         return self.subject
 
 
-class SecurityCharacteristics(models.Model):
+class SecurityCharacteristics(StoredDocument):
     """A version of the CPA Security Characteristics for a device type (published by the NCSC)."""
 
     device_type = models.CharField(max_length=8, choices=DeviceType.choices)
     version_label = models.CharField(max_length=50)
     effective_date = models.DateField()
     ncsc_reference = models.CharField("NCSC publication reference", max_length=100)
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
     is_current = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
@@ -496,7 +499,7 @@ class PlanRequirement(ConcurrentTransitionMixin, models.Model):
         pass
 
 
-class RemedialPlan(models.Model):
+class RemedialPlan(StoredDocument):
     """One version of a supplier's plan; every revision is kept."""
 
     class Review(models.TextChoices):
@@ -507,11 +510,6 @@ class RemedialPlan(models.Model):
     requirement = models.ForeignKey(PlanRequirement, on_delete=models.PROTECT, related_name="plans")
     version = models.PositiveSmallIntegerField()
     summary = models.TextField()
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
     submitted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     submitted_at = models.DateTimeField(auto_now_add=True)
     review = models.CharField(max_length=16, choices=Review.choices, blank=True)
@@ -545,7 +543,7 @@ class PlanMilestone(models.Model):
         return self.description
 
 
-class SupplierPolicy(models.Model):
+class SupplierPolicy(StoredDocument):
     """SEC G8.64: a Supplier Party's policy for creating and managing compliance with CPA
     Certificate Remedial Plans. The latest upload is the policy in force."""
 
@@ -553,11 +551,6 @@ class SupplierPolicy(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="remedial_plan_policies"
     )
     review_date = models.DateField()
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
@@ -648,7 +641,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         pass
 
 
-class ReferralDocument(models.Model):
+class ReferralDocument(StoredDocument):
     """The referring Party's grounds, or documents the SSC provides on request."""
 
     class Source(models.TextChoices):
@@ -664,11 +657,6 @@ class ReferralDocument(models.Model):
         related_name="documents",
     )
     source = models.CharField(max_length=16, choices=Source.choices)
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
 

@@ -156,12 +156,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
 class PlanDownloadView(RequirementMixin, View):
     def get(self, request, pk, plan_pk):
         plan = get_object_or_404(self.requirement.plans, pk=plan_pk)
-        return attachment_response(
-            folder="plans",
-            stored_name=plan.stored_name,
-            content_type=plan.content_type,
-            filename=plan.original_name,
-        )
+        return attachment_response(plan, folder="plans")
 
 
 class PolicyView(LoginRequiredMixin, TemplateView):
@@ -221,9 +216,4 @@ class PolicyDownloadView(LoginRequiredMixin, View):
         policy = get_object_or_404(SupplierPolicy, pk=pk)
         if not (request.user.is_ssc or policy.organisation_id == request.user.organisation_id):
             raise Http404
-        return attachment_response(
-            folder="policies",
-            stored_name=policy.stored_name,
-            content_type=policy.content_type,
-            filename=policy.original_name,
-        )
+        return attachment_response(policy, folder="policies")

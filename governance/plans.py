@@ -110,11 +110,7 @@ def plan_submit(
             requirement=requirement,
             version=version,
             summary=summary,
-            original_name=(upload.name or "plan")[-255:],
-            stored_name=stored.stored_name,
-            content_type=content_type,
-            size=stored.size,
-            sha256=stored.sha256,
+            **stored.fields(),
             submitted_by=actor,
         )
         PlanMilestone.objects.bulk_create([PlanMilestone(plan=plan, **m) for m in milestones])
@@ -252,11 +248,7 @@ def policy_upload(*, actor, review_date: datetime.date, upload) -> SupplierPolic
         policy = SupplierPolicy.objects.create(
             organisation_id=actor.organisation_id,
             review_date=review_date,
-            original_name=(upload.name or "policy")[-255:],
-            stored_name=stored.stored_name,
-            content_type=content_type,
-            size=stored.size,
-            sha256=stored.sha256,
+            **stored.fields(),
             uploaded_by=actor,
         )
         audit_record(

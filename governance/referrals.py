@@ -153,11 +153,7 @@ def _store_document(actor, referral, upload, content_type, source, request=None)
         referral=referral,
         information_request=request,
         source=source,
-        original_name=(upload.name or "document")[-255:],
-        stored_name=stored.stored_name,
-        content_type=content_type,
-        size=stored.size,
-        sha256=stored.sha256,
+        **stored.fields(),
         uploaded_by=actor,
     )
     audit_record(

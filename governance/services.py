@@ -259,11 +259,7 @@ def evidence_upload(
             case=case,
             title=title,
             classification=classification,
-            original_name=(upload.name or "document")[-255:],
-            stored_name=stored.stored_name,
-            content_type=stored.content_type,
-            size=stored.size,
-            sha256=stored.sha256,
+            **stored.fields(),
             uploaded_by=actor,
         )
         audit_record(
@@ -521,9 +517,9 @@ def decision_issue(
             from .plans import plan_requirements_create
 
             plan_requirements_create(actor=actor, case=case)
-        recipients = list(case.addressed_to.all()) + list(
-            Organisation.objects.filter(party_type=Organisation.PartyType.DCC)
-        )
+        # The decision is addressed to the DCC too: it may see it, and refer it (SEC F2.7B).
+        case.addressed_to.add(*Organisation.objects.filter(party_type=Organisation.PartyType.DCC))
+        recipients = list(case.addressed_to.all())
         notice = notice_send(
             actor=actor,
             kind=Notice.Kind.DECISION,
@@ -657,11 +653,7 @@ def characteristics_upload(
             version_label=version_label,
             effective_date=effective_date,
             ncsc_reference=ncsc_reference,
-            original_name=(upload.name or "document")[-255:],
-            stored_name=stored.stored_name,
-            content_type=content_type,
-            size=stored.size,
-            sha256=stored.sha256,
+            **stored.fields(),
             is_current=becomes_current,
             uploaded_by=actor,
         )

@@ -242,12 +242,7 @@ class EvidenceDownloadView(CaseMixin, View):
         if not permissions.can_view_document(request.user, document, case_visible=bool(self.case)):
             raise Http404
         services.evidence_record_download(actor=request.user, document=document)
-        return attachment_response(
-            folder="evidence",
-            stored_name=document.stored_name,
-            content_type=document.content_type,
-            filename=document.original_name,
-        )
+        return attachment_response(document, folder="evidence")
 
 
 class ConflictDeclareView(CaseFormView):
@@ -501,9 +496,4 @@ class CharacteristicsDownloadView(PortalPermissionRequiredMixin, View):
 
     def get(self, request, pk):
         document = get_object_or_404(SecurityCharacteristics, pk=pk)
-        return attachment_response(
-            folder="characteristics",
-            stored_name=document.stored_name,
-            content_type=document.content_type,
-            filename=document.original_name,
-        )
+        return attachment_response(document, folder="characteristics")

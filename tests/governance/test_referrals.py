@@ -286,3 +286,9 @@ def test_the_authority_sees_only_referrals_sent_to_it(committee, client_for):
     referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "Record the determination" in page and "Request information" in page
+
+
+def test_the_dcc_sees_the_decision_and_may_refer_it(committee):
+    case = decided_case(committee, decision="remedial_plan")
+    referral = lodge(committee, case, "not_remove", key="dcc")
+    assert referral.organisation.party_type == "dcc"
