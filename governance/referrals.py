@@ -359,4 +359,8 @@ def referral_close(*, actor, referral: Referral) -> Referral:
     if not actor.has_role(Role.AUTHORITY, Role.SECRETARIAT):
         raise PermissionDenied("The Authority or the secretariat closes a referral.")
     with transaction.atomic():
-        return _transition(actor, referral, "close")
+        referral = _transition(actor, referral, "close")
+        _notify(actor, referral, "referral closed",
+                f"Referral {referral.reference} on case {referral.case.reference} is closed.",
+                authority=True)
+    return referral
