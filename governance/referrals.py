@@ -360,7 +360,11 @@ def referral_close(*, actor, referral: Referral) -> Referral:
         raise PermissionDenied("The Authority or the secretariat closes a referral.")
     with transaction.atomic():
         referral = _transition(actor, referral, "close")
-        _notify(actor, referral, "referral closed",
-                f"Referral {referral.reference} on case {referral.case.reference} is closed.",
-                authority=True)
+        _notify(
+            actor,
+            referral,
+            "referral closed",
+            f"Referral {referral.reference} on case {referral.case.reference} is closed.",
+            authority=True,
+        )
     return referral

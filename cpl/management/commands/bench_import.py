@@ -6,26 +6,15 @@ import into an empty register and for a re-import of the same file (which change
 
 import csv
 import datetime
-import os
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from cpl.exchange import COLUMNS
+from portal.benchmarks import measured
 
-CHILD = """
-import os, resource, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-import django
-django.setup()
-from django.core.management import call_command
-call_command("import_cpl", sys.argv[1])
-print(f"PEAK_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
-"""
 TYPES = ["ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS"]
 
 
@@ -74,20 +63,10 @@ class Command(BaseCommand):
         parser.add_argument("--workdir", default="bench")
 
     def _import(self, path: Path) -> tuple[float, float]:
-        """Run `import_cpl` in a fresh process; its own peak RSS, not this one's."""
-        start = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)],
-            capture_output=True,
-            text=True,
-            env=os.environ.copy(),
-        )
-        seconds = time.perf_counter() - start
-        if result.returncode != 0:
-            raise CommandError(f"import failed:\n{result.stderr[-3000:]}")
-        *report, peak = result.stdout.strip().splitlines()
-        self.stdout.write(f"  {' '.join(report)}")
-        return seconds, int(peak.removeprefix("PEAK_KB=")) / 1024
+        """Run `import_cpl` in a fresh process and measure that process alone."""
+        seconds, peak, out = measured([sys.executable, "manage.py", "import_cpl", str(path)])
+        self.stdout.write(f"  {out}")
+        return seconds, peak
 
     def handle(self, *args, rows, workdir, **options):
         from django.conf import settings

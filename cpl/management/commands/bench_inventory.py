@@ -5,7 +5,6 @@ and their ratio. Each side runs in its own child process.
 """
 
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from cpl.inventory import model_keys
+from portal.benchmarks import measured
 from portal.models import Organisation
 
 CHILD = """
@@ -27,33 +27,6 @@ AWK = (
     'NR > 1 && $4 != "Decommissioned" && $4 != "Withdrawn" { n[$2 "," $3]++ } '
     'END { for (k in n) { p++; t += n[k] } print p " pairs, " t " devices" }'
 )
-
-
-def _high_water_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def measured(argv: list[str]) -> tuple[float, float, str]:
-    """Wall time and peak RSS of a child. The peak is the child's own VmHWM, polled: wait4's
-    ru_maxrss would include this (large) process's image, inherited across fork+exec."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, _high_water_kb(child.pid))
-        time.sleep(0.02)
-    seconds = time.perf_counter() - start
-    out, err = child.communicate()
-    if child.returncode != 0:
-        raise CommandError(f"{argv[0]} failed: {err[-2000:]}")
-    return seconds, peak / 1024, out.strip()
 
 
 class Command(BaseCommand):

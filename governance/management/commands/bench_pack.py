@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cpl.management.commands.bench_inventory import measured
+from portal.benchmarks import measured
 
 
 class Command(BaseCommand):
