@@ -247,6 +247,16 @@ def evidence_sync_access(*, actor, case: Case) -> None:
     audit_record_many(actor=actor, entries=entries)
 
 
+def evidence_sync_all() -> int:
+    """Re-sync every open case's grants: users who joined since an upload get access, users who
+    left lose it (grants are per user, so rules alone would not reach them)."""
+    cases = Case.objects.exclude(state=Case.State.CLOSED).filter(documents__isnull=False).distinct()
+    for case in cases:
+        with transaction.atomic():
+            evidence_sync_access(actor=None, case=case)
+    return cases.count()
+
+
 def evidence_upload(
     *, actor, case: Case, title: str, classification: str, upload
 ) -> EvidenceDocument:

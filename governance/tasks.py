@@ -39,3 +39,8 @@ def plans_mark_overdue():
     from .plans import plans_mark_overdue as mark
 
     return mark()
+
+
+@shared_task(name="governance.tasks.evidence_sync_all")
+def evidence_sync_all():
+    return services.evidence_sync_all()

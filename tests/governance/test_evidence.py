@@ -202,3 +202,26 @@ def test_files_are_stored_outside_the_web_root_under_generated_names(users, sett
     stored = Path(settings.PRIVATE_STORAGE_ROOT, "evidence", document.stored_name)
     assert stored.is_file() and document.stored_name.isalnum()
     assert not str(stored).startswith(str(settings.STATIC_ROOT))
+
+
+def test_users_who_join_later_get_access_by_the_periodic_sync(users, client_for):
+    from django.core.management import call_command
+
+    from governance.tasks import evidence_sync_all
+
+    from ..helpers import make_user
+
+    case = cpa_case(users)
+    document = upload(users, case, classification="parties")
+    newcomer = make_user("supplier_a", "supplier_a_new")
+    assert client_for(newcomer).get(url(document)).status_code == 404
+    assert evidence_sync_all.delay().get() == 1
+    assert client_for(newcomer).get(url(document)).status_code == 200
+    newcomer.is_active = False
+    newcomer.save()
+    call_command("sync_evidence_access")
+    assert (
+        not type(newcomer)
+        .objects.get(pk=newcomer.pk)
+        .has_perm("governance.view_evidencedocument", document)
+    )
