@@ -607,6 +607,8 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     determined_at = models.DateTimeField(null=True, blank=True)
+    # An overturning determination takes effect on its effective date (a beat task applies it).
+    effect_applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-lodged_at"]

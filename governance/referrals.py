@@ -280,7 +280,7 @@ def referral_determine(
         referral.determination_reasons, referral.effective_date = reasons, effective_date
         referral.determined_by, referral.determined_at = actor, timezone.now()
         referral.save()
-        if outcome == Referral.Outcome.OVERTURNED:
+        if outcome == Referral.Outcome.OVERTURNED and effective_date <= timezone.localdate():
             _apply_overturn(actor, referral)
         _notify(
             actor,
@@ -294,8 +294,29 @@ def referral_determine(
     return referral
 
 
+def referrals_apply_due(*, today: datetime.date | None = None) -> int:
+    """Apply overturning determinations whose effective date has come."""
+    today = today or timezone.localdate()
+    due = Referral.objects.filter(
+        outcome=Referral.Outcome.OVERTURNED,
+        effect_applied_at__isnull=True,
+        effective_date__lte=today,
+    )
+    applied = 0
+    for referral_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            referral = Referral.objects.select_for_update().get(pk=referral_id)
+            if referral.effect_applied_at is None:
+                _apply_overturn(referral.determined_by, referral)
+                applied += 1
+    return applied
+
+
 def _apply_overturn(actor, referral: Referral) -> None:
     from .plans import plan_requirements_create
+
+    referral.effect_applied_at = timezone.now()
+    referral.save(update_fields=["effect_applied_at"])
 
     case = Case.objects.select_for_update().get(pk=referral.case_id)
     models = list(case.device_models.select_related("manufacturer"))

@@ -44,3 +44,10 @@ def plans_mark_overdue():
 @shared_task(name="governance.tasks.evidence_sync_all")
 def evidence_sync_all():
     return services.evidence_sync_all()
+
+
+@shared_task(name="governance.tasks.referrals_apply_due")
+def referrals_apply_due():
+    from .referrals import referrals_apply_due as apply_due
+
+    return apply_due()

@@ -238,6 +238,7 @@ CELERY_BEAT_SCHEDULE = {
     "notices-chase": {"task": "governance.tasks.notices_chase", "schedule": 60 * 60},
     "plans-overdue": {"task": "governance.tasks.plans_mark_overdue", "schedule": 60 * 60},
     "evidence-access": {"task": "governance.tasks.evidence_sync_all", "schedule": 60 * 60},
+    "determinations-due": {"task": "governance.tasks.referrals_apply_due", "schedule": 60 * 60},
 }
 
 if REDIS_URL:

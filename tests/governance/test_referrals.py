@@ -292,3 +292,24 @@ def test_the_dcc_sees_the_decision_and_may_refer_it(committee):
     case = decided_case(committee, decision="remedial_plan")
     referral = lodge(committee, case, "not_remove", key="dcc")
     assert referral.organisation.party_type == "dcc"
+
+
+def test_an_overturn_with_a_future_effective_date_takes_effect_on_that_date(committee):
+    from governance.tasks import referrals_apply_due
+
+    case, referral, _ = sent(committee, kind="remove", decision="suspend")
+    later = TODAY + datetime.timedelta(days=10)
+    referrals.referral_determine(
+        actor=committee["authority"],
+        referral=referral,
+        outcome="overturned",
+        reasons="From next month",
+        effective_date=later,
+    )
+    case.refresh_from_db()
+    assert case.state == "suspension" and referrals_apply_due.delay().get() == 0
+    assert referrals.referrals_apply_due(today=later) == 1
+    case.refresh_from_db()
+    assert case.state == "remediation"
+    assert {m.status for m in case.device_models.all()} == {"listed"}
+    assert referrals.referrals_apply_due(today=later) == 0
