@@ -29,10 +29,6 @@ class Decision(models.TextChoices):
     REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
 
 
-def _is_secretariat(instance, user) -> bool:
-    return user.has_role(Role.SECRETARIAT)
-
-
 def _is_chair(instance, user) -> bool:
     return user.has_role(Role.CHAIR)
 

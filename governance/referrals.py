@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import can_proceed
+from django_fsm import TransitionNotAllowed
 
 from cpl.models import DeviceModel
 from cpl.services import device_model_change_status
@@ -31,6 +31,7 @@ from .models import (
 )
 from .notices import notice_send
 from .packs import pack_build
+from .services import run_transition
 
 Kind = Referral.Kind
 
@@ -167,22 +168,13 @@ def _store_document(actor, referral, upload, content_type, source, request=None)
 
 def _transition(actor, referral: Referral, name: str, **kwargs) -> Referral:
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
-    method = getattr(referral, name)
-    if not can_proceed(method):
+    try:
+        run_transition(actor=actor, obj=referral, name=name, **kwargs)
+    except TransitionNotAllowed:
         raise ValidationError(
             f"The referral is {referral.get_state_display().lower()}: it "
             f"cannot be {name.replace('_', ' ')} now."
-        )
-    before = referral.state
-    method(**kwargs)
-    referral.save()
-    audit_record(
-        actor=actor,
-        action=f"referral.{name}",
-        obj=referral,
-        before={"state": before},
-        after={"state": referral.state, **kwargs},
-    )
+        ) from None
     return referral
 
 
@@ -331,7 +323,13 @@ def _apply_overturn(actor, referral: Referral) -> None:
                     reason=f"{reason}: reinstated on the CPL.",
                     check_permission=False,
                 )
-        _case_move(actor, case, "overturn_to_remediation")
+        run_transition(
+            actor=actor,
+            obj=case,
+            name="overturn_to_remediation",
+            check_permission=False,
+            audit_extra={"decision": Decision.REMEDIAL_PLAN},
+        )
         plan_requirements_create(actor=actor, case=case)
     elif referral.kind == Kind.NOT_REMOVE:
         for model in models:
@@ -344,7 +342,13 @@ def _apply_overturn(actor, referral: Referral) -> None:
                     check_permission=False,
                     basis=DeviceModel.SuspensionBasis.SSC_DECISION,
                 )
-        _case_move(actor, case, "overturn_to_suspension")
+        run_transition(
+            actor=actor,
+            obj=case,
+            name="overturn_to_suspension",
+            check_permission=False,
+            audit_extra={"decision": Decision.SUSPEND},
+        )
     else:
         requirement = PlanRequirement.objects.select_for_update().get(
             pk=referral.plan_requirement_id
@@ -361,19 +365,6 @@ def _apply_overturn(actor, referral: Referral) -> None:
             obj=requirement,
             after={"referral": referral.reference, "version": plan.version},
         )
-
-
-def _case_move(actor, case: Case, name: str) -> None:
-    before = case.state
-    getattr(case, name)()
-    case.save()
-    audit_record(
-        actor=actor,
-        action=f"case.{name}",
-        obj=case,
-        before={"state": before},
-        after={"state": case.state, "decision": case.decision},
-    )
 
 
 def referral_close(*, actor, referral: Referral) -> Referral:

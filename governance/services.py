@@ -45,11 +45,15 @@ class BallotAlreadyClosed(Exception):
     pass
 
 
-def _run_transition(*, actor, obj, name: str, **kwargs):
+def run_transition(
+    *, actor, obj, name: str, check_permission: bool = True, audit_extra=None, **kwargs
+):
+    """Call a state transition, save, and audit it: the one path every governance state change
+    takes. `check_permission=False` is for system moves (a ballot closing, a determination)."""
     method = getattr(obj, name)
     if not can_proceed(method):
         raise TransitionNotAllowed(f"{obj} cannot {name.replace('_', ' ')} now.")
-    if actor is not None and not has_transition_perm(method, actor):
+    if check_permission and not has_transition_perm(method, actor):
         raise PermissionDenied(f"You may not {name.replace('_', ' ')} {obj}.")
     before = obj.state
     method(**kwargs)
@@ -59,7 +63,7 @@ def _run_transition(*, actor, obj, name: str, **kwargs):
         action=f"{obj._meta.model_name}.{name}",
         obj=obj,
         before={"state": before},
-        after={"state": obj.state, **kwargs},
+        after={"state": obj.state, **kwargs, **(audit_extra or {})},
     )
 
 
@@ -132,7 +136,7 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
     if name not in {"start_assessment", "close"}:
         raise ValueError(f"unknown case action {name!r}")
     with transaction.atomic():
-        _run_transition(actor=actor, obj=case, name=name)
+        run_transition(actor=actor, obj=case, name=name)
     return case
 
 
@@ -182,7 +186,6 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             before={"has_conflict": existing.has_conflict} if existing else None,
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
-        case._declarations = None
         evidence_sync_access(actor=actor, case=case)
     return declaration
 
@@ -361,7 +364,7 @@ def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
         raise ValidationError("The ballot must stay open for at least five minutes.")
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
-        _run_transition(actor=actor, obj=case, name="start_voting")
+        run_transition(actor=actor, obj=case, name="start_voting")
         number = case.ballots.count() + 1
         ballot = Ballot.objects.create(
             case=case, number=number, opened_by=actor, closes_at=closes_at
@@ -433,7 +436,7 @@ def ballot_close(*, actor, ballot: Ballot) -> Ballot:
         if cast < required:
             ballot.fail()
             ballot.save()
-            _run_transition(actor=None, obj=case, name="voting_failed")
+            run_transition(actor=None, obj=case, name="voting_failed", check_permission=False)
         elif tallies[VoteChoice.SUSPEND] == tallies[VoteChoice.REMEDIAL_PLAN]:
             ballot.await_casting_vote()
             ballot.save()
@@ -481,7 +484,9 @@ def ballot_cast_deciding_vote(*, actor, ballot: Ballot, choice: str) -> Ballot:
 
 
 def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False) -> DecisionRecord:
-    _run_transition(actor=None, obj=case, name="decide", decision=ballot.result)
+    run_transition(
+        actor=None, obj=case, name="decide", check_permission=False, decision=ballot.result
+    )
     conflicts = [
         {"member": d.member.username, "reason": d.reason}
         for d in case.conflicts.filter(has_conflict=True).select_related("member")
@@ -505,7 +510,7 @@ def decision_issue(
         case = Case.objects.select_for_update().get(pk=case.pk)
         record = DecisionRecord.objects.select_for_update().get(case=case)
         name = "apply_suspension" if record.decision == Decision.SUSPEND else "apply_remediation"
-        _run_transition(actor=actor, obj=case, name=name)
+        run_transition(actor=actor, obj=case, name=name)
         record.reasons, record.security_factors = reasons, security_factors
         record.operational_impact = operational_impact
         record.issued_at, record.issued_by = timezone.now(), actor

@@ -45,5 +45,4 @@ def navigation(request):
             }
             for label, href in items
         ],
-        "user_is_secretariat": user.has_role(Role.SECRETARIAT),
     }

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import transaction
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import FormView, ListView, TemplateView
@@ -179,7 +179,3 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             audit_record(actor=self.request.user, action="password.changed", obj=self.request.user)
         messages.success(self.request, "Your password has been changed.")
         return response
-
-
-def csrf_failure(request, reason=""):
-    return render(request, "403_csrf.html", {"reason": reason}, status=403)
