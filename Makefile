@@ -39,7 +39,9 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium is not at $(CHROMIUM): browser tests will be skipped (apt-get install chromium)"; fi
 
+# lint-imports first: the layer contracts in pyproject.toml (governance -> cpl -> portal).
 test: $(VENV)/.installed-test browser
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(PY) -m pytest
 
 worker: install

@@ -7,16 +7,21 @@ from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
+from portal.celery import app as celery_app
+
 from .exchange import ExchangeFileRejected
 from .models import CPLImport
+from .policies import IMPORTS
 from .services import cpl_import, file_sha256
 
 logger = logging.getLogger(__name__)
+
+# Sent by name: the tasks module imports this one, never the other way round.
+CPL_IMPORT_RUN_TASK = "cpl.tasks.cpl_import_run"
 
 
 def _import_dir() -> Path:
@@ -28,8 +33,7 @@ def _import_dir() -> Path:
 def cpl_import_dispatch(import_id: int) -> bool:
     """Hand the import to a worker. With the broker down the job stays queued, and the
     periodic `cpl_imports_resume` hands it over when the broker is back."""
-    from .tasks import cpl_import_run as task
-
+    task = celery_app.tasks[CPL_IMPORT_RUN_TASK]  # registered by CplConfig.ready
     try:
         task.delay(import_id)
     except Exception:  # kombu raises several kinds of connection error
@@ -50,8 +54,7 @@ def cpl_imports_resume(*, older_than: datetime.timedelta = datetime.timedelta(mi
 
 def cpl_import_submit(*, actor, upload) -> CPLImport:
     """Store the uploaded file outside the web root and queue its import."""
-    if not actor.has_perm("cpl.import_cpl"):
-        raise PermissionDenied("You may not import the CPL.")
+    IMPORTS.require(actor, "import", None)
     stored_name = uuid.uuid4().hex
     with open(_import_dir() / stored_name, "wb") as out:
         for chunk in upload.chunks():

@@ -24,6 +24,7 @@ from portal.models import Organisation
 
 from .exchange import ExchangeFileRejected, RowError, normalise_header
 from .models import DeviceModel, InventoryCount, InventorySnapshot
+from .policies import INVENTORY
 
 AGGREGATED = ["Device Model", "Supplier Party ID", "Device Count", "As Of"]
 DEVICE_LEVEL = ["Device ID", "Device Model", "Supplier Party ID", "SMI Status"]
@@ -183,6 +184,7 @@ def inventory_import(
     as_of: datetime.date | None = None,
     progress=None,
 ) -> InventorySummary:
+    INVENTORY.require(actor, "import", None)
     fmt, as_of, counts, rows = read_inventory(binary, as_of=as_of, progress=progress)
     with transaction.atomic():
         snapshot = InventorySnapshot.objects.create(

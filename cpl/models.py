@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from portal.policies import policy_permission
+
 
 class DeviceType(models.TextChoices):
     ESME = "ESME", "Electricity Smart Metering Equipment (ESME)"
@@ -17,10 +19,6 @@ class DeviceType(models.TextChoices):
 
 # Device types that must also hold a DLMS/COSEM certificate (CPL exchange format).
 DLMS_DEVICE_TYPES = frozenset({DeviceType.ESME, DeviceType.GSME})
-
-
-def _may_change_cpl_status(instance, user) -> bool:
-    return user is not None and user.has_perm("cpl.change_cpl_status")
 
 
 class Manufacturer(models.Model):
@@ -98,7 +96,10 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         return self.status == self.Status.LISTED
 
     @transition(
-        field=status, source=Status.PENDING, target=Status.LISTED, permission=_may_change_cpl_status
+        field=status,
+        source=Status.PENDING,
+        target=Status.LISTED,
+        permission=policy_permission("list"),
     )
     def list_on_cpl(self):
         pass
@@ -107,7 +108,7 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=Status.LISTED,
         target=Status.SUSPENDED,
-        permission=_may_change_cpl_status,
+        permission=policy_permission("suspend"),
     )
     def suspend(self, basis: str):
         self.suspension_basis = basis
@@ -116,7 +117,7 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=Status.SUSPENDED,
         target=Status.LISTED,
-        permission=_may_change_cpl_status,
+        permission=policy_permission("reinstate"),
     )
     def reinstate(self):
         self.suspension_basis = self.SuspensionBasis.NONE
@@ -125,7 +126,7 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=Status.SUSPENDED,
         target=Status.REMOVED,
-        permission=_may_change_cpl_status,
+        permission=policy_permission("remove"),
     )
     def remove(self):
         pass
@@ -169,7 +170,17 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
     def is_valid(self) -> bool:
         return self.status == self.Status.VALID
 
-    @transition(field=status, source=Status.VALID, target=Status.EXPIRED)
+    @property
+    def awaits_ssc_decision(self) -> bool:
+        """CPA non-compliance is not removed automatically: the SSC weighs the risk."""
+        return self.kind == self.Kind.CPA and not self.is_valid
+
+    @transition(
+        field=status,
+        source=Status.VALID,
+        target=Status.EXPIRED,
+        permission=policy_permission("expire"),
+    )
     def expire(self, on):
         self.status_date = on
 
@@ -177,7 +188,7 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=Status.VALID,
         target=Status.WITHDRAWN,
-        permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"),
+        permission=policy_permission("withdraw"),
     )
     def withdraw(self, on, reason: str):
         self.status_date, self.status_reason = on, reason
@@ -186,7 +197,7 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=Status.VALID,
         target=Status.CANCELLED,
-        permission=lambda instance, user: user.has_perm("cpl.record_certificate_event"),
+        permission=policy_permission("cancel"),
     )
     def cancel(self, on, reason: str):
         self.status_date, self.status_reason = on, reason
@@ -305,19 +316,43 @@ class CPLImport(ConcurrentTransitionMixin, models.Model):
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.REJECTED, self.Status.FAILED}
 
-    @transition(field=status, source=Status.QUEUED, target=Status.RUNNING)
+    @property
+    def succeeded(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @transition(
+        field=status,
+        source=Status.QUEUED,
+        target=Status.RUNNING,
+        permission=policy_permission("start"),
+    )
     def start(self):
         pass
 
-    @transition(field=status, source=Status.RUNNING, target=Status.SUCCEEDED)
+    @transition(
+        field=status,
+        source=Status.RUNNING,
+        target=Status.SUCCEEDED,
+        permission=policy_permission("succeed"),
+    )
     def succeed(self, summary: dict):
         self.summary = summary
 
-    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.REJECTED)
+    @transition(
+        field=status,
+        source=[Status.QUEUED, Status.RUNNING],
+        target=Status.REJECTED,
+        permission=policy_permission("reject"),
+    )
     def reject(self, message: str, errors: list[dict], error_count: int):
         self.message, self.errors, self.error_count = message, errors, error_count
 
-    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.FAILED)
+    @transition(
+        field=status,
+        source=[Status.QUEUED, Status.RUNNING],
+        target=Status.FAILED,
+        permission=policy_permission("fail"),
+    )
     def fail(self, message: str):
         self.message = message
 

@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from .models import AssuranceCertificate, CPLChangeNotice, DeviceModel
+from .policies import CHANGE_NOTICES, DEVICE_MODELS
 
 Cert = AssuranceCertificate
 KIND_COLUMNS = {
@@ -25,14 +26,20 @@ def row_identity(row: dict) -> str:
 
 def device_model_list(
     *,
+    user,
     device_type: str = "",
     manufacturer_id: int | None = None,
     status: str = "",
     expiring_before: datetime.date | None = None,
     query: str = "",
 ) -> QuerySet[DeviceModel]:
-    models = DeviceModel.objects.select_related("manufacturer").prefetch_related(
-        Prefetch("certificates", queryset=Cert.objects.order_by("kind", "-expiry"))
+    """The register as this user may see it, filtered."""
+    models = (
+        DEVICE_MODELS.visible(user)
+        .select_related("manufacturer")
+        .prefetch_related(
+            Prefetch("certificates", queryset=Cert.objects.order_by("kind", "-expiry"))
+        )
     )
     if device_type:
         models = models.filter(device_type=device_type)
@@ -164,8 +171,10 @@ def cpa_certificates_flagged():
     )
 
 
-def cpl_change_notices(*, since: datetime.datetime | None = None):
-    notices = CPLChangeNotice.objects.select_related("device_model__manufacturer", "created_by")
+def cpl_change_notices(*, user=None, since: datetime.datetime | None = None):
+    """CPL change notices, newest first: those `user` may see (pages always pass the user)."""
+    notices = CHANGE_NOTICES.visible(user) if user is not None else CPLChangeNotice.objects.all()
+    notices = notices.select_related("device_model__manufacturer", "created_by")
     if since is not None:
         notices = notices.filter(created_at__gte=since)
     return notices

@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
+from django_fsm import TransitionNotAllowed, can_proceed
 
 from portal.audit import AuditEntry, audit_record, audit_record_many
+from portal.models import Notice, Organisation
+from portal.notices import notice_send
 
 from .exchange import DeviceModelRow, read_exchange_file
 from .models import (
@@ -23,6 +25,7 @@ from .models import (
     DeviceModel,
     Manufacturer,
 )
+from .policies import CERTIFICATES, DEVICE_MODELS, VERSIONS
 from .selectors import register_rows, row_identity
 
 logger = logging.getLogger(__name__)
@@ -379,26 +382,35 @@ def certificates_check(
                 and basis == DeviceModel.SuspensionBasis.CERTIFICATE
             ):
                 to_reinstate.append(pk)
+        changes = []
         for model in _locked_models(to_suspend):
-            device_model_change_status(
-                actor=actor,
-                model=model,
-                transition="suspend",
-                reason="A required non-CPA Assurance Certificate is no longer valid: "
-                "removed from the CPL automatically.",
-                basis=DeviceModel.SuspensionBasis.CERTIFICATE,
-                check_permission=False,
+            changes.append(
+                device_model_change_status(
+                    actor=actor,
+                    model=model,
+                    transition="suspend",
+                    reason="A required non-CPA Assurance Certificate is no longer valid: "
+                    "removed from the CPL automatically.",
+                    basis=DeviceModel.SuspensionBasis.CERTIFICATE,
+                    check_permission=False,
+                    notify_dcc=False,
+                )
             )
             result.suspended += 1
         for model in _locked_models(to_reinstate):
-            device_model_change_status(
-                actor=actor,
-                model=model,
-                transition="reinstate",
-                reason="Valid Assurance Certificates recorded: reinstated on the CPL.",
-                check_permission=False,
+            changes.append(
+                device_model_change_status(
+                    actor=actor,
+                    model=model,
+                    transition="reinstate",
+                    reason="Valid Assurance Certificates recorded: reinstated on the CPL.",
+                    check_permission=False,
+                    notify_dcc=False,
+                )
             )
             result.reinstated += 1
+        # One notice for the whole check: an import may change thousands of models at once.
+        cpl_changes_notify(actor=actor, changes=changes)
     return result
 
 
@@ -412,6 +424,10 @@ def _locked_models(ids: list[int]):
         )
 
 
+# DeviceModel transitions whose policy action has another name.
+STATUS_ACTIONS = {"list_on_cpl": "list"}
+
+
 def device_model_change_status(
     *,
     actor,
@@ -419,11 +435,16 @@ def device_model_change_status(
     transition: str,
     reason: str,
     check_permission: bool = True,
+    notify_dcc: bool = True,
     **kwargs,
 ) -> CPLChangeNotice:
+    """Change a device model's CPL status. The status follows facts and decisions
+    (cpl.policies): callers pass `check_permission=False` when the change is the consequence of
+    their own, already checked action (a decision issued, a determination applied, the
+    certificate check), so the system takes it."""
     method = getattr(model, transition)
-    if check_permission and not has_transition_perm(method, actor):
-        raise PermissionDenied("You may not change this device model's CPL status.")
+    action = STATUS_ACTIONS.get(transition, transition)
+    DEVICE_MODELS.require(actor if check_permission else None, action, model)
     before = model.status
     method(**kwargs)
     model.save()
@@ -441,7 +462,50 @@ def device_model_change_status(
         before={"status": before},
         after={"status": model.status, "reason": reason, "cpl_change_notice": notice.pk},
     )
+    if notify_dcc:
+        cpl_changes_notify(actor=actor, changes=[notice])
     return notice
+
+
+NOTICE_LIST_LIMIT = 50
+
+
+def cpl_changes_notify(*, actor, changes: list[CPLChangeNotice]) -> Notice | None:
+    """Tell the DCC, which sets the SMI status of the devices, through the notice outbox."""
+    dcc = list(Organisation.objects.filter(party_type=Organisation.PartyType.DCC))
+    if not changes or not dcc:
+        return None
+    by_reason: dict[str, list[CPLChangeNotice]] = {}
+    for change in changes:
+        by_reason.setdefault(change.reason, []).append(change)
+    lines = []
+    for reason, group in by_reason.items():
+        lines += ["", reason]
+        lines += [
+            f"- {c.device_model}: {c.get_from_status_display()} → {c.get_to_status_display()} "
+            f"(devices' SMI status: {c.smi_status})"
+            for c in group[:NOTICE_LIST_LIMIT]
+        ]
+        if len(group) > NOTICE_LIST_LIMIT:
+            lines.append(f"… and {len(group) - NOTICE_LIST_LIMIT:,} more")
+    changes_path = reverse("cpl:change-list")
+    single = changes[0] if len(changes) == 1 else None
+    return notice_send(
+        actor=actor,
+        kind=Notice.Kind.CPL_CHANGE,
+        subject=(
+            f"CPL change: {single.device_model} {single.get_to_status_display().lower()}"
+            if single
+            else f"CPL changes: {len(changes):,} device models"
+        ),
+        body="The Central Products List has changed; set the SMI status of the devices "
+        "accordingly.\n" + "\n".join(lines),
+        organisations=dcc,
+        about=single,
+        link=reverse("cpl:device-model", args=[single.device_model_id]) if single else changes_path,
+        action_link=changes_path,
+        action_label="Review the CPL changes",
+    )
 
 
 # --- certificate events recorded by the secretariat ---------------------------------------------
@@ -456,8 +520,7 @@ def certificate_record_event(
     method = getattr(certificate, event)
     if not can_proceed(method):
         raise TransitionNotAllowed(f"{certificate} is {certificate.get_status_display().lower()}.")
-    if not has_transition_perm(method, actor):
-        raise PermissionDenied("You may not record certificate events.")
+    CERTIFICATES.require(actor, event, certificate)
     with transaction.atomic():
         before = certificate.status
         method(on=on, reason=reason)
@@ -488,8 +551,7 @@ def certificate_add(
     expiry: datetime.date,
 ) -> Cert:
     """Record a (renewed) certificate for a device model; reinstates the model if compliant."""
-    if not actor.has_perm("cpl.record_certificate_event"):
-        raise PermissionDenied("You may not record certificates.")
+    DEVICE_MODELS.require(actor, "record_certificate", device_model)
     with transaction.atomic():
         certificate, created = Cert.objects.get_or_create(
             kind=kind, number=number, defaults={"issued": issued, "expiry": expiry}
@@ -541,8 +603,7 @@ def _diff(previous_rows: list[dict], rows: list[dict]) -> dict:
 
 
 def cpl_version_publish(*, actor) -> CPLVersion:
-    if not actor.has_perm("cpl.publish_cplversion"):
-        raise PermissionDenied("You may not publish CPL versions.")
+    VERSIONS.require(actor, "publish", None)
     try:
         with transaction.atomic():
             previous = CPLVersion.objects.select_for_update().order_by("-number").first()

@@ -1,7 +1,6 @@
 import tempfile
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -10,9 +9,8 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from portal.models import AuditEvent, Organisation
-from portal.permissions import PortalPermissionRequiredMixin
-from portal.roles import Role
+from portal.models import AuditEvent
+from portal.permissions import PolicyRequiredMixin
 
 from . import exchange, selectors, services
 from .exchange import ExchangeFileRejected
@@ -25,7 +23,8 @@ from .forms import (
 )
 from .imports import cpl_import_submit
 from .inventory import inventory_import
-from .models import AssuranceCertificate, CPLImport, CPLVersion, DeviceModel, InventorySnapshot
+from .models import DeviceModel
+from .policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS, IMPORTS, INVENTORY, VERSIONS
 from .services import file_sha256
 
 EXPORT_FORMATS = {
@@ -35,11 +34,8 @@ EXPORT_FORMATS = {
 }
 
 
-class RegisterAccessMixin(PortalPermissionRequiredMixin):
-    permission_required = "cpl.view_devicemodel"
-
-
-class RegisterView(RegisterAccessMixin, ListView):
+class RegisterView(PolicyRequiredMixin, ListView):
+    policy = DEVICE_MODELS
     template_name = "cpl/register.html"
     context_object_name = "device_models"
     paginate_by = 50
@@ -56,7 +52,7 @@ class RegisterView(RegisterAccessMixin, ListView):
                 "expiring_before": data["expiring_before"],
                 "query": data["q"],
             }
-        return selectors.device_model_list(**filters)
+        return selectors.device_model_list(user=self.request.user, **filters)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -64,48 +60,71 @@ class RegisterView(RegisterAccessMixin, ListView):
             model.current_certificates = selectors.current_certificates(model.certificates.all())
         query = self.request.GET.copy()
         query.pop("page", None)
-        context.update(filter_form=self.filter_form, querystring=query.urlencode())
+        context.update(
+            filter_form=self.filter_form,
+            querystring=query.urlencode(),
+            version_actions=VERSIONS.actions(self.request.user, None),
+        )
         return context
 
 
-class DeviceModelDetailView(RegisterAccessMixin, DetailView):
+class DeviceModelDetailView(PolicyRequiredMixin, DetailView):
+    policy = DEVICE_MODELS
     template_name = "cpl/device_model_detail.html"
     context_object_name = "device_model"
 
-    def get_queryset(self):
-        return DeviceModel.objects.select_related("manufacturer").prefetch_related("certificates")
+    def get_object(self, queryset=None):
+        user = self.request.user
+        models = DEVICE_MODELS.visible(user).select_related("manufacturer")
+        return DEVICE_MODELS.get_or_404(
+            user, self.kwargs["pk"], queryset=models.prefetch_related("certificates")
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        model = self.object
+        user, model = self.request.user, self.object
         context["history"] = AuditEvent.objects.filter(
             object_type="cpl.devicemodel", object_id=str(model.pk)
         ).order_by("-seq")[:100]
-        context["change_notices"] = model.change_notices.select_related("created_by")[:50]
-        context["can_record"] = self.request.user.has_perm("cpl.record_certificate_event")
+        context["change_notices"] = selectors.cpl_change_notices(user=user).filter(
+            device_model=model
+        )[:50]
+        context["actions"] = DEVICE_MODELS.actions(user, model)
         return context
 
 
-class CertificateDetailView(RegisterAccessMixin, DetailView):
+class CertificateDetailView(PolicyRequiredMixin, DetailView):
+    policy = CERTIFICATES
     template_name = "cpl/certificate_detail.html"
     context_object_name = "certificate"
-    queryset = AssuranceCertificate.objects.prefetch_related("device_models__manufacturer")
+
+    def get_object(self, queryset=None):
+        user = self.request.user
+        certificates = CERTIFICATES.visible(user).prefetch_related("device_models__manufacturer")
+        return CERTIFICATES.get_or_404(user, self.kwargs["pk"], queryset=certificates)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        actions = CERTIFICATES.actions(self.request.user, self.object)
+        context["actions"] = actions
         context["history"] = AuditEvent.objects.filter(
             object_type="cpl.assurancecertificate", object_id=str(self.object.pk)
         ).order_by("-seq")
-        if self.request.user.is_ssc:
+        if "view_cases" in actions:
             context["cases"] = self.object.cases.all()
-        if self.request.user.has_perm("cpl.record_certificate_event") and self.object.is_valid:
+        if "record_event" in actions:
             context.setdefault("form", CertificateEventForm())
+        else:
+            context.pop("form", None)
         return context
 
     def post(self, request, *args, **kwargs):
+        # Who may record events at all: 403. The certificate's state is checked by the service
+        # below: a page that was out of date answers 409 with the certificate as it is now.
+        CERTIFICATES.require(request.user, "record_event", None)
         self.object = self.get_object()
-        if not request.user.has_perm("cpl.record_certificate_event"):
-            raise PermissionDenied
+        if not CERTIFICATES.can(request.user, "record_event", self.object):
+            return self.changed_meanwhile()
         form = CertificateEventForm(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
@@ -118,31 +137,37 @@ class CertificateDetailView(RegisterAccessMixin, DetailView):
                 reason=form.cleaned_data["reason"],
             )
         except (TransitionNotAllowed, ConcurrentTransition):
-            messages.error(
-                request,
-                "This certificate changed while you were looking at it. "
-                "Check its status and try again.",
-            )
-            return redirect(request.path)
+            return self.changed_meanwhile()
         text = f"{self.object} recorded as {self.object.get_status_display().lower()}."
-        if self.object.kind == AssuranceCertificate.Kind.CPA:
+        if self.object.awaits_ssc_decision:
             text += " It is flagged for the SSC's risk-based decision; the CPL is unchanged."
         elif result.suspended:
             text += f" {result.suspended} device model(s) suspended from the CPL."
         messages.success(request, text)
         return redirect(request.path)
 
+    def changed_meanwhile(self):
+        messages.error(
+            self.request,
+            "This certificate changed while you were looking at it. "
+            "Check its status and try again.",
+        )
+        self.object = self.get_object()
+        return self.render_to_response(self.get_context_data(), status=409)
 
-class CertificateAddView(RegisterAccessMixin, FormView):
-    permission_required = "cpl.record_certificate_event"
+
+class CertificateAddView(PolicyRequiredMixin, FormView):
+    policy, policy_action = DEVICE_MODELS, "record_certificate"
     template_name = "cpl/certificate_add.html"
     form_class = CertificateAddForm
 
     @cached_property
     def device_model(self) -> DeviceModel:
-        return get_object_or_404(
-            DeviceModel.objects.select_related("manufacturer"), pk=self.kwargs["pk"]
-        )
+        user = self.request.user
+        models = DEVICE_MODELS.visible(user).select_related("manufacturer")
+        model = DEVICE_MODELS.get_or_404(user, self.kwargs["pk"], queryset=models)
+        DEVICE_MODELS.require(user, "record_certificate", model)
+        return model
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(device_model=self.device_model, **kwargs)
@@ -167,14 +192,15 @@ class CertificateAddView(RegisterAccessMixin, FormView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class ImportView(RegisterAccessMixin, FormView):
-    permission_required = "cpl.import_cpl"
+class ImportView(PolicyRequiredMixin, FormView):
+    policy, policy_action = IMPORTS, "import"
     template_name = "cpl/import.html"
     form_class = CPLImportForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["recent_imports"] = CPLImport.objects.select_related("uploaded_by")[:10]
+        imports = IMPORTS.visible(self.request.user).select_related("uploaded_by")
+        context["recent_imports"] = imports[:10]
         return context
 
     def form_valid(self, form):
@@ -185,10 +211,20 @@ class ImportView(RegisterAccessMixin, FormView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class ImportDetailView(RegisterAccessMixin, DetailView):
-    permission_required = "cpl.import_cpl"
-    model = CPLImport
+class ImportDetailView(PolicyRequiredMixin, DetailView):
+    policy = IMPORTS
     context_object_name = "job"
+
+    def get_object(self, queryset=None):
+        return IMPORTS.get_or_404(self.request.user, self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        return super().get_context_data(
+            actions=IMPORTS.actions(user, self.object),
+            version_actions=VERSIONS.actions(user, None),
+            **kwargs,
+        )
 
     def get_template_names(self):
         if self.request.headers.get("HX-Request"):
@@ -196,31 +232,45 @@ class ImportDetailView(RegisterAccessMixin, DetailView):
         return ["cpl/import_detail.html"]
 
 
-class VersionListView(RegisterAccessMixin, ListView):
+def version_or_404(user, number: int, action: str = "view"):
+    """A published version by its number; a number the user may not see answers 404."""
+    versions = VERSIONS.visible(user).select_related("published_by").defer("rows")
+    version = get_object_or_404(versions, number=number)
+    VERSIONS.require(user, action, version)
+    return version
+
+
+class VersionListView(PolicyRequiredMixin, ListView):
+    policy = VERSIONS
     template_name = "cpl/version_list.html"
     context_object_name = "versions"
     paginate_by = 25
 
     def get_queryset(self):
-        return CPLVersion.objects.select_related("published_by").defer("rows")
+        return VERSIONS.visible(self.request.user).select_related("published_by").defer("rows")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["can_publish"] = self.request.user.has_perm("cpl.publish_cplversion")
+        context["actions"] = VERSIONS.actions(self.request.user, None)
         return context
 
 
-class VersionDetailView(RegisterAccessMixin, DetailView):
+class VersionDetailView(PolicyRequiredMixin, DetailView):
+    policy = VERSIONS
     template_name = "cpl/version_detail.html"
     context_object_name = "version"
-    slug_field = slug_url_kwarg = "number"
 
-    def get_queryset(self):
-        return CPLVersion.objects.select_related("published_by").defer("rows")
+    def get_object(self, queryset=None):
+        return version_or_404(self.request.user, self.kwargs["number"])
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            actions=VERSIONS.actions(self.request.user, self.object), **kwargs
+        )
 
 
-class VersionPublishView(RegisterAccessMixin, View):
-    permission_required = "cpl.publish_cplversion"
+class VersionPublishView(PolicyRequiredMixin, View):
+    policy, policy_action = VERSIONS, "publish"
 
     def post(self, request):
         try:
@@ -257,9 +307,11 @@ def export_response(rows, fmt: str, filename: str, meta: dict):
     return response
 
 
-class VersionDownloadView(RegisterAccessMixin, View):
+class VersionDownloadView(PolicyRequiredMixin, View):
+    policy, policy_action = VERSIONS, "export"
+
     def get(self, request, number: int, fmt: str):
-        version = get_object_or_404(CPLVersion, number=number)
+        version = version_or_404(request.user, number, "export")
         meta = {
             "cpl_version": version.number,
             "published_at": version.published_at.isoformat(),
@@ -268,7 +320,9 @@ class VersionDownloadView(RegisterAccessMixin, View):
         return export_response(version.rows, fmt, f"cpl-version-{version.number}", meta)
 
 
-class RegisterExportView(RegisterAccessMixin, View):
+class RegisterExportView(PolicyRequiredMixin, View):
+    policy, policy_action = VERSIONS, "export"
+
     def get(self, request, fmt: str):
         now = timezone.now()
         meta = {"cpl_version": None, "exported_at": now.isoformat()}
@@ -276,41 +330,29 @@ class RegisterExportView(RegisterAccessMixin, View):
         return export_response(selectors.register_rows(), fmt, f"cpl-current-{stamp}", meta)
 
 
-class ChangeNoticeListView(PortalPermissionRequiredMixin, ListView):
+class ChangeNoticeListView(PolicyRequiredMixin, ListView):
     """CPL change notices: for the SSC and for the DCC, who sets the devices' SMI status."""
 
-    permission_required = "cpl.view_cplchangenotice"
+    policy = CHANGE_NOTICES
     template_name = "cpl/change_list.html"
     context_object_name = "notices"
     paginate_by = 50
 
-    def has_permission(self):
-        user = self.request.user
-        if not super().has_permission():
-            return False
-        if user.has_role(Role.OTHER_PARTY) and not user.is_ssc:
-            return (
-                user.organisation is not None
-                and user.organisation.party_type == Organisation.PartyType.DCC
-            )
-        return True
-
     def get_queryset(self):
-        return selectors.cpl_change_notices()
+        return selectors.cpl_change_notices(user=self.request.user)
 
 
-class InventoryImportView(PortalPermissionRequiredMixin, FormView):
+class InventoryImportView(PolicyRequiredMixin, FormView):
     """Runs in the request: extracts up to INVENTORY_UPLOAD_MAX_BYTES stream through quickly
     (about 800,000 rows a second); larger ones go through `manage.py import_inventory`."""
 
-    permission_required = "cpl.import_inventory"
+    policy, policy_action = INVENTORY, "import"
     template_name = "cpl/inventory.html"
     form_class = InventoryImportForm
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            snapshots=InventorySnapshot.objects.select_related("imported_by")[:10], **kwargs
-        )
+        snapshots = INVENTORY.visible(self.request.user).select_related("imported_by")
+        return super().get_context_data(snapshots=snapshots[:10], **kwargs)
 
     def form_valid(self, form):
         upload = form.cleaned_data["file"]

@@ -9,7 +9,6 @@ from .models import (
     DecisionRecord,
     EvidenceDocument,
     ExpertInvitation,
-    Notice,
     SecurityCharacteristics,
     Vote,
 )
@@ -47,7 +46,6 @@ for model in (
     DecisionRecord,
     ExpertInvitation,
     CaseComment,
-    Notice,
     SecurityCharacteristics,
 ):
     admin.site.register(model, ReadOnlyAdmin)

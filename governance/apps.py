@@ -2,6 +2,8 @@ from django.apps import AppConfig
 
 
 class GovernanceConfig(AppConfig):
-    # Cases, ballots, plans, notices and referrals arrive with the next issues.
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self):
+        from . import policies  # noqa: F401  (registers the policies)

@@ -4,10 +4,10 @@ from django import forms
 from django.utils import timezone
 
 from cpl.models import DeviceModel, DeviceType
+from portal.forms import DocumentField
 from portal.models import Organisation, User
-from portal.roles import Role
 
-from .documents import detect_content_type
+from . import policies
 from .models import Case, Decision, EvidenceDocument, VoteChoice
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -71,16 +71,9 @@ class EvidenceUploadForm(forms.Form):
         help_text="SSC only: non-conflicted SSC members. Named recipients: only people you name. "
         "Parties: also the Parties the case concerns.",
     )
-    file = forms.FileField(
-        label="Document",
-        help_text="PDF, DOCX, XLSX, CSV, PNG or plain text, up to 25 MB",
-        error_messages={"empty": "The selected file is empty."},
+    file = DocumentField(
+        label="Document", help_text="PDF, DOCX, XLSX, CSV, PNG or plain text, up to 25 MB"
     )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        self.content_type = detect_content_type(upload)
-        return upload
 
 
 class EvidenceGrantForm(forms.Form):
@@ -115,7 +108,7 @@ class ConflictForm(forms.Form):
 class ExpertInviteForm(forms.Form):
     expert = forms.ModelChoiceField(
         label="Technical expert",
-        queryset=User.objects.filter(is_active=True, groups__name=Role.EXPERT).order_by("username"),
+        queryset=policies.experts(),
     )
     expires_on = forms.DateField(label="Access ends at the end of", widget=DATE)
     documents = forms.ModelMultipleChoiceField(
@@ -143,6 +136,19 @@ class ExpertInviteForm(forms.Form):
         return timezone.make_aware(end)
 
 
+class ActingChairForm(forms.Form):
+    member = forms.ModelChoiceField(
+        label="Acting chair for this case",
+        queryset=User.objects.none(),
+        help_text="An SSC member with no conflict of interest on this case.",
+    )
+
+    def __init__(self, *args, case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = policies.eligible_voters(case)
+        self.fields["member"].label_from_instance = lambda u: u.get_full_name() or u.username
+
+
 class CommentForm(forms.Form):
     text = forms.CharField(
         label="Comment", max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
@@ -160,6 +166,10 @@ class BallotOpenForm(forms.Form):
 class VoteForm(forms.Form):
     choice = forms.ChoiceField(
         label="Your vote", choices=VoteChoice.choices, widget=forms.RadioSelect
+    )
+    # Asked until the member has declared: voting and "no conflict" are then one step.
+    no_conflict = forms.BooleanField(
+        label="I have no conflict of interest on this case", required=False
     )
 
 
@@ -190,14 +200,7 @@ class CharacteristicsUploadForm(forms.Form):
     version_label = forms.CharField(label="Version", max_length=50)
     effective_date = forms.DateField(label="Effective from", widget=DATE)
     ncsc_reference = forms.CharField(label="NCSC publication reference", max_length=100)
-    file = forms.FileField(
-        label="Document", error_messages={"empty": "The selected file is empty."}
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        detect_content_type(upload)
-        return upload
+    file = DocumentField(label="Document")
 
 
 class MilestoneForm(forms.Form):
@@ -215,19 +218,12 @@ class PlanSubmitForm(forms.Form):
     summary = forms.CharField(
         label="Summary of the plan", max_length=20000, widget=forms.Textarea(attrs={"rows": 4})
     )
-    file = forms.FileField(
-        label="Plan document",
-        help_text="PDF, DOCX, XLSX, CSV, PNG or text",
-        error_messages={"empty": "The selected file is empty."},
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        detect_content_type(upload)
-        return upload
+    file = DocumentField(label="Plan document", help_text="PDF, DOCX, XLSX, CSV, PNG or text")
 
 
 class PlanReviewForm(forms.Form):
+    # The version the reviewer read: a newer submission makes the review fail, not move over.
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     decision = forms.ChoiceField(
         label="Your review",
         widget=forms.RadioSelect,
@@ -250,14 +246,7 @@ class PlanReviewForm(forms.Form):
 
 class PolicyUploadForm(forms.Form):
     review_date = forms.DateField(label="Next review date", widget=DATE)
-    file = forms.FileField(
-        label="Policy document", error_messages={"empty": "The selected file is empty."}
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        detect_content_type(upload)
-        return upload
+    file = DocumentField(label="Policy document")
 
 
 class ReferralLodgeForm(forms.Form):
@@ -273,23 +262,37 @@ class ReferralLodgeForm(forms.Form):
     grounds = forms.CharField(
         label="Your grounds", max_length=50000, widget=forms.Textarea(attrs={"rows": 6})
     )
-    document = forms.FileField(label="Supporting document (optional)", required=False)
+    document = DocumentField(label="Supporting document (optional)", required=False)
 
     def __init__(self, *args, case, user, **kwargs):
         from .models import PlanRequirement, Referral
 
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = Referral.Kind.choices
-        requirements = case.plan_requirements.filter(state=PlanRequirement.State.NOT_APPROVED)
-        if user.has_role(Role.SUPPLIER):
-            requirements = requirements.filter(supplier_id=user.organisation_id)
-        self.fields["plan_requirement"].queryset = requirements.select_related("supplier")
+        # Offer only what this user may refer: the decision taken, and its own refused plans.
+        referable = [
+            r.pk
+            for r in case.plan_requirements.all()
+            if policies.plan_requirements.can(user, "refer", r)
+        ]
+        record = getattr(case, "decision_record", None)
+        kinds = []
+        if record is not None:
+            kinds.append(
+                Referral.Kind.REMOVE if record.decision == Decision.SUSPEND else Referral.Kind.NOT_REMOVE
+            )
+        if referable:
+            kinds.append(Referral.Kind.PLAN_NOT_APPROVED)
+        self.fields["kind"].choices = [(k.value, k.label) for k in kinds]
+        self.fields["plan_requirement"].queryset = PlanRequirement.objects.filter(
+            pk__in=referable
+        ).select_related("supplier")
+        if not referable:
+            del self.fields["plan_requirement"]
 
-    def clean_document(self):
-        upload = self.cleaned_data.get("document")
-        if upload:
-            detect_content_type(upload)
-        return upload
+    def clean(self):
+        data = super().clean()
+        data.setdefault("plan_requirement", None)
+        return data
 
 
 class SendPackForm(forms.Form):
@@ -300,9 +303,10 @@ class SendPackForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, case, **kwargs):
+    def __init__(self, *args, case, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["disclosed"].queryset = case.documents.all()
+        # The evidence policy decides what the sender may put in a pack.
+        self.fields["disclosed"].queryset = policies.evidence.visible(user).filter(case=case)
 
 
 class InformationRequestForm(forms.Form):
@@ -318,13 +322,7 @@ class InformationResponseForm(forms.Form):
     response = forms.CharField(
         label="Your answer", max_length=50000, widget=forms.Textarea(attrs={"rows": 5})
     )
-    document = forms.FileField(label="Document (optional)", required=False)
-
-    def clean_document(self):
-        upload = self.cleaned_data.get("document")
-        if upload:
-            detect_content_type(upload)
-        return upload
+    document = DocumentField(label="Document (optional)", required=False)
 
 
 class DeterminationForm(forms.Form):

@@ -5,36 +5,15 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from cpl.models import AssuranceCertificate, DeviceModel, DeviceType
-from portal.models import Organisation
-from portal.roles import Role
+from portal.models import Organisation, StoredDocument
+from portal.policies import policy_permission
 
 User = settings.AUTH_USER_MODEL
-
-
-class StoredDocument(models.Model):
-    """A file kept under PRIVATE_STORAGE_ROOT by a generated name (governance.documents)."""
-
-    original_name = models.CharField(max_length=255)
-    stored_name = models.CharField(max_length=64, unique=True)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-
-    class Meta:
-        abstract = True
 
 
 class Decision(models.TextChoices):
     SUSPEND = "suspend", "Suspend the device models from the CPL"
     REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
-
-
-def _is_chair(instance, user) -> bool:
-    return user.has_role(Role.CHAIR)
-
-
-def _is_chair_or_secretariat(instance, user) -> bool:
-    return user.has_role(Role.CHAIR, Role.SECRETARIAT)
 
 
 class Case(ConcurrentTransitionMixin, models.Model):
@@ -78,6 +57,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
         max_length=16, choices=State.choices, default=State.OPENED, protected=True, db_index=True
     )
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    # Designated by the secretariat when the chair is conflicted on this case: chairs it instead.
+    acting_chair = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(auto_now_add=True)
 
@@ -88,20 +71,21 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"{self.reference}: {self.certificate.number}"
 
-    def plans_all_completed(self) -> bool:
-        """A case in remediation closes only when every supplier's plan is completed."""
-        return not self.plan_requirements.exclude(state="completed").exists()
-
     @transition(
         field=state,
         source=State.OPENED,
         target=State.ASSESSMENT,
-        permission=_is_chair_or_secretariat,
+        permission=policy_permission("start_assessment"),
     )
     def start_assessment(self):
         pass
 
-    @transition(field=state, source=State.ASSESSMENT, target=State.VOTING, permission=_is_chair)
+    @transition(
+        field=state,
+        source=State.ASSESSMENT,
+        target=State.VOTING,
+        permission=policy_permission("open_ballot"),
+    )
     def start_voting(self):
         pass
 
@@ -117,7 +101,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.DECIDED,
         target=State.SUSPENSION,
-        permission=_is_chair,
+        permission=policy_permission("issue_decision"),
         conditions=[lambda case: case.decision == Decision.SUSPEND],
     )
     def apply_suspension(self):
@@ -127,7 +111,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.DECIDED,
         target=State.REMEDIATION,
-        permission=_is_chair,
+        permission=policy_permission("issue_decision"),
         conditions=[lambda case: case.decision == Decision.REMEDIAL_PLAN],
     )
     def apply_remediation(self):
@@ -146,8 +130,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=[State.REMEDIATION, State.SUSPENSION],
         target=State.CLOSED,
-        permission=_is_chair_or_secretariat,
-        conditions=[lambda case: case.plans_all_completed()],
+        permission=policy_permission("close"),
     )
     def close(self):
         pass
@@ -302,7 +285,10 @@ class Ballot(ConcurrentTransitionMixin, models.Model):
         pass
 
     @transition(
-        field=state, source=State.AWAITING_CASTING_VOTE, target=State.CLOSED, permission=_is_chair
+        field=state,
+        source=State.AWAITING_CASTING_VOTE,
+        target=State.CLOSED,
+        permission=policy_permission("cast_deciding_vote"),
     )
     def cast_deciding_vote(self, choice: str):
         self.casting_vote = self.result = choice
@@ -349,33 +335,6 @@ class DecisionRecord(models.Model):
         return f"Decision on {self.case.reference}: {self.get_decision_display()}"
 
 
-class Notice(models.Model):
-    """A formal message, written in the same transaction as the change that causes it (outbox).
-    Delivery by e-mail and the inbox arrive with the notices issue."""
-
-    class Kind(models.TextChoices):
-        DECISION = "decision", "Decision notice"
-        PLAN_OBLIGATION = "plan_obligation", "Remedial plan obligation (CPL Requirements 6.3)"
-        PLAN_REVIEW = "plan_review", "Remedial plan review"
-        REMINDER = "reminder", "Reminder"
-        INFORMATION_REQUEST = "information_request", "Information request"
-        REFERRAL = "referral", "Referral to the Authority"
-        CPL_CHANGE = "cpl_change", "CPL change notice"
-
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notices", null=True)
-    subject = models.CharField(max_length=200)
-    body = models.TextField()
-    recipients = models.ManyToManyField(Organisation, related_name="notices")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return self.subject
-
-
 class SecurityCharacteristics(StoredDocument):
     """A version of the CPA Security Characteristics for a device type (published by the NCSC)."""
 
@@ -404,31 +363,6 @@ class SecurityCharacteristics(StoredDocument):
 
     def __str__(self):
         return f"{self.device_type} Security Characteristics {self.version_label}"
-
-
-class NoticeDelivery(models.Model):
-    """One recipient of one notice: delivered at most once (the row is the idempotency key),
-    acknowledged in the inbox, chased when not acknowledged in time."""
-
-    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
-    recipient = models.ForeignKey(User, on_delete=models.PROTECT, related_name="notices")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    delivered_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    chased_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-notice__created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["notice", "recipient"], name="one_delivery_per_notice_recipient"
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.notice} → {self.recipient}"
 
 
 class PlanRequirement(ConcurrentTransitionMixin, models.Model):
@@ -466,19 +400,39 @@ class PlanRequirement(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"Remedial plan for {self.case.reference} from {self.supplier}"
 
-    @transition(field=state, source=[State.NOTIFIED, State.OVERDUE], target=State.SUBMITTED)
+    @transition(
+        field=state,
+        source=[State.NOTIFIED, State.OVERDUE],
+        target=State.SUBMITTED,
+        permission=policy_permission("submit"),
+    )
     def submit(self):
         pass
 
-    @transition(field=state, source=State.NOT_APPROVED, target=State.RESUBMITTED)
+    @transition(
+        field=state,
+        source=State.NOT_APPROVED,
+        target=State.RESUBMITTED,
+        permission=policy_permission("submit"),
+    )
     def resubmit(self):
         pass
 
-    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.APPROVED)
+    @transition(
+        field=state,
+        source=[State.SUBMITTED, State.RESUBMITTED],
+        target=State.APPROVED,
+        permission=policy_permission("review"),
+    )
     def approve(self):
         pass
 
-    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.NOT_APPROVED)
+    @transition(
+        field=state,
+        source=[State.SUBMITTED, State.RESUBMITTED],
+        target=State.NOT_APPROVED,
+        permission=policy_permission("review"),
+    )
     def not_approve(self):
         pass
 
@@ -486,7 +440,12 @@ class PlanRequirement(ConcurrentTransitionMixin, models.Model):
     def approve_by_determination(self):
         """SEC F2.7B: the Authority overturned the SSC's decision not to approve."""
 
-    @transition(field=state, source=State.APPROVED, target=State.COMPLETED)
+    @transition(
+        field=state,
+        source=State.APPROVED,
+        target=State.COMPLETED,
+        permission=policy_permission("complete"),
+    )
     def complete(self):
         pass
 
@@ -612,7 +571,12 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"Referral {self.reference} on {self.case.reference}"
 
-    @transition(field=state, source=State.LODGED, target=State.PACK_SENT)
+    @transition(
+        field=state,
+        source=State.LODGED,
+        target=State.PACK_SENT,
+        permission=policy_permission("send_pack"),
+    )
     def send_pack(self):
         pass
 
@@ -620,21 +584,35 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=[State.PACK_SENT, State.INFORMATION_PROVIDED],
         target=State.INFORMATION_REQUESTED,
+        permission=policy_permission("request_information"),
     )
     def request_information(self):
         pass
 
-    @transition(field=state, source=State.INFORMATION_REQUESTED, target=State.INFORMATION_PROVIDED)
+    @transition(
+        field=state,
+        source=State.INFORMATION_REQUESTED,
+        target=State.INFORMATION_PROVIDED,
+        permission=policy_permission("provide_information"),
+    )
     def provide_information(self):
         pass
 
     @transition(
-        field=state, source=[State.PACK_SENT, State.INFORMATION_PROVIDED], target=State.DETERMINED
+        field=state,
+        source=[State.PACK_SENT, State.INFORMATION_PROVIDED],
+        target=State.DETERMINED,
+        permission=policy_permission("determine"),
     )
     def determine(self, outcome: str):
         self.outcome = outcome
 
-    @transition(field=state, source=State.DETERMINED, target=State.CLOSED)
+    @transition(
+        field=state,
+        source=State.DETERMINED,
+        target=State.CLOSED,
+        permission=policy_permission("close"),
+    )
     def close(self):
         pass
 

@@ -3,31 +3,18 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from portal.documents import attachment_response
 from portal.models import Organisation
 from portal.permissions import PortalPermissionRequiredMixin
-from portal.roles import Role
 
-from . import plans
-from .documents import attachment_response
+from . import plans, policies, selectors
 from .forms import MilestoneFormSet, PlanReviewForm, PlanSubmitForm, PolicyUploadForm
 from .models import PlanRequirement, RemedialPlan, SupplierPolicy
-
-
-def requirements_for_user(user):
-    """The SSC sees every requirement; a supplier only its own organisation's (others: none)."""
-    requirements = PlanRequirement.objects.select_related("case", "supplier")
-    if not user.has_perm("governance.view_planrequirement"):
-        return requirements.none()
-    if user.is_ssc:
-        return requirements
-    if user.has_role(Role.SUPPLIER) and user.organisation_id:
-        return requirements.filter(supplier_id=user.organisation_id)
-    return requirements.none()
 
 
 class PlanListView(PortalPermissionRequiredMixin, ListView):
@@ -37,30 +24,18 @@ class PlanListView(PortalPermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        requirements = requirements_for_user(self.request.user)
+        requirements = selectors.plan_requirements_for_user(self.request.user)
         state = self.request.GET.get("state")
         if state in PlanRequirement.State.values:
             requirements = requirements.filter(state=state)
         return requirements
 
 
-class RequirementMixin(PortalPermissionRequiredMixin):
-    permission_required = "governance.view_planrequirement"
-
+class RequirementMixin(LoginRequiredMixin):
     @cached_property
     def requirement(self) -> PlanRequirement:
         # 404, not 403: another supplier's plan is not even admitted to exist.
-        return get_object_or_404(
-            requirements_for_user(self.request.user).prefetch_related(
-                Prefetch(
-                    "plans",
-                    queryset=RemedialPlan.objects.select_related(
-                        "submitted_by", "reviewed_by"
-                    ).prefetch_related("milestones"),
-                )
-            ),
-            pk=self.kwargs["pk"],
-        )
+        return selectors.plan_requirement_for_page(self.request.user, self.kwargs["pk"])
 
 
 class PlanDetailView(RequirementMixin, TemplateView):
@@ -68,48 +43,34 @@ class PlanDetailView(RequirementMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user, requirement = self.request.user, self.requirement
-        is_supplier = user.has_role(Role.SUPPLIER)
-        can_submit = is_supplier and requirement.state not in (
-            PlanRequirement.State.APPROVED,
-            PlanRequirement.State.COMPLETED,
-        )
-        can_review = user.has_perm("governance.review_remedialplan") and requirement.state in (
-            PlanRequirement.State.SUBMITTED,
-            PlanRequirement.State.RESUBMITTED,
-        )
+        actions = policies.plan_requirements.actions(user, requirement)
+        plans = list(requirement.plans.all())
         context = {
             "requirement": requirement,
-            "plans": list(requirement.plans.all()),
-            "is_supplier": is_supplier,
-            "is_ssc": user.is_ssc,
-            "can_complete": (
-                user.has_perm("governance.review_remedialplan")
-                and requirement.state == PlanRequirement.State.APPROVED
-            ),
+            "plans": plans,
+            "actions": actions,
+            "may_see_case": policies.cases.can(user, "view", requirement.case),
         }
-        if can_submit:
+        if "submit" in actions:
             context.setdefault("submit_form", PlanSubmitForm())
             context.setdefault("milestones", MilestoneFormSet(prefix="milestones"))
-        if can_review:
-            context.setdefault("review_form", PlanReviewForm())
+        if "review" in actions and plans:
+            context.setdefault("review_form", PlanReviewForm(initial={"version": plans[0].version}))
         context.update(kwargs)
         return super().get_context_data(**context)
 
     def post(self, request, pk):
         action = request.POST.get("action")
+        if action not in {"submit", "review", "complete"}:
+            raise Http404
+        policies.plan_requirements.require(request.user, action, self.requirement)
         if action == "submit":
             return self._submit(request)
         if action == "review":
             return self._review(request)
-        if action == "complete":
-            try:
-                plans.plan_complete(actor=request.user, requirement=self.requirement)
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
-            else:
-                messages.success(request, "The plan is recorded as completed.")
-            return redirect("governance:plan", pk=pk)
-        raise Http404
+        plans.plan_complete(actor=request.user, requirement=self.requirement)
+        messages.success(request, "The plan is recorded as completed.")
+        return redirect("governance:plan", pk=pk)
 
     def _submit(self, request):
         form = PlanSubmitForm(request.POST, request.FILES)
@@ -142,6 +103,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
                 plans.plan_review(
                     actor=request.user,
                     requirement=self.requirement,
+                    version=form.cleaned_data["version"],
                     approve=form.cleaned_data["decision"] == "approve",
                     comments=form.cleaned_data["comments"],
                 )
@@ -155,7 +117,9 @@ class PlanDetailView(RequirementMixin, TemplateView):
 
 class PlanDownloadView(RequirementMixin, View):
     def get(self, request, pk, plan_pk):
-        plan = get_object_or_404(self.requirement.plans, pk=plan_pk)
+        plan = policies.remedial_plans.get_or_404(
+            request.user, plan_pk, RemedialPlan.objects.filter(requirement=self.requirement)
+        )
         return attachment_response(plan, folder="plans")
 
 
@@ -165,16 +129,18 @@ class PolicyView(LoginRequiredMixin, TemplateView):
     template_name = "governance/policy.html"
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not (
-            request.user.has_role(Role.SUPPLIER) or request.user.is_ssc
+        user, policy = request.user, policies.supplier_policies
+        if user.is_authenticated and not (
+            policy.can(user, "view_all", None) or policy.can(user, "upload", None)
         ):
-            raise PermissionDenied
+            raise PermissionDenied("Only Supplier Parties and the SSC keep G8.64 policies.")
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        context = {"is_supplier": user.has_role(Role.SUPPLIER)}
-        if user.is_ssc:
+        may_upload = policies.supplier_policies.can(user, "upload", None)
+        context = {"is_supplier": may_upload}
+        if policies.supplier_policies.can(user, "view_all", None):
             suppliers = Organisation.objects.filter(
                 party_type__in=[
                     Organisation.PartyType.LARGE_SUPPLIER,
@@ -189,16 +155,14 @@ class PolicyView(LoginRequiredMixin, TemplateView):
             rows = [(s, next(iter(s.remedial_plan_policies.all()), None)) for s in suppliers]
             context.update(suppliers=rows, missing=sum(1 for _, p in rows if p is None))
         else:
-            context["policies"] = SupplierPolicy.objects.filter(
-                organisation_id=user.organisation_id
-            ).order_by("-uploaded_at")
+            context["policies"] = policies.supplier_policies.visible(user).order_by("-uploaded_at")
+        if may_upload:
             context.setdefault("form", PolicyUploadForm())
         context.update(kwargs)
         return super().get_context_data(**context)
 
     def post(self, request):
-        if not request.user.has_role(Role.SUPPLIER):
-            raise PermissionDenied
+        policies.supplier_policies.require(request.user, "upload", None)
         form = PolicyUploadForm(request.POST, request.FILES)
         if form.is_valid():
             plans.policy_upload(
@@ -213,7 +177,5 @@ class PolicyView(LoginRequiredMixin, TemplateView):
 
 class PolicyDownloadView(LoginRequiredMixin, View):
     def get(self, request, pk):
-        policy = get_object_or_404(SupplierPolicy, pk=pk)
-        if not (request.user.is_ssc or policy.organisation_id == request.user.organisation_id):
-            raise Http404
+        policy = policies.supplier_policies.get_or_404(request.user, pk)
         return attachment_response(policy, folder="policies")

@@ -4,34 +4,37 @@ milestones, SSC review, overdue handling, and the Supplier Parties' G8.64 polici
 import datetime
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
-from django_fsm import can_proceed
 
 from cpl import selectors as cpl_selectors
 from portal.audit import audit_record
-from portal.models import Organisation
-from portal.roles import Role
+from portal.documents import stored_documents
+from portal.models import Notice, Organisation
+from portal.notices import notice_send
+from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
-from . import permissions
-from .documents import detect_content_type, store_upload
+from . import policies
 from .models import (
     Case,
-    Notice,
     PlanMilestone,
     PlanRequirement,
     RemedialPlan,
     SupplierPolicy,
 )
-from .notices import notice_send
 
 State = PlanRequirement.State
 
 
 def _ssc_organisations():
     return Organisation.objects.filter(party_type=Organisation.PartyType.SSC)
+
+
+def _plan_path(requirement: PlanRequirement) -> str:
+    return reverse("governance:plan", args=[requirement.pk])
 
 
 def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
@@ -64,8 +67,11 @@ def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
         notice_send(
             actor=actor,
             kind=Notice.Kind.PLAN_OBLIGATION,
-            case=case,
             organisations=[supplier],
+            about=requirement,
+            link=_plan_path(requirement),
+            action_link=_plan_path(requirement),
+            action_label="Submit your plan",
             subject=f"CPA Certificate Remedial Plan required: {case.reference}",
             body=(
                 f"The SSC decided not to remove the device models of case {case.reference} "
@@ -79,30 +85,26 @@ def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
     return requirements
 
 
-def _require_supplier_of(actor, requirement: PlanRequirement):
-    if not (actor.has_role(Role.SUPPLIER) and actor.organisation_id == requirement.supplier_id):
-        raise PermissionDenied("Only the supplier's own staff submit its plan.")
-
-
 def plan_submit(
     *, actor, requirement: PlanRequirement, summary: str, upload, milestones: list[dict]
 ) -> RemedialPlan:
-    _require_supplier_of(actor, requirement)
+    policies.plan_requirements.require(actor, "submit", requirement)
     if not milestones:
         raise ValidationError("Add at least one milestone.")
-    content_type = detect_content_type(upload)
-    with transaction.atomic():
+    with stored_documents(folder="plans") as store, transaction.atomic():
         requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
         if requirement.state in (State.APPROVED, State.COMPLETED):
             raise ValidationError("This plan is already approved; it cannot be revised.")
         before = requirement.state
-        if can_proceed(requirement.submit):
-            requirement.submit()
-        elif can_proceed(requirement.resubmit):
-            requirement.resubmit()
-        # SUBMITTED or RESUBMITTED: a revision before review replaces the pending version.
-        requirement.save()
-        stored = store_upload(upload, folder="plans", content_type=content_type)
+        name = {State.NOT_APPROVED: "resubmit", State.NOTIFIED: "submit", State.OVERDUE: "submit"}
+        if requirement.state in name:
+            run_transition(
+                actor=actor, obj=requirement, name=name[requirement.state], action="submit"
+            )
+        else:
+            # SUBMITTED or RESUBMITTED: a revision before review; reviewers name the version.
+            policies.plan_requirements.require(actor, "submit", requirement)
+        stored = store(upload)
         version = (
             requirement.plans.order_by("-version").values_list("version", flat=True).first() or 0
         ) + 1
@@ -129,8 +131,11 @@ def plan_submit(
         notice_send(
             actor=actor,
             kind=Notice.Kind.PLAN_REVIEW,
-            case=requirement.case,
             organisations=_ssc_organisations(),
+            about=requirement,
+            link=_plan_path(requirement),
+            action_link=_plan_path(requirement),
+            action_label="Review the plan",
             subject=f"Remedial plan v{version} to review: {requirement.case.reference}",
             body=f"{requirement.supplier} submitted version {version} of its CPA "
             f"Certificate Remedial Plan for case {requirement.case.reference}.",
@@ -139,12 +144,9 @@ def plan_submit(
 
 
 def plan_review(
-    *, actor, requirement: PlanRequirement, approve: bool, comments: str
+    *, actor, requirement: PlanRequirement, version: int, approve: bool, comments: str
 ) -> RemedialPlan:
-    if not actor.has_perm("governance.review_remedialplan"):
-        raise PermissionDenied("Only SSC members review remedial plans.")
-    if permissions.is_conflicted(actor, requirement.case):
-        raise PermissionDenied("You declared a conflict of interest on this case.")
+    """Review the version the reviewer read: a newer version makes the review fail."""
     if not approve and not comments.strip():
         raise ValidationError("Give the reasons why the plan is not approved.")
     with transaction.atomic():
@@ -153,12 +155,19 @@ def plan_review(
             .select_related("case", "supplier")
             .get(pk=requirement.pk)
         )
-        transition = requirement.approve if approve else requirement.not_approve
-        if not can_proceed(transition):
-            raise ValidationError("There is no submitted plan waiting for review.")
-        transition()
-        requirement.save()
         plan = requirement.plans.order_by("-version").first()
+        if plan is not None and plan.version != version:
+            raise ValidationError(
+                f"The supplier submitted version {plan.version} after you opened version "
+                f"{version}. Read version {plan.version}, then review it."
+            )
+        run_transition(
+            actor=actor,
+            obj=requirement,
+            name="approve" if approve else "not_approve",
+            action="review",
+            audit_extra={"version": version},
+        )
         plan.review = RemedialPlan.Review.APPROVED if approve else RemedialPlan.Review.NOT_APPROVED
         plan.review_comments, plan.reviewed_by, plan.reviewed_at = comments, actor, timezone.now()
         plan.save()
@@ -172,8 +181,11 @@ def plan_review(
         notice_send(
             actor=actor,
             kind=Notice.Kind.PLAN_REVIEW,
-            case=requirement.case,
             organisations=[requirement.supplier],
+            about=requirement,
+            link=_plan_path(requirement),
+            action_link=_plan_path(requirement),
+            action_label="Read the review" if approve else "Revise and resubmit your plan",
             subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
             body=(
                 f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
@@ -190,15 +202,13 @@ def plan_review(
 
 
 def plan_complete(*, actor, requirement: PlanRequirement) -> PlanRequirement:
-    if not actor.has_perm("governance.review_remedialplan"):
-        raise PermissionDenied("Only SSC members confirm a plan is complete.")
     with transaction.atomic():
-        requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
-        if not can_proceed(requirement.complete):
-            raise ValidationError("Only an approved plan can be completed.")
-        requirement.complete()
-        requirement.save()
-        audit_record(actor=actor, action="plan.completed", obj=requirement)
+        requirement = (
+            PlanRequirement.objects.select_for_update()
+            .select_related("case")
+            .get(pk=requirement.pk)
+        )
+        run_transition(actor=actor, obj=requirement, name="complete")
     return requirement
 
 
@@ -214,21 +224,19 @@ def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
                 .select_related("case", "supplier")
                 .get(pk=requirement.pk)
             )
-            if not can_proceed(locked.mark_overdue):
+            if locked.state != State.NOTIFIED:
                 continue
-            locked.mark_overdue()
-            locked.save()
-            audit_record(
-                actor=None,
-                action="plan_requirement.overdue",
-                obj=locked,
-                after={"due": locked.due_date},
+            run_transition(
+                actor=None, obj=locked, name="mark_overdue", audit_extra={"due": locked.due_date}
             )
             notice_send(
                 actor=None,
                 kind=Notice.Kind.REMINDER,
-                case=locked.case,
                 organisations=[locked.supplier],
+                about=locked,
+                link=_plan_path(locked),
+                action_link=_plan_path(locked),
+                action_label="Submit your plan",
                 subject=f"Overdue: remedial plan for {locked.case.reference}",
                 body=f"Your CPA Certificate Remedial Plan for case "
                 f"{locked.case.reference} was due on {locked.due_date:%d %B %Y}. "
@@ -240,11 +248,9 @@ def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
 
 def policy_upload(*, actor, review_date: datetime.date, upload) -> SupplierPolicy:
     """SEC G8.64: a Supplier Party records its policy for remedial plans."""
-    if not (actor.has_role(Role.SUPPLIER) and actor.organisation_id):
-        raise PermissionDenied("Only Supplier Party staff record their G8.64 policy.")
-    content_type = detect_content_type(upload)
-    stored = store_upload(upload, folder="policies", content_type=content_type)
-    with transaction.atomic():
+    policies.supplier_policies.require(actor, "upload", None)
+    with stored_documents(folder="policies") as store, transaction.atomic():
+        stored = store(upload)
         policy = SupplierPolicy.objects.create(
             organisation_id=actor.organisation_id,
             review_date=review_date,

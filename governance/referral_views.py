@@ -1,15 +1,16 @@
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.functional import cached_property
+from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from portal.audit import audit_record
 from portal.permissions import PortalPermissionRequiredMixin
-from portal.roles import Role
 
-from . import permissions, referrals
+from . import policies, referrals, selectors
 from .forms import (
     DeterminationForm,
     InformationRequestForm,
@@ -21,20 +22,6 @@ from .models import Case, InformationRequest, Referral, ReferralPack
 from .packs import pack_zip
 
 
-def referrals_for_user(user):
-    """The Authority sees referrals once sent to it; the SSC all; a Party its own."""
-    found = Referral.objects.select_related("case", "organisation")
-    if not user.has_perm("governance.view_referral"):
-        return found.none()
-    if user.has_role(Role.AUTHORITY):
-        return found.exclude(state=Referral.State.LODGED)
-    if user.is_ssc:
-        return found
-    if user.organisation_id:
-        return found.filter(organisation_id=user.organisation_id)
-    return found.none()
-
-
 class ReferralListView(PortalPermissionRequiredMixin, ListView):
     permission_required = "governance.view_referral"
     template_name = "governance/referral_list.html"
@@ -42,19 +29,21 @@ class ReferralListView(PortalPermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return referrals_for_user(self.request.user)
+        return selectors.referrals_for_user(self.request.user)
 
 
 class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
     permission_required = "governance.add_referral"
     template_name = "governance/referral_lodge.html"
 
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            policies.cases.require(request.user, "refer", self.case)
+        return super().dispatch(request, *args, **kwargs)
+
     @cached_property
     def case(self) -> Case:
-        case = get_object_or_404(Case, pk=self.kwargs["case_pk"])
-        if not permissions.can_view_case(self.request.user, case):
-            raise Http404
-        return case
+        return selectors.case_for_page(self.request.user, self.kwargs["case_pk"])
 
     def get_form(self, form_class=None):
         return ReferralLodgeForm(**self.get_form_kwargs(), case=self.case, user=self.request.user)
@@ -83,58 +72,55 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class ReferralDetailView(PortalPermissionRequiredMixin, TemplateView):
-    permission_required = "governance.view_referral"
+class ReferralDetailView(LoginRequiredMixin, TemplateView):
     template_name = "governance/referral_detail.html"
+    # POSTed `action` → the policy action it needs.
+    POST_ACTIONS = {
+        "send_pack": "send_pack",
+        "request_information": "request_information",
+        "respond": "provide_information",
+        "determine": "determine",
+        "close": "close",
+    }
 
     @cached_property
     def referral(self) -> Referral:
-        return get_object_or_404(
-            referrals_for_user(self.request.user).prefetch_related(
-                "documents",
-                "information_requests__documents",
-                "packs",
-                "case__device_models__manufacturer",
-            ),
-            pk=self.kwargs["pk"],
-        )
+        return selectors.referral_for_page(self.request.user, self.kwargs["pk"])
 
     def get_context_data(self, **kwargs):
         user, referral = self.request.user, self.referral
-        State = Referral.State
+        actions = policies.referrals.actions(user, referral)
         case = referral.case
         context = {
             "referral": referral,
             "case": case,
+            "actions": actions,
             "record": getattr(case, "decision_record", None),
             "packs": list(referral.packs.all()),
-            "is_authority": user.has_role(Role.AUTHORITY),
             "open_request": next(
                 (r for r in referral.information_requests.all() if r.responded_at is None), None
             ),
         }
-        if user.has_role(Role.SECRETARIAT) and referral.state == State.LODGED:
-            context.setdefault("send_form", SendPackForm(case=case))
-        if user.has_role(Role.AUTHORITY) and referral.state in (
-            State.PACK_SENT,
-            State.INFORMATION_PROVIDED,
-        ):
+        if "send_pack" in actions:
+            context.setdefault("send_form", SendPackForm(case=case, user=user))
+        if "request_information" in actions:
             context.setdefault("request_form", InformationRequestForm())
+        if "determine" in actions:
             context.setdefault("determination_form", DeterminationForm())
-        if user.has_role(Role.SECRETARIAT, Role.CHAIR) and context["open_request"]:
+        if "provide_information" in actions and context["open_request"]:
             context.setdefault("response_form", InformationResponseForm())
-        context["can_close"] = referral.state == State.DETERMINED and user.has_role(
-            Role.AUTHORITY, Role.SECRETARIAT
-        )
         context.update(kwargs)
         return super().get_context_data(**context)
 
     def post(self, request, pk):
         referral, data = self.referral, request.POST
         action = data.get("action")
+        if action not in self.POST_ACTIONS:
+            raise Http404
+        policies.referrals.require(request.user, self.POST_ACTIONS[action], referral)
         try:
             if action == "send_pack":
-                form = SendPackForm(data, case=referral.case)
+                form = SendPackForm(data, case=referral.case, user=request.user)
                 if not form.is_valid():
                     return self._invalid(send_form=form)
                 referrals.referral_send_pack(
@@ -172,11 +158,9 @@ class ReferralDetailView(PortalPermissionRequiredMixin, TemplateView):
                     actor=request.user, referral=referral, **form.cleaned_data
                 )
                 messages.success(request, "Determination recorded and applied.")
-            elif action == "close":
+            else:
                 referrals.referral_close(actor=request.user, referral=referral)
                 messages.success(request, "Referral closed.")
-            else:
-                raise Http404
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("governance:referral", pk=pk)
@@ -185,13 +169,11 @@ class ReferralDetailView(PortalPermissionRequiredMixin, TemplateView):
         return self.render_to_response(self.get_context_data(**forms), status=400)
 
 
-class PackDownloadView(PortalPermissionRequiredMixin, TemplateView):
-    permission_required = "governance.view_referral"
-
+class PackDownloadView(LoginRequiredMixin, View):
     def get(self, request, pk, version):
-        referral = get_object_or_404(referrals_for_user(request.user), pk=pk)
-        if not (request.user.is_ssc or request.user.has_role(Role.AUTHORITY)):
-            raise PermissionDenied  # packs hold SSC evidence: the SSC and the Authority only
+        referral = selectors.referral_for_page(request.user, pk)
+        # Packs hold SSC evidence: the Authority, and SSC users who may see all of it.
+        policies.referrals.require(request.user, "download_pack", referral)
         pack = get_object_or_404(ReferralPack, referral=referral, version=version)
         stream = pack_zip(pack)
         audit_record(

@@ -3,35 +3,34 @@
 import datetime
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from cpl.models import DeviceModel
 from cpl.services import device_model_change_status
 from portal.audit import audit_record
-from portal.models import Organisation
-from portal.roles import Role
+from portal.documents import stored_documents
+from portal.models import Notice, Organisation
+from portal.notices import notice_send
+from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
-from . import permissions
-from .documents import detect_content_type, store_upload
+from . import policies
 from .models import (
     Case,
     Decision,
     DecisionRecord,
     InformationRequest,
-    Notice,
     PlanRequirement,
     Referral,
     ReferralDocument,
     ReferralPack,
     RemedialPlan,
 )
-from .notices import notice_send
 from .packs import pack_build
-from .services import run_transition
 
 Kind = Referral.Kind
 
@@ -47,10 +46,14 @@ def _notify(actor, referral: Referral, subject: str, body: str, authority=False)
     notice_send(
         actor=actor,
         kind=Notice.Kind.INFORMATION_REQUEST if "information" in subject else Notice.Kind.DECISION,
-        case=referral.case,
         organisations=recipients,
         subject=f"{referral.reference}: {subject}",
         body=body,
+        about=referral,
+        link=reverse("governance:referral", args=[referral.pk]),
+        # Each recipient's next step (answer, send the pack, determine) is on the referral page.
+        action_link=reverse("governance:referral", args=[referral.pk]),
+        action_label="Open the referral",
     )
 
 
@@ -77,10 +80,7 @@ def referral_lodge(
     uploads=(),
     requirement: PlanRequirement | None = None,
 ) -> Referral:
-    if not (actor.has_perm("governance.add_referral") and actor.organisation_id):
-        raise PermissionDenied("Only SEC Party users lodge referrals.")
-    if not permissions.can_view_case(actor, case):
-        raise PermissionDenied("You cannot see this decision.")
+    policies.cases.require(actor, "refer", case)
     # Fresh rows: the decision and the plan's state are what they are now, not when loaded.
     record = DecisionRecord.objects.filter(case=case).first()
     if requirement is not None:
@@ -94,12 +94,11 @@ def referral_lodge(
     if kind == Kind.PLAN_NOT_APPROVED:
         if requirement is None or requirement.case_id != case.pk:
             raise ValidationError("Choose the remedial plan whose review you refer.")
-        if actor.has_role(Role.SUPPLIER) and requirement.supplier_id != actor.organisation_id:
-            raise PermissionDenied("A supplier refers decisions on its own plan only.")
         if requirement.state != PlanRequirement.State.NOT_APPROVED:
             raise ValidationError(
                 "This plan is not in a 'not approved' state: there is no such decision to refer."
             )
+        policies.plan_requirements.require(actor, "refer", requirement)
     elif kind not in Kind.values:
         raise ValidationError("This kind of decision cannot be referred to the Authority.")
     else:
@@ -117,8 +116,8 @@ def referral_lodge(
         )
     if same.filter(organisation_id=actor.organisation_id).exists():
         raise ValidationError("Your organisation has already referred this decision.")
-    checked = [(upload, detect_content_type(upload)) for upload in uploads]
-    with transaction.atomic():
+    uploads = list(uploads)
+    with stored_documents(folder="referrals") as store, transaction.atomic():
         referral = Referral.objects.create(
             reference=f"tmp-{timezone.now().timestamp()}",
             case=case,
@@ -130,13 +129,13 @@ def referral_lodge(
         )
         referral.reference = f"REF-{timezone.localdate().year}-{referral.pk:04d}"
         referral.save(update_fields=["reference"])
-        for upload, content_type in checked:
-            _store_document(actor, referral, upload, content_type, ReferralDocument.Source.GROUNDS)
+        for upload in uploads:
+            _store_document(actor, referral, store(upload), ReferralDocument.Source.GROUNDS)
         audit_record(
             actor=actor,
             action="referral.lodged",
             obj=referral,
-            after={"case": case.reference, "kind": kind, "documents": len(checked)},
+            after={"case": case.reference, "kind": kind, "documents": len(uploads)},
         )
         _notify(
             actor,
@@ -148,8 +147,7 @@ def referral_lodge(
     return referral
 
 
-def _store_document(actor, referral, upload, content_type, source, request=None):
-    stored = store_upload(upload, folder="referrals", content_type=content_type)
+def _store_document(actor, referral, stored, source, request=None):
     document = ReferralDocument.objects.create(
         referral=referral,
         information_request=request,
@@ -180,11 +178,15 @@ def _transition(actor, referral: Referral, name: str, **kwargs) -> Referral:
 
 def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPack:
     """The secretariat assembles the pack (with the evidence it discloses) and sends it."""
-    if not actor.has_role(Role.SECRETARIAT):
-        raise PermissionDenied("The SSC Secretariat sends referral packs.")
+    disclosed = list(disclosed)
+    if any(d.case_id != referral.case_id for d in disclosed):
+        raise ValidationError("A pack discloses evidence of its own case only.")
+    # The evidence policy decides the pack's contents: nothing the sender may not see.
+    for document in disclosed:
+        policies.evidence.require(actor, "view", document)
     with transaction.atomic():
         referral = _transition(actor, referral, "send_pack")
-        referral.disclosed_documents.set([d for d in disclosed if d.case_id == referral.case_id])
+        referral.disclosed_documents.set(disclosed)
         pack = pack_build(actor=actor, referral=referral)
         audit_record(
             actor=actor,
@@ -210,8 +212,6 @@ def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPa
 def information_request(
     *, actor, referral: Referral, text: str, due_date: datetime.date
 ) -> InformationRequest:
-    if not actor.has_role(Role.AUTHORITY):
-        raise PermissionDenied("Only the Authority requests information.")
     if due_date < timezone.localdate():
         raise ValidationError("The due date cannot be in the past.")
     with transaction.atomic():
@@ -233,10 +233,7 @@ def information_provide(
     *, actor, request: InformationRequest, response: str, uploads=()
 ) -> ReferralPack:
     """The SSC answers; the answer joins a new pack version (earlier versions stay as they were)."""
-    if not actor.has_role(Role.SECRETARIAT, Role.CHAIR):
-        raise PermissionDenied("The SSC Secretariat or the chair answers the Authority.")
-    checked = [(upload, detect_content_type(upload)) for upload in uploads]
-    with transaction.atomic():
+    with stored_documents(folder="referrals") as store, transaction.atomic():
         request = InformationRequest.objects.select_for_update().get(pk=request.pk)
         if request.responded_at is not None:
             raise ValidationError("This request has already been answered.")
@@ -244,10 +241,9 @@ def information_provide(
         request.response, request.responded_by = response, actor
         request.responded_at = timezone.now()
         request.save()
-        for upload, content_type in checked:
-            _store_document(
-                actor, referral, upload, content_type, ReferralDocument.Source.RESPONSE, request
-            )
+        for upload in uploads:
+            stored = store(upload)
+            _store_document(actor, referral, stored, ReferralDocument.Source.RESPONSE, request)
         pack = pack_build(actor=actor, referral=referral)
         _notify(
             actor,
@@ -263,8 +259,6 @@ def referral_determine(
     *, actor, referral: Referral, outcome: str, reasons: str, effective_date: datetime.date
 ) -> Referral:
     """The Authority's final and binding determination, applied to the case and the CPL."""
-    if not actor.has_role(Role.AUTHORITY):
-        raise PermissionDenied("Only the Authority records a determination.")
     if outcome not in Referral.Outcome.values:
         raise ValidationError("Choose upheld or overturned.")
     with transaction.atomic():
@@ -327,7 +321,7 @@ def _apply_overturn(actor, referral: Referral) -> None:
             actor=actor,
             obj=case,
             name="overturn_to_remediation",
-            check_permission=False,
+            consequence_of="referral.determine",
             audit_extra={"decision": Decision.REMEDIAL_PLAN},
         )
         plan_requirements_create(actor=actor, case=case)
@@ -346,15 +340,20 @@ def _apply_overturn(actor, referral: Referral) -> None:
             actor=actor,
             obj=case,
             name="overturn_to_suspension",
-            check_permission=False,
+            consequence_of="referral.determine",
             audit_extra={"decision": Decision.SUSPEND},
         )
     else:
         requirement = PlanRequirement.objects.select_for_update().get(
             pk=referral.plan_requirement_id
         )
-        requirement.approve_by_determination()
-        requirement.save()
+        run_transition(
+            actor=actor,
+            obj=requirement,
+            name="approve_by_determination",
+            consequence_of="referral.determine",
+            audit_extra={"referral": referral.reference},
+        )
         plan = requirement.plans.order_by("-version").first()
         plan.review, plan.review_comments = RemedialPlan.Review.APPROVED, reason
         plan.reviewed_at = timezone.now()
@@ -368,8 +367,6 @@ def _apply_overturn(actor, referral: Referral) -> None:
 
 
 def referral_close(*, actor, referral: Referral) -> Referral:
-    if not actor.has_role(Role.AUTHORITY, Role.SECRETARIAT):
-        raise PermissionDenied("The Authority or the secretariat closes a referral.")
     with transaction.atomic():
         referral = _transition(actor, referral, "close")
         _notify(

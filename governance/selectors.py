@@ -1,30 +1,36 @@
+"""Reads of the case process, filtered through the policies (governance.policies)."""
+
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
-from portal.roles import Role
+from portal.models import NoticeDelivery
 
-from .models import Ballot, Case, ConflictDeclaration, EvidenceDocument, Vote
+from . import policies
+from .models import (
+    Ballot,
+    Case,
+    ConflictDeclaration,
+    EvidenceDocument,
+    PlanRequirement,
+    Referral,
+    RemedialPlan,
+    Vote,
+)
 
 
 def case_list_for_user(user) -> QuerySet[Case]:
-    cases = Case.objects.select_related("certificate").prefetch_related(
-        "device_models__manufacturer"
-    )
-    if not user.has_perm("governance.view_case"):
-        return cases.none()
-    if user.is_ssc:
-        return cases
-    if user.has_role(Role.EXPERT):
-        return cases.filter(experts__expert=user, experts__expires_at__gt=timezone.now())
-    if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
-        return cases.filter(addressed_to=user.organisation_id)
-    return cases.none()
-
-
-def case_for_page(pk: int) -> Case:
     return (
-        Case.objects.select_related("certificate", "opened_by")
+        policies.cases.visible(user)
+        .select_related("certificate")
+        .prefetch_related("device_models__manufacturer")
+    )
+
+
+def case_for_page(user, pk) -> Case:
+    """The case if the user may see it, with everything its page reads; else 404."""
+    return policies.cases.get_or_404(
+        user,
+        pk,
+        Case.objects.select_related("certificate", "opened_by", "acting_chair", "decision_record")
         .prefetch_related(
             "device_models__manufacturer",
             "addressed_to",
@@ -32,74 +38,70 @@ def case_for_page(pk: int) -> Case:
             "experts__expert",
             "comments__author",
             "plan_requirements__supplier",
+            "referrals",
             Prefetch("ballots", queryset=Ballot.objects.order_by("number")),
-        )
-        .get(pk=pk)
+        ),
     )
 
 
 def documents_visible(user, case: Case) -> QuerySet[EvidenceDocument]:
-    """One query for the whole list: the documents the user holds a guardian grant for."""
-    return get_objects_for_user(
-        user,
-        "governance.view_evidencedocument",
-        klass=case.documents.select_related("uploaded_by"),
-        accept_global_perms=False,
-    ).order_by("uploaded_at", "id")
-
-
-def ballot_for_page(pk: int) -> Ballot:
+    """One query for the whole list: the documents the evidence policy lets the user open."""
     return (
-        Ballot.objects.select_related("case__certificate", "opened_by", "closed_by")
-        .prefetch_related(
+        policies.evidence.visible(user)
+        .filter(case=case)
+        .select_related("uploaded_by")
+        .order_by("uploaded_at", "id")
+    )
+
+
+def ballot_for_page(user, pk) -> Ballot:
+    return policies.ballots.get_or_404(
+        user,
+        pk,
+        Ballot.objects.select_related(
+            "case__certificate", "case__acting_chair", "opened_by", "closed_by"
+        ).prefetch_related(
             Prefetch("votes", queryset=Vote.objects.select_related("member")),
             Prefetch(
                 "case__conflicts", queryset=ConflictDeclaration.objects.select_related("member")
             ),
-        )
-        .get(pk=pk)
+        ),
     )
 
 
-def open_cases() -> QuerySet[Case]:
+def open_cases(user) -> QuerySet[Case]:
     return (
-        Case.objects.exclude(state=Case.State.CLOSED)
+        policies.cases.visible(user)
+        .exclude(state=Case.State.CLOSED)
         .select_related("certificate")
         .order_by("opened_at")
     )
 
 
-def open_ballots_with_non_voters():
-    """Open ballots, soonest closing first, each with `.not_voted`: for the chair."""
-    from . import permissions
-
-    ballots = list(
-        Ballot.objects.filter(state=Ballot.State.OPEN)
-        .select_related("case")
-        .prefetch_related("votes", "case__conflicts")
-        .order_by("closes_at")
-    )
+def _with_not_voted(ballots: list[Ballot]) -> list[Ballot]:
     for ballot in ballots:
         voted = {v.member_id for v in ballot.votes.all()}
         ballot.not_voted = [
-            u for u in permissions.eligible_voters(ballot.case) if u.pk not in voted
+            u for u in policies.eligible_voters(ballot.case) if u.pk not in voted
         ]
     return ballots
 
 
-def ballots_awaiting_vote(user) -> QuerySet[Ballot]:
-    return (
-        Ballot.objects.filter(state=Ballot.State.OPEN, closes_at__gt=timezone.now())
-        .exclude(votes__member=user)
-        .exclude(case__conflicts__member=user, case__conflicts__has_conflict=True)
-        .select_related("case")
-        .order_by("closes_at")
-    )
+def ballots_to_close(user) -> list[Ballot]:
+    """Open ballots the user chairs, soonest closing first, each with `.not_voted`."""
+    return _with_not_voted(policies.ballots.with_action(user, "close"))
+
+
+def ballots_to_vote(user) -> list[Ballot]:
+    """Open ballots the user may vote in (a vote may be changed until closing), each with
+    `.my_vote`."""
+    ballots = policies.ballots.with_action(user, "vote")
+    for ballot in ballots:
+        ballot.my_vote = next((v for v in ballot.votes.all() if v.member_id == user.pk), None)
+    return ballots
 
 
 def unacknowledged_notices(user):
-    from .models import NoticeDelivery
-
     return (
         NoticeDelivery.objects.filter(recipient=user, acknowledged_at__isnull=True)
         .select_related("notice")
@@ -107,62 +109,69 @@ def unacknowledged_notices(user):
     )
 
 
-def plans_waiting_for_supplier(user):
-    from .models import PlanRequirement
+def plans_to_submit(user) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "submit")
 
-    State = PlanRequirement.State
+
+def plans_to_review(user) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "review")
+
+
+def plans_to_complete(user) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "complete")
+
+
+def plans_overdue(user) -> QuerySet[PlanRequirement]:
     return (
-        PlanRequirement.objects.filter(
-            supplier_id=user.organisation_id,
-            state__in=[State.NOTIFIED, State.NOT_APPROVED, State.OVERDUE],
-        )
+        policies.plan_requirements.visible(user)
+        .filter(state=PlanRequirement.State.OVERDUE)
         .select_related("case", "supplier")
         .order_by("due_date")
     )
 
 
-def plans_to_review():
-    from .models import PlanRequirement
+def plan_requirements_for_user(user) -> QuerySet[PlanRequirement]:
+    return policies.plan_requirements.visible(user).select_related("case", "supplier")
 
-    return (
-        PlanRequirement.objects.filter(
-            state__in=[PlanRequirement.State.SUBMITTED, PlanRequirement.State.RESUBMITTED]
-        )
-        .select_related("case", "supplier")
-        .order_by("due_date")
+
+def plan_requirement_for_page(user, pk) -> PlanRequirement:
+    return policies.plan_requirements.get_or_404(
+        user,
+        pk,
+        PlanRequirement.objects.prefetch_related(
+            Prefetch(
+                "plans",
+                queryset=RemedialPlan.objects.select_related(
+                    "submitted_by", "reviewed_by"
+                ).prefetch_related("milestones"),
+            )
+        ),
     )
 
 
-def plans_overdue():
-    from .models import PlanRequirement
+def referrals_for_user(user) -> QuerySet[Referral]:
+    return policies.referrals.visible(user).select_related("case", "organisation")
 
-    return (
-        PlanRequirement.objects.filter(state=PlanRequirement.State.OVERDUE)
-        .select_related("case", "supplier")
-        .order_by("due_date")
+
+def referral_for_page(user, pk) -> Referral:
+    return policies.referrals.get_or_404(
+        user,
+        pk,
+        Referral.objects.prefetch_related(
+            "documents",
+            "information_requests__documents",
+            "packs",
+            "case__device_models__manufacturer",
+        ),
     )
 
 
-def referrals_for_authority():
-    from .models import Referral
-
-    return (
-        Referral.objects.filter(
-            state__in=[Referral.State.PACK_SENT, Referral.State.INFORMATION_PROVIDED]
-        )
-        .select_related("case", "organisation")
-        .order_by("lodged_at")
-    )
+def referrals_to_determine(user) -> list[Referral]:
+    return policies.referrals.with_action(user, "determine")
 
 
-def referrals_for_ssc():
-    """Lodged referrals whose pack is not yet sent, and open information requests."""
-    from .models import Referral
-
-    return (
-        Referral.objects.filter(
-            state__in=[Referral.State.LODGED, Referral.State.INFORMATION_REQUESTED]
-        )
-        .select_related("case", "organisation")
-        .order_by("lodged_at")
+def referrals_to_send_or_answer(user) -> list[Referral]:
+    """Lodged referrals whose pack the user may send, and requests the user may answer."""
+    return policies.referrals.with_action(user, "send_pack") + policies.referrals.with_action(
+        user, "provide_information"
     )

@@ -8,20 +8,20 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
 
 from cpl.models import AssuranceCertificate, DeviceModel
 from cpl.services import device_model_change_status
 from portal.audit import AuditEntry, audit_record, audit_record_many
-from portal.models import Organisation, User
-from portal.roles import SSC_ROLES, Role
+from portal.documents import stored_documents
+from portal.models import Notice, Organisation, User
+from portal.notices import notice_send
+from portal.transitions import run_transition
 
-from . import permissions
-from .documents import detect_content_type, store_upload
+from . import policies
 from .models import (
     Ballot,
     Case,
@@ -31,40 +31,16 @@ from .models import (
     DecisionRecord,
     EvidenceDocument,
     ExpertInvitation,
-    Notice,
     SecurityCharacteristics,
     Vote,
     VoteChoice,
 )
-from .notices import notice_send
 
 VIEW_DOCUMENT = "view_evidencedocument"
 
 
 class BallotAlreadyClosed(Exception):
     pass
-
-
-def run_transition(
-    *, actor, obj, name: str, check_permission: bool = True, audit_extra=None, **kwargs
-):
-    """Call a state transition, save, and audit it: the one path every governance state change
-    takes. `check_permission=False` is for system moves (a ballot closing, a determination)."""
-    method = getattr(obj, name)
-    if not can_proceed(method):
-        raise TransitionNotAllowed(f"{obj} cannot {name.replace('_', ' ')} now.")
-    if check_permission and not has_transition_perm(method, actor):
-        raise PermissionDenied(f"You may not {name.replace('_', ' ')} {obj}.")
-    before = obj.state
-    method(**kwargs)
-    obj.save()
-    audit_record(
-        actor=actor,
-        action=f"{obj._meta.model_name}.{name}",
-        obj=obj,
-        before={"state": before},
-        after={"state": obj.state, **kwargs, **(audit_extra or {})},
-    )
 
 
 # --- cases -------------------------------------------------------------------------------------
@@ -82,7 +58,7 @@ def case_open(
     summary: str,
     addressed_to=(),
 ) -> Case:
-    if not actor.has_perm("governance.open_case"):
+    if not actor.has_perm("governance.open_case"):  # a case policy needs a case; this is the list
         raise PermissionDenied("Only the SSC Secretariat opens cases.")
     if certificate.kind != AssuranceCertificate.Kind.CPA:
         raise ValidationError(
@@ -140,11 +116,32 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
     return case
 
 
+def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
+    """The chair is conflicted on this case: a non-conflicted member chairs it instead."""
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        policies.cases.require(actor, "designate_acting_chair", case)
+        if member not in policies.eligible_voters(case) and member.pk != case.acting_chair_id:
+            raise ValidationError("Choose an SSC member with no conflict of interest on this case.")
+        if Vote.objects.filter(
+            ballot__case=case, ballot__state=Ballot.State.OPEN, member=member
+        ).exists():
+            raise ValidationError(f"{member} has voted in the open ballot and cannot chair it.")
+        before = case.acting_chair.username if case.acting_chair_id else None
+        case.acting_chair = member
+        case.save(update_fields=["acting_chair"])
+        audit_record(
+            actor=actor,
+            action="case.acting_chair_designated",
+            obj=case,
+            before={"acting_chair": before},
+            after={"acting_chair": member.username},
+        )
+    return case
+
+
 def case_comment(*, actor, case: Case, text: str) -> CaseComment:
-    if not permissions.can_view_case(actor, case) or actor.has_role(
-        Role.SUPPLIER, Role.OTHER_PARTY
-    ):
-        raise PermissionDenied("You may not comment on this case.")
+    policies.cases.require(actor, "comment", case)
     with transaction.atomic():
         comment = CaseComment.objects.create(case=case, author=actor, text=text)
         audit_record(actor=actor, action="case.commented", obj=case, after={"comment": comment.pk})
@@ -152,10 +149,7 @@ def case_comment(*, actor, case: Case, text: str) -> CaseComment:
 
 
 def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> ConflictDeclaration:
-    if not actor.has_role(Role.MEMBER, Role.CHAIR):
-        raise PermissionDenied("Only SSC members declare conflicts of interest.")
-    if case.state not in {Case.State.OPENED, Case.State.ASSESSMENT, Case.State.VOTING}:
-        raise ValidationError("Conflicts are declared before the case is decided.")
+    policies.cases.require(actor, "declare_conflict", case)
     if has_conflict and not reason.strip():
         raise ValidationError("Give the reason for the conflict of interest.")
     with transaction.atomic():
@@ -168,6 +162,11 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             and existing.reason == reason
         ):
             return existing
+        if existing is not None and existing.has_conflict and not has_conflict:
+            if case.ballots.exists():
+                raise ValidationError(
+                    "A conflict declared on a case stands once a ballot has opened on it."
+                )
         voted = Vote.objects.filter(
             ballot__case=case, ballot__state=Ballot.State.OPEN, member=actor
         ).exists()
@@ -193,35 +192,11 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
 # --- evidence ----------------------------------------------------------------------------------
 
 
-def _ssc_users():
-    return User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).distinct()
-
-
-def _rule_viewers(document: EvidenceDocument) -> set[int] | None:
-    """The users a document's classification grants it to; None where only named grants count."""
-    case = document.case
-    if document.classification == EvidenceDocument.Classification.SSC_ONLY:
-        conflicted = set(
-            case.conflicts.filter(has_conflict=True).values_list("member_id", flat=True)
-        )
-        return set(_ssc_users().values_list("pk", flat=True)) - conflicted
-    if document.classification == EvidenceDocument.Classification.PARTIES:
-        parties = set(
-            User.objects.filter(
-                is_active=True,
-                organisation__in=case.addressed_to.all(),
-                groups__name__in=[Role.SUPPLIER, Role.OTHER_PARTY],
-            ).values_list("pk", flat=True)
-        )
-        return parties | set(_ssc_users().values_list("pk", flat=True))
-    return None
-
-
 def evidence_sync_access(*, actor, case: Case) -> None:
     """Make each document's guardian grants match its classification's rule (audited)."""
     entries = []
     for document in case.documents.all():
-        wanted = _rule_viewers(document)
+        wanted = policies.evidence.rule_viewers(document)
         if wanted is None:
             continue
         current = set(
@@ -251,9 +226,9 @@ def evidence_sync_access(*, actor, case: Case) -> None:
 
 
 def evidence_sync_all() -> int:
-    """Re-sync every open case's grants: users who joined since an upload get access, users who
-    left lose it (grants are per user, so rules alone would not reach them)."""
-    cases = Case.objects.exclude(state=Case.State.CLOSED).filter(documents__isnull=False).distinct()
+    """Re-sync every case's grants, closed ones too: users who joined since an upload get
+    access, users who left lose it (grants are per user, so rules alone would not reach them)."""
+    cases = Case.objects.filter(documents__isnull=False).distinct()
     for case in cases:
         with transaction.atomic():
             evidence_sync_access(actor=None, case=case)
@@ -263,11 +238,9 @@ def evidence_sync_all() -> int:
 def evidence_upload(
     *, actor, case: Case, title: str, classification: str, upload
 ) -> EvidenceDocument:
-    if not actor.has_perm("governance.add_evidencedocument"):
-        raise PermissionDenied("Only the SSC Secretariat uploads evidence.")
-    content_type = detect_content_type(upload)
-    stored = store_upload(upload, folder="evidence", content_type=content_type)
-    with transaction.atomic():
+    policies.cases.require(actor, "upload_evidence", case)
+    with stored_documents(folder="evidence") as store, transaction.atomic():
+        stored = store(upload)
         document = EvidenceDocument.objects.create(
             case=case,
             title=title,
@@ -284,7 +257,7 @@ def evidence_upload(
                 "classification": classification,
                 "sha256": stored.sha256,
                 "size": stored.size,
-                "content_type": content_type,
+                "content_type": stored.content_type,
             },
         )
         if classification == EvidenceDocument.Classification.NAMED:
@@ -295,8 +268,7 @@ def evidence_upload(
 
 def evidence_grant(*, actor, document: EvidenceDocument, users) -> None:
     """Name recipients of a `named-recipients` document."""
-    if not actor.has_role(Role.SECRETARIAT):
-        raise PermissionDenied("Only the SSC Secretariat grants access to evidence.")
+    policies.evidence.require(actor, "grant", document)
     _grant_named(actor=actor, document=document, users=users)
 
 
@@ -331,9 +303,8 @@ def evidence_record_download(*, actor, document: EvidenceDocument) -> None:
 def expert_invite(
     *, actor, case: Case, expert: User, expires_at: datetime.datetime, documents=()
 ) -> ExpertInvitation:
-    if not actor.has_role(Role.CHAIR, Role.SECRETARIAT):
-        raise PermissionDenied("The chair or the secretariat invites experts.")
-    if not expert.has_role(Role.EXPERT):
+    policies.cases.require(actor, "invite_expert", case)
+    if not policies.experts().filter(pk=expert.pk).exists():
         raise ValidationError(f"{expert} is not a technical expert.")
     if expires_at <= timezone.now():
         raise ValidationError("The access must end in the future.")
@@ -347,6 +318,20 @@ def expert_invite(
             obj=case,
             after={"expert": expert.username, "expires_at": expires_at},
         )
+        case_path = reverse("governance:case", args=[case.pk])
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.EXPERT_INVITATION,
+            subject=f"Invitation to advise the SSC on {case.reference}",
+            body=f"The SSC invites you to advise on case {case.reference} as a technical expert "
+            f"(SEC G7.16(b)). You may read the case and the documents shared with you until "
+            f"{timezone.localtime(expires_at):%H:%M on %d %B %Y}.",
+            users=[expert],
+            about=case,
+            link=case_path,
+            action_link=case_path,
+            action_label="Read the case",
+        )
         # The chair may share named documents with the expert it invites, too.
         for document in documents:
             if document.case_id == case.pk:
@@ -358,13 +343,11 @@ def expert_invite(
 
 
 def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
-    if not actor.has_role(Role.CHAIR):
-        raise PermissionDenied("Only the chair opens a ballot.")
     if closes_at <= timezone.now() + datetime.timedelta(minutes=5):
         raise ValidationError("The ballot must stay open for at least five minutes.")
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
-        run_transition(actor=actor, obj=case, name="start_voting")
+        run_transition(actor=actor, obj=case, name="start_voting", action="open_ballot")
         number = case.ballots.count() + 1
         ballot = Ballot.objects.create(
             case=case, number=number, opened_by=actor, closes_at=closes_at
@@ -375,19 +358,40 @@ def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
             obj=ballot,
             after={"closes_at": closes_at, "case": case.reference},
         )
+        ballot_path = reverse("governance:ballot", args=[ballot.pk])
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.BALLOT_OPENED,
+            subject=f"Vote: ballot {number} on {case.reference} is open",
+            body=f"The SSC ballot on case {case.reference} is open until "
+            f"{timezone.localtime(closes_at):%H:%M on %d %B %Y}. Declare whether you have a "
+            f"conflict of interest on the case, then vote.",
+            # Conflicted members are recused: they are not asked to vote.
+            users=policies.eligible_voters(case),
+            about=ballot,
+            link=ballot_path,
+            action_link=f"{ballot_path}#vote-panel",
+            action_label="Vote in the ballot",
+        )
     return ballot
 
 
-def vote_cast(*, actor, ballot: Ballot, choice: str) -> Vote:
+def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) -> Vote:
+    """A member who has not declared yet confirms `no_conflict` with the vote (one step)."""
     if choice not in VoteChoice.values:
         raise ValidationError("Choose one of the options.")
     with transaction.atomic():
         # Fresh rows, locked: the ballot may have closed or the member declared meanwhile.
         locked = Ballot.objects.select_for_update().get(pk=ballot.pk)
-        locked.case = Case.objects.get(pk=locked.case_id)
-        allowed, why = permissions.can_vote(actor, locked)
-        if not allowed:
-            raise PermissionDenied(why)
+        locked.case = Case.objects.select_for_update().get(pk=locked.case_id)
+        policies.ballots.require(actor, "vote", locked)
+        if policies.declaration_for(actor, locked.case) is None:
+            if not no_conflict:
+                raise ValidationError(
+                    "Confirm that you have no conflict of interest on this case, or declare "
+                    "one on the case page."
+                )
+            conflict_declare(actor=actor, case=locked.case, has_conflict=False, reason="")
         vote, created = Vote.objects.update_or_create(
             ballot=locked, member=actor, defaults={"choice": choice}
         )
@@ -401,7 +405,7 @@ def vote_cast(*, actor, ballot: Ballot, choice: str) -> Vote:
 
 
 def _tally(ballot: Ballot) -> tuple[Counter, list[dict], int]:
-    eligible = list(permissions.eligible_voters(ballot.case))
+    eligible = list(policies.eligible_voters(ballot.case))
     eligible_ids = {u.pk for u in eligible}
     votes = [v for v in ballot.votes.select_related("member") if v.member_id in eligible_ids]
     tallies = Counter({choice: 0 for choice in VoteChoice.values})
@@ -416,13 +420,13 @@ def _tally(ballot: Ballot) -> tuple[Counter, list[dict], int]:
 
 
 def ballot_close(*, actor, ballot: Ballot) -> Ballot:
-    """Close a ballot (the chair, or the beat task at closing time). Exactly one close wins."""
-    if actor is not None and not actor.has_role(Role.CHAIR):
-        raise PermissionDenied("Only the chair closes a ballot.")
+    """Close a ballot (the case's chair, or the beat task at closing time). Exactly one close
+    wins."""
     with transaction.atomic():
         ballot = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
         if not ballot.is_open:
             raise BallotAlreadyClosed(f"{ballot} is already {ballot.get_state_display().lower()}.")
+        policies.ballots.require(actor, "close", ballot)
         tallies, recorded, eligible = _tally(ballot)
         cast = tallies[VoteChoice.SUSPEND] + tallies[VoteChoice.REMEDIAL_PLAN]
         required = max(1, math.ceil(eligible * settings.BALLOT_QUORUM_FRACTION))
@@ -433,25 +437,23 @@ def ballot_close(*, actor, ballot: Ballot) -> Ballot:
         )
         ballot.closed_at, ballot.closed_by = timezone.now(), actor
         case = Case.objects.select_for_update().get(pk=ballot.case_id)
+        closing = {"actor": actor, "obj": ballot, "consequence_of": "ballot.close"}
         if cast < required:
-            ballot.fail()
-            ballot.save()
-            run_transition(actor=None, obj=case, name="voting_failed", check_permission=False)
+            run_transition(**closing, name="fail")
+            run_transition(actor=actor, obj=case, name="voting_failed", consequence_of="ballot.fail")
         elif tallies[VoteChoice.SUSPEND] == tallies[VoteChoice.REMEDIAL_PLAN]:
-            ballot.await_casting_vote()
-            ballot.save()
+            run_transition(**closing, name="await_casting_vote")
         else:
             result = (
                 Decision.SUSPEND
                 if tallies[VoteChoice.SUSPEND] > tallies[VoteChoice.REMEDIAL_PLAN]
                 else Decision.REMEDIAL_PLAN
             )
-            ballot.close(result=result)
-            ballot.save()
+            run_transition(**closing, name="close", result=result)
             _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded)
         audit_record(
             actor=actor,
-            action=f"ballot.{ballot.state}",
+            action="ballot.tallied",
             obj=ballot,
             after={
                 "tallies": ballot.tallies,
@@ -467,25 +469,19 @@ def ballot_cast_deciding_vote(*, actor, ballot: Ballot, choice: str) -> Ballot:
     if choice not in Decision.values:
         raise ValidationError("Choose suspend or remedial plans.")
     with transaction.atomic():
-        ballot = Ballot.objects.select_for_update().get(pk=ballot.pk)
-        if not can_proceed(ballot.cast_deciding_vote):
+        ballot = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
+        if ballot.state != Ballot.State.AWAITING_CASTING_VOTE:
             raise BallotAlreadyClosed("This ballot is not waiting for a casting vote.")
-        if not has_transition_perm(ballot.cast_deciding_vote, actor):
-            raise PermissionDenied("Only the chair gives the casting vote.")
-        ballot.cast_deciding_vote(choice=choice)
-        ballot.save()
+        run_transition(actor=actor, obj=ballot, name="cast_deciding_vote", choice=choice)
         _, recorded, _ = _tally(ballot)
         case = Case.objects.select_for_update().get(pk=ballot.case_id)
         _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded, casting=True)
-        audit_record(
-            actor=actor, action="ballot.casting_vote", obj=ballot, after={"choice": choice}
-        )
     return ballot
 
 
 def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False) -> DecisionRecord:
     run_transition(
-        actor=None, obj=case, name="decide", check_permission=False, decision=ballot.result
+        actor=actor, obj=case, name="decide", consequence_of="ballot.close", decision=ballot.result
     )
     conflicts = [
         {"member": d.member.username, "reason": d.reason}
@@ -510,7 +506,7 @@ def decision_issue(
         case = Case.objects.select_for_update().get(pk=case.pk)
         record = DecisionRecord.objects.select_for_update().get(case=case)
         name = "apply_suspension" if record.decision == Decision.SUSPEND else "apply_remediation"
-        run_transition(actor=actor, obj=case, name=name)
+        run_transition(actor=actor, obj=case, name=name, action="issue_decision")
         record.reasons, record.security_factors = reasons, security_factors
         record.operational_impact = operational_impact
         record.issued_at, record.issued_by = timezone.now(), actor
@@ -538,10 +534,13 @@ def decision_issue(
         notice = notice_send(
             actor=actor,
             kind=Notice.Kind.DECISION,
-            case=case,
             organisations=recipients,
             subject=f"SSC decision on {case.reference}: {record.get_decision_display()}",
             body=_decision_notice_body(case, record, models),
+            about=case,
+            link=reverse("governance:case", args=[case.pk]),
+            action_link=reverse("governance:referral-lodge", args=[case.pk]),
+            action_label="Refer the decision to the Authority",
         )
         audit_record(
             actor=actor,
@@ -592,7 +591,7 @@ def ballots_close_due(*, now=None) -> int:
 
 
 def ballots_send_reminders(*, now=None) -> int:
-    """E-mail members who have not voted, once per ballot, shortly before it closes."""
+    """Remind members who have not voted, once per ballot, shortly before it closes."""
     now = now or timezone.now()
     window = now + datetime.timedelta(hours=settings.BALLOT_REMINDER_HOURS)
     sent = 0
@@ -608,7 +607,7 @@ def ballots_send_reminders(*, now=None) -> int:
             if locked.reminder_sent_at is not None:
                 continue
             voted = set(locked.votes.values_list("member_id", flat=True))
-            to_remind = [u for u in permissions.eligible_voters(ballot.case) if u.pk not in voted]
+            to_remind = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
             locked.reminder_sent_at = now
             locked.save(update_fields=["reminder_sent_at"])
             audit_record(
@@ -617,19 +616,25 @@ def ballots_send_reminders(*, now=None) -> int:
                 obj=locked,
                 after={"members": [u.username for u in to_remind]},
             )
-            subject = f"Vote needed: {ballot.case.reference} closes {ballot.closes_at:%d %b %H:%M}"
-            addresses = [u.email for u in to_remind if u.email]
-            body = (
-                f"The SSC ballot on case {ballot.case.reference} closes at "
+            if not to_remind:
+                continue
+            ballot_path = reverse("governance:ballot", args=[locked.pk])
+            # Through the outbox, written with reminder_sent_at: sent once, even if SMTP is down.
+            notice_send(
+                actor=None,
+                kind=Notice.Kind.BALLOT_REMINDER,
+                subject=f"Vote needed: {ballot.case.reference} closes "
+                f"{timezone.localtime(ballot.closes_at):%d %b %H:%M}",
+                body=f"The SSC ballot on case {ballot.case.reference} closes at "
                 f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y} and you have not "
-                f"voted yet. Sign in to the portal to vote."
+                f"voted yet.",
+                users=to_remind,
+                about=locked,
+                link=ballot_path,
+                action_link=f"{ballot_path}#vote-panel",
+                action_label="Vote in the ballot",
             )
-            transaction.on_commit(
-                lambda s=subject, b=body, a=addresses: [
-                    send_mail(s, b, None, [address]) for address in a
-                ]
-            )
-            sent += len(addresses)
+            sent += len(to_remind)
     return sent
 
 
@@ -645,15 +650,13 @@ def characteristics_upload(
     ncsc_reference: str,
     upload,
 ) -> SecurityCharacteristics:
-    if not actor.has_perm("governance.upload_securitycharacteristics"):
-        raise PermissionDenied("Only the SSC Secretariat uploads Security Characteristics.")
+    policies.characteristics.require(actor, "upload", None)
     if SecurityCharacteristics.objects.filter(
         device_type=device_type, version_label=version_label
     ).exists():
         raise ValidationError(f"Version {version_label} for {device_type} is already recorded.")
-    content_type = detect_content_type(upload)
-    stored = store_upload(upload, folder="characteristics", content_type=content_type)
-    with transaction.atomic():
+    with stored_documents(folder="characteristics") as store, transaction.atomic():
+        stored = store(upload)
         current = (
             SecurityCharacteristics.objects.select_for_update()
             .filter(device_type=device_type, is_current=True)

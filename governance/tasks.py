@@ -13,27 +13,6 @@ def ballots_send_reminders():
     return services.ballots_send_reminders()
 
 
-@shared_task(name="governance.tasks.notice_deliver")
-def notice_deliver(notice_id: int):
-    from .notices import notice_deliver as deliver
-
-    return deliver(notice_id=notice_id)
-
-
-@shared_task(name="governance.tasks.notices_redispatch")
-def notices_redispatch():
-    from .notices import notices_redispatch as redispatch
-
-    return redispatch()
-
-
-@shared_task(name="governance.tasks.notices_chase")
-def notices_chase():
-    from .notices import notices_chase as chase
-
-    return chase()
-
-
 @shared_task(name="governance.tasks.plans_mark_overdue")
 def plans_mark_overdue():
     from .plans import plans_mark_overdue as mark

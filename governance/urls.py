@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import notice_views, plan_views, referral_views, views
+from . import plan_views, referral_views, views
 
 app_name = "governance"
 
@@ -29,6 +29,9 @@ urlpatterns = [
         name="evidence-grant",
     ),
     path("cases/<int:case_pk>/conflict/", views.ConflictDeclareView.as_view(), name="conflict"),
+    path(
+        "cases/<int:case_pk>/acting-chair/", views.ActingChairView.as_view(), name="acting-chair"
+    ),
     path(
         "cases/<int:case_pk>/experts/new/", views.ExpertInviteView.as_view(), name="expert-invite"
     ),
@@ -70,8 +73,4 @@ urlpatterns = [
         referral_views.PackDownloadView.as_view(),
         name="pack-download",
     ),
-    path("inbox/", notice_views.InboxView.as_view(), name="inbox"),
-    path("inbox/<int:pk>/", notice_views.InboxDetailView.as_view(), name="inbox-detail"),
-    path("notices/", notice_views.NoticeListView.as_view(), name="notice-list"),
-    path("notices/<int:pk>/", notice_views.NoticeDetailView.as_view(), name="notice"),
 ]

@@ -8,16 +8,16 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
+from portal.documents import attachment_response
 from portal.permissions import PortalPermissionRequiredMixin
-from portal.roles import Role
+from portal.policies import policy_for
 
-from . import permissions, selectors, services
-from .documents import attachment_response
+from . import policies, selectors, services
 from .forms import (
+    ActingChairForm,
     BallotOpenForm,
     CaseOpenForm,
     CastingVoteForm,
@@ -30,12 +30,7 @@ from .forms import (
     ExpertInviteForm,
     VoteForm,
 )
-from .models import Ballot, Case, EvidenceDocument, SecurityCharacteristics
-
-CHANGED = (
-    "This changed while you were looking at it. The page now shows what it is; check it "
-    "and try again."
-)
+from .models import Ballot, EvidenceDocument
 
 
 def _form_errors(form, exc: ValidationError, field=None):
@@ -44,21 +39,24 @@ def _form_errors(form, exc: ValidationError, field=None):
 
 
 class CaseMixin(LoginRequiredMixin):
-    """The case in the URL, if the user may see it; otherwise 404 (never reveal it exists)."""
+    """The case in the URL if the user may see it (else 404, never revealing it exists), and
+    `case_action`, when set, allowed by the case policy now (else 403 with the reason)."""
+
+    case_action: str | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        # Asked only of methods the view answers: a GET on a POST-only URL stays a 405.
+        if (
+            request.user.is_authenticated
+            and self.case_action
+            and hasattr(self, request.method.lower())
+        ):
+            policies.cases.require(request.user, self.case_action, self.case)
+        return super().dispatch(request, *args, **kwargs)
 
     @cached_property
-    def case(self) -> Case:
-        try:
-            case = selectors.case_for_page(self.kwargs["case_pk"])
-        except Case.DoesNotExist:
-            raise Http404 from None
-        if not permissions.can_view_case(self.request.user, case):
-            raise Http404
-        return case
-
-    def require_role(self, *roles):
-        if not self.request.user.has_role(*roles):
-            raise PermissionDenied
+    def case(self):
+        return selectors.case_for_page(self.request.user, self.kwargs["case_pk"])
 
 
 class CaseListView(PortalPermissionRequiredMixin, ListView):
@@ -109,37 +107,30 @@ class CaseDetailView(CaseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user, case = self.request.user, self.case
-        declaration = permissions.declaration_for(user, case)
+        actions = policies.cases.actions(user, case)
+        declaration = policies.declaration_for(user, case)
         ballots = list(case.ballots.all())
+        device_models = list(case.device_models.all())
         context = {
             "case": case,
-            "documents": selectors.documents_visible(user, case),
-            "is_ssc": user.is_ssc,
-            "is_secretariat": user.has_role(Role.SECRETARIAT),
-            "is_chair": user.has_role(Role.CHAIR),
+            "actions": actions,
+            "documents": _documents_with_actions(user, case),
             "declaration": declaration,
             "ballots": ballots,
             "open_ballot": next((b for b in ballots if b.is_open), None),
             "decision_record": getattr(case, "decision_record", None),
-            "can_comment": not user.has_role(Role.SUPPLIER, Role.OTHER_PARTY),
-            "can_refer": user.has_perm("governance.add_referral")
-            and getattr(getattr(case, "decision_record", None), "issued_at", None) is not None,
+            # Linked only where the register's policy lets this user open the page.
+            "device_models": [(m, policy_for(m).can(user, "view", m)) for m in device_models],
+            "certificate_visible": policy_for(case.certificate).can(user, "view", case.certificate),
             "requirements": [
                 r
                 for r in case.plan_requirements.all()
-                if user.is_ssc or r.supplier_id == user.organisation_id
+                if policies.plan_requirements.can(user, "view", r)
             ],
         }
-        if user.is_ssc:
-            # Device counts per supplier: the SSC's eyes only.
-            context["affected"] = cpl_selectors.affected_suppliers(
-                [m.pk for m in case.device_models.all()]
-            )
-        if user.has_role(Role.MEMBER, Role.CHAIR) and case.state in {
-            Case.State.OPENED,
-            Case.State.ASSESSMENT,
-            Case.State.VOTING,
-        }:
+        if "view_deliberation" in actions:
+            context["affected"] = cpl_selectors.affected_suppliers([m.pk for m in device_models])
+        if "declare_conflict" in actions:
             context["conflict_form"] = ConflictForm(
                 initial={
                     "has_conflict": ("yes" if declaration.has_conflict else "no")
@@ -148,7 +139,7 @@ class CaseDetailView(CaseMixin, TemplateView):
                     "reason": declaration.reason if declaration else "",
                 }
             )
-        if context["is_chair"] and case.state == Case.State.ASSESSMENT:
+        if "open_ballot" in actions:
             context["ballot_form"] = BallotOpenForm(
                 initial={
                     "closes_at": (timezone.localtime() + timezone.timedelta(days=3)).strftime(
@@ -156,19 +147,28 @@ class CaseDetailView(CaseMixin, TemplateView):
                     )
                 }
             )
+        if "designate_acting_chair" in actions:
+            context["acting_chair_form"] = ActingChairForm(case=case)
         context.update(kwargs)
         return super().get_context_data(**context)
 
 
+def _documents_with_actions(user, case):
+    documents = list(selectors.documents_visible(user, case))
+    for document in documents:
+        document.case = case  # the page's case, with its prefetched conflicts
+        document.actions = policies.evidence.actions(user, document)
+    return documents
+
+
 class CaseActionView(CaseMixin, View):
+    ACTIONS = {"start_assessment", "close"}
+
     def post(self, request, case_pk, action):
-        try:
-            services.case_transition(actor=request.user, case=self.case, name=action)
-        except ValueError:
-            raise Http404 from None
-        except (TransitionNotAllowed, ConcurrentTransition):
-            messages.error(request, CHANGED)
-            return redirect("governance:case", case_pk=case_pk)
+        if action not in self.ACTIONS:
+            raise Http404
+        policies.cases.require(request.user, action, self.case)
+        services.case_transition(actor=request.user, case=self.case, name=action)
         messages.success(
             request, f"Case {self.case.reference} is now {self.case.get_state_display().lower()}."
         )
@@ -177,14 +177,6 @@ class CaseActionView(CaseMixin, View):
 
 class CaseFormView(CaseMixin, FormView):
     """A form on its own page about one case; re-rendered with 400 when invalid."""
-
-    roles: tuple = ()
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated:
-            _ = self.case  # 404 first (it raises), then the role check
-            self.require_role(*self.roles)
-        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(case=self.case, **kwargs)
@@ -198,7 +190,7 @@ class CaseFormView(CaseMixin, FormView):
 
 
 class EvidenceUploadView(CaseFormView):
-    roles = (Role.SECRETARIAT,)
+    case_action = "upload_evidence"
     template_name = "governance/evidence_upload.html"
     form_class = EvidenceUploadForm
 
@@ -214,16 +206,20 @@ class EvidenceUploadView(CaseFormView):
 
 
 class EvidenceGrantView(CaseFormView):
-    roles = (Role.SECRETARIAT,)
     template_name = "governance/evidence_grant.html"
     form_class = EvidenceGrantForm
 
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            policies.evidence.require(request.user, "grant", self.document)
+        return super().dispatch(request, *args, **kwargs)
+
     @cached_property
     def document(self):
-        return get_object_or_404(
-            self.case.documents,
-            pk=self.kwargs["document_pk"],
-            classification=EvidenceDocument.Classification.NAMED,
+        return policies.evidence.get_or_404(
+            self.request.user,
+            self.kwargs["document_pk"],
+            EvidenceDocument.objects.filter(case=self.case),
         )
 
     def get_context_data(self, **kwargs):
@@ -238,15 +234,15 @@ class EvidenceGrantView(CaseFormView):
 
 class EvidenceDownloadView(CaseMixin, View):
     def get(self, request, case_pk, document_pk):
-        document = get_object_or_404(EvidenceDocument, pk=document_pk, case_id=case_pk)
-        if not permissions.can_view_document(request.user, document, case_visible=bool(self.case)):
-            raise Http404
+        document = policies.evidence.get_or_404(
+            request.user, document_pk, EvidenceDocument.objects.filter(case=self.case)
+        )
         services.evidence_record_download(actor=request.user, document=document)
         return attachment_response(document, folder="evidence")
 
 
 class ConflictDeclareView(CaseFormView):
-    roles = (Role.MEMBER, Role.CHAIR)
+    case_action = "declare_conflict"
     template_name = "governance/conflict.html"
     form_class = ConflictForm
 
@@ -264,8 +260,27 @@ class ConflictDeclareView(CaseFormView):
         return self.done("Your declaration is recorded.")
 
 
+class ActingChairView(CaseFormView):
+    case_action = "designate_acting_chair"
+    template_name = "governance/acting_chair.html"
+
+    def get_form(self, form_class=None):
+        return ActingChairForm(**self.get_form_kwargs(), case=self.case)
+
+    def form_valid(self, form):
+        member = form.cleaned_data["member"]
+        try:
+            services.case_designate_acting_chair(
+                actor=self.request.user, case=self.case, member=member
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc, "member")
+            return self.form_invalid(form)
+        return self.done(f"{member.get_full_name() or member} is acting chair for this case.")
+
+
 class ExpertInviteView(CaseFormView):
-    roles = (Role.CHAIR, Role.SECRETARIAT)
+    case_action = "invite_expert"
     template_name = "governance/expert_invite.html"
     form_class = ExpertInviteForm
 
@@ -291,6 +306,8 @@ class ExpertInviteView(CaseFormView):
 
 
 class CommentView(CaseMixin, View):
+    case_action = "comment"
+
     def post(self, request, case_pk):
         form = CommentForm(request.POST)
         if form.is_valid():
@@ -304,8 +321,9 @@ class CommentView(CaseMixin, View):
 
 
 class BallotOpenView(CaseMixin, View):
+    case_action = "open_ballot"
+
     def post(self, request, case_pk):
-        self.require_role(Role.CHAIR)
         form = BallotOpenForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Enter when voting closes, for example 2026-12-01 17:00.")
@@ -317,45 +335,47 @@ class BallotOpenView(CaseMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("governance:case", case_pk=case_pk)
-        except (TransitionNotAllowed, ConcurrentTransition):
-            messages.error(request, CHANGED)
-            return redirect("governance:case", case_pk=case_pk)
         messages.success(request, f"Ballot {ballot.number} is open.")
         return redirect("governance:ballot", ballot_pk=ballot.pk)
 
 
 class BallotMixin(LoginRequiredMixin):
+    ballot_action: str | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        # Asked only of methods the view answers: a GET on a POST-only URL stays a 405.
+        if (
+            request.user.is_authenticated
+            and self.ballot_action
+            and hasattr(self, request.method.lower())
+        ):
+            policies.ballots.require(request.user, self.ballot_action, self.ballot)
+        return super().dispatch(request, *args, **kwargs)
+
     @cached_property
     def ballot(self) -> Ballot:
-        try:
-            ballot = selectors.ballot_for_page(self.kwargs["ballot_pk"])
-        except Ballot.DoesNotExist:
-            raise Http404 from None
-        if not self.request.user.is_ssc:
-            raise Http404  # ballots are the SSC's business
-        return ballot
+        return selectors.ballot_for_page(self.request.user, self.kwargs["ballot_pk"])
 
     def ballot_context(self, **extra):
         user, ballot = self.request.user, self.ballot
         votes = list(ballot.votes.all())
         mine = next((v for v in votes if v.member_id == user.pk), None)
-        allowed, why = permissions.can_vote(user, ballot)
-        eligible = list(permissions.eligible_voters(ballot.case))
+        eligible = list(policies.eligible_voters(ballot.case))
         voted = {v.member_id for v in votes}
         return {
             "ballot": ballot,
             "case": ballot.case,
+            "actions": policies.ballots.actions(user, ballot),
+            "why_not_vote": policies.ballots.why_not(user, "vote", ballot),
             "my_vote": mine,
-            "can_vote": allowed,
-            "why_not": why,
             "vote_form": VoteForm(initial={"choice": mine.choice if mine else None}),
             "eligible": eligible,
             "not_voted": [u for u in eligible if u.pk not in voted],
             "votes": votes,
-            "is_chair": user.has_role(Role.CHAIR),
-            "is_member": permissions.is_voting_member(user),
             "conflicted": [d for d in ballot.case.conflicts.all() if d.has_conflict],
-            "declaration": permissions.declaration_for(user, ballot.case),
+            "declaration": policies.declaration_for(user, ballot.case),
+            "may_declare": policies.cases.can(user, "declare_conflict", ballot.case),
+            "may_issue_decision": policies.cases.can(user, "issue_decision", ballot.case),
             **extra,
         }
 
@@ -380,16 +400,21 @@ class VoteView(BallotMixin, View):
         else:
             try:
                 services.vote_cast(
-                    actor=request.user, ballot=self.ballot, choice=form.cleaned_data["choice"]
+                    actor=request.user,
+                    ballot=self.ballot,
+                    choice=form.cleaned_data["choice"],
+                    no_conflict=form.cleaned_data["no_conflict"],
                 )
                 note = "Your vote is recorded. You may change it until the ballot closes."
+            except ValidationError as exc:
+                status, note = 400, " ".join(exc.messages)
             except PermissionDenied as exc:
                 status, note = 403, str(exc) or "You may not vote in this ballot."
         if not request.headers.get("HX-Request"):
-            if status == 200:
-                messages.success(request, note)
-                return redirect("governance:ballot", ballot_pk=ballot_pk)
-            raise PermissionDenied(note) if status == 403 else Http404
+            if status == 403:
+                raise PermissionDenied(note)
+            (messages.success if status == 200 else messages.error)(request, note)
+            return redirect("governance:ballot", ballot_pk=ballot_pk)
         self.__dict__.pop("ballot", None)  # re-read with the new vote
         return render(
             request,
@@ -400,9 +425,9 @@ class VoteView(BallotMixin, View):
 
 
 class BallotCloseView(BallotMixin, View):
+    ballot_action = "close"
+
     def post(self, request, ballot_pk):
-        if not request.user.has_role(Role.CHAIR):
-            raise PermissionDenied
         try:
             ballot = services.ballot_close(actor=request.user, ballot=self.ballot)
         except services.BallotAlreadyClosed as exc:
@@ -418,9 +443,9 @@ class BallotCloseView(BallotMixin, View):
 
 
 class CastingVoteView(BallotMixin, View):
+    ballot_action = "cast_deciding_vote"
+
     def post(self, request, ballot_pk):
-        if not request.user.has_role(Role.CHAIR):
-            raise PermissionDenied
         form = CastingVoteForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose the option your casting vote supports.")
@@ -437,24 +462,17 @@ class CastingVoteView(BallotMixin, View):
 
 
 class DecisionIssueView(CaseFormView):
-    roles = (Role.CHAIR,)
+    case_action = "issue_decision"
     template_name = "governance/decision_issue.html"
     form_class = DecisionIssueForm
 
     def get_context_data(self, **kwargs):
-        record = getattr(self.case, "decision_record", None)
-        if record is None or self.case.state != Case.State.DECIDED:
-            raise Http404
-        return super().get_context_data(record=record, **kwargs)
+        return super().get_context_data(record=self.case.decision_record, **kwargs)
 
     def form_valid(self, form):
-        try:
-            record = services.decision_issue(
-                actor=self.request.user, case=self.case, **form.cleaned_data
-            )
-        except (TransitionNotAllowed, ConcurrentTransition):
-            messages.error(self.request, CHANGED)
-            return redirect("governance:case", case_pk=self.case.pk)
+        record = services.decision_issue(
+            actor=self.request.user, case=self.case, **form.cleaned_data
+        )
         return self.done(f"Decision notice issued: {record.get_decision_display()}.")
 
 
@@ -464,17 +482,16 @@ class CharacteristicsListView(PortalPermissionRequiredMixin, ListView):
     context_object_name = "documents"
 
     def get_queryset(self):
-        return SecurityCharacteristics.objects.select_related("uploaded_by")
+        return policies.characteristics.visible(self.request.user).select_related("uploaded_by")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        if self.request.user.has_perm("governance.upload_securitycharacteristics"):
+        if policies.characteristics.can(self.request.user, "upload", None):
             context.setdefault("form", CharacteristicsUploadForm())
         return context
 
     def post(self, request):
-        if not request.user.has_perm("governance.upload_securitycharacteristics"):
-            raise PermissionDenied
+        policies.characteristics.require(request.user, "upload", None)
         form = CharacteristicsUploadForm(request.POST, request.FILES)
         self.object_list = self.get_queryset()
         if form.is_valid():
@@ -495,5 +512,5 @@ class CharacteristicsDownloadView(PortalPermissionRequiredMixin, View):
     permission_required = "governance.view_securitycharacteristics"
 
     def get(self, request, pk):
-        document = get_object_or_404(SecurityCharacteristics, pk=pk)
+        document = policies.characteristics.get_or_404(request.user, pk)
         return attachment_response(document, folder="characteristics")

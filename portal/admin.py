@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import AuditEvent, Organisation, User
+from .models import AuditEvent, Notice, Organisation, User
 
 
 @admin.register(Organisation)
@@ -24,6 +24,24 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_repr"]
     list_filter = ["action"]
     search_fields = ["object_repr", "actor_label", "action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    """Read-only: notices are written by the services, with their deliveries and audit."""
+
+    list_display = ["subject", "kind", "reference", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["subject", "reference"]
 
     def has_add_permission(self, request):
         return False

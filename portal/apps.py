@@ -7,6 +7,11 @@ class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
 
+    def ready(self):
+        # Registered in every process: the audit log's permission policy (portal.policies), and
+        # the Celery tasks the outbox sends by name.
+        from . import audit_policy, tasks  # noqa: F401
+
 
 class PortalAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -1,5 +1,7 @@
 from django import forms
 
+from .documents import detect_content_type
+
 
 class SecurityCodeForm(forms.Form):
     token = forms.CharField(
@@ -27,3 +29,16 @@ class SecurityCodeForm(forms.Form):
         if not token.isdigit():
             raise forms.ValidationError("The security code must be 6 digits")
         return token
+
+
+class DocumentField(forms.FileField):
+    """An uploaded document, type-checked by its content once, here: the cleaned upload carries
+    `content_type_detected`, which `portal.documents.stored_documents` then uses as it is."""
+
+    default_error_messages = {"empty": "The selected file is empty."}
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if upload:
+            detect_content_type(upload)  # raises ValidationError for a refused type
+        return upload

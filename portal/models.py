@@ -3,6 +3,8 @@ import json
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.functional import cached_property
 
@@ -146,3 +148,111 @@ class AuditChainHead(models.Model):
 
     def __str__(self):
         return f"audit head #{self.last_seq}"
+
+
+def absolute_url(path: str) -> str:
+    """Links in e-mails and notices are absolute: the reader may be in a mail client."""
+    if not path or "://" in path:
+        return path
+    return f"{settings.PORTAL_BASE_URL}{path}"
+
+
+class Notice(models.Model):
+    """A formal message, written in the same transaction as the change that causes it (outbox),
+    e-mailed to each recipient once and shown in the inbox. It lives below both apps, so it
+    refers to what it is about generically (a case, a ballot, a plan, a CPL change …)."""
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision notice"
+        PLAN_OBLIGATION = "plan_obligation", "Remedial plan obligation (CPL Requirements 6.3)"
+        PLAN_REVIEW = "plan_review", "Remedial plan review"
+        REMINDER = "reminder", "Reminder"
+        INFORMATION_REQUEST = "information_request", "Information request"
+        REFERRAL = "referral", "Referral to the Authority"
+        CPL_CHANGE = "cpl_change", "CPL change notice"
+        BALLOT_OPENED = "ballot_opened", "Ballot opened"
+        BALLOT_REMINDER = "ballot_reminder", "Ballot reminder"
+        EXPERT_INVITATION = "expert_invitation", "Technical expert invitation"
+        CHASER = "chaser", "Reminder to acknowledge a notice"
+
+    # Prompts to act that are overtaken by events (a ballot closes) or are chasers themselves:
+    # chasing them would only add noise.
+    NOT_CHASED = frozenset(
+        {Kind.BALLOT_OPENED, Kind.BALLOT_REMINDER, Kind.EXPERT_INVITATION, Kind.CHASER}
+    )
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    about = GenericForeignKey("content_type", "object_id")
+    # Kept as text so lists need not load the object (and it outlives a renamed one).
+    reference = models.CharField(max_length=200, blank=True)
+    link = models.CharField("path of the object's page", max_length=300, blank=True)
+    action_link = models.CharField("path of the next action", max_length=300, blank=True)
+    action_label = models.CharField(max_length=100, blank=True)
+    recipients = models.ManyToManyField(Organisation, related_name="notices", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self):
+        return self.subject
+
+    @property
+    def link_url(self) -> str:
+        return absolute_url(self.link)
+
+    @property
+    def action_url(self) -> str:
+        return absolute_url(self.action_link)
+
+
+class NoticeDelivery(models.Model):
+    """One recipient of one notice: delivered at most once (the row is the idempotency key),
+    acknowledged in the inbox, chased when not acknowledged in time."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notices"
+    )
+    # The organisation the notice reached the user through; empty when sent to the user directly
+    # (a ballot notice to a member) and the user belongs to none.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    chased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-notice__created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "recipient"], name="notice_delivered_once_per_recipient"
+            )
+        ]
+        verbose_name_plural = "notice deliveries"
+
+    def __str__(self):
+        return f"{self.notice} → {self.recipient}"
+
+
+class StoredDocument(models.Model):
+    """A file kept under PRIVATE_STORAGE_ROOT by a generated name (portal.documents)."""
+
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True

@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "portal.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.ConcurrentChangeMiddleware",
     # django-axes wants to be last.
     "axes.middleware.AxesMiddleware",
 ]
@@ -180,7 +181,7 @@ REFERRAL_WINDOW_WORKING_DAYS = int(os.environ.get("REFERRAL_WINDOW_WORKING_DAYS"
 INVENTORY_UPLOAD_MAX_BYTES = int(
     os.environ.get("INVENTORY_UPLOAD_MAX_BYTES", str(500 * 1024 * 1024))
 )
-# Links in e-mails point here.
+# Links in e-mails and inbox notices are absolute, built on this (no trailing slash).
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Security headers. Content-Security-Policy has no inline scripts or styles.
@@ -234,8 +235,8 @@ CELERY_BEAT_SCHEDULE = {
     "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
     "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
     "ballot-reminders": {"task": "governance.tasks.ballots_send_reminders", "schedule": 5 * 60},
-    "notices-redispatch": {"task": "governance.tasks.notices_redispatch", "schedule": 60},
-    "notices-chase": {"task": "governance.tasks.notices_chase", "schedule": 60 * 60},
+    "notices-redispatch": {"task": "portal.tasks.notices_redispatch", "schedule": 60},
+    "notices-chase": {"task": "portal.tasks.notices_chase", "schedule": 60 * 60},
     "plans-overdue": {"task": "governance.tasks.plans_mark_overdue", "schedule": 60 * 60},
     "evidence-access": {"task": "governance.tasks.evidence_sync_all", "schedule": 60 * 60},
     "determinations-due": {"task": "governance.tasks.referrals_apply_due", "schedule": 60 * 60},

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import notice_views, views
 
 urlpatterns = [
-    path("", views.DashboardView.as_view(), name="dashboard"),
+    # The home page combines both apps, so it lives in governance; included by string so that
+    # portal imports neither app. No namespace: `{% url 'dashboard' %}` names it.
+    path("", include("governance.home_urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/security-code/", views.SecondFactorVerifyView.as_view(), name="mfa-verify"),
@@ -19,6 +21,10 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
+    path("inbox/", notice_views.InboxView.as_view(), name="inbox"),
+    path("inbox/<int:pk>/", notice_views.InboxDetailView.as_view(), name="inbox-detail"),
+    path("notices/", notice_views.NoticeListView.as_view(), name="notice-list"),
+    path("notices/<int:pk>/", notice_views.NoticeDetailView.as_view(), name="notice"),
     path("cpl/", include("cpl.urls")),
     path("", include("governance.urls")),
     path("admin/", admin.site.urls),

@@ -9,16 +9,15 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.generic import FormView, ListView, TemplateView
+from django.views.generic import FormView, ListView
 from django_otp import login as otp_login
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .audit import audit_record
-from .dashboard import dashboard_panels
+from .audit_policy import AUDIT_EVENTS
 from .forms import SecurityCodeForm
-from .models import AuditEvent
-from .permissions import PortalPermissionRequiredMixin
+from .permissions import PolicyRequiredMixin
 
 
 def _safe_next(request, default: str = "/") -> str:
@@ -143,21 +142,14 @@ class SecondFactorSetupView(LoginRequiredMixin, FormView):
         return redirect(_safe_next(self.request))
 
 
-class DashboardView(LoginRequiredMixin, TemplateView):
-    template_name = "portal/dashboard.html"
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(panels=dashboard_panels(self.request.user), **kwargs)
-
-
-class AuditLogView(PortalPermissionRequiredMixin, ListView):
-    permission_required = "portal.view_audit_log"
+class AuditLogView(PolicyRequiredMixin, ListView):
+    policy = AUDIT_EVENTS
     template_name = "portal/audit_log.html"
     context_object_name = "events"
     paginate_by = 100
 
     def get_queryset(self):
-        events = AuditEvent.objects.order_by("-seq")
+        events = AUDIT_EVENTS.visible(self.request.user).order_by("-seq")
         action = self.request.GET.get("action", "").strip()
         if action:
             events = events.filter(action__startswith=action)

@@ -182,9 +182,13 @@ def test_certificate_state_machine(users, role, allowed, state, event):
 
 
 @pytest.mark.parametrize("role", ["secretariat", "chair", "member", "supplier_a", "dcc"])
-def test_device_model_transitions_need_the_status_permission(users, role):
+def test_device_model_status_follows_facts_and_decisions_only(users, role):
+    """Nobody moves a CPL status by hand: the certificate check, an issued SSC decision or an
+    Authority determination does, as the system (cpl.policies)."""
     import_bytes(cpl_csv([cpl_row(1)]))
-    assert has_transition_perm(model(1).suspend, users[role]) is (role == "secretariat")
+    dm = model(1)
+    assert has_transition_perm(dm.suspend, users[role]) is False
+    assert has_transition_perm(dm.suspend, None) is True
 
 
 def test_device_model_state_machine_refuses_impossible_moves():

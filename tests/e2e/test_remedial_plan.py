@@ -4,7 +4,8 @@ PDF with two milestones; a member approves it; the supplier sees the approval.""
 import pytest
 from playwright.sync_api import expect
 
-from governance.models import NoticeDelivery, PlanRequirement
+from governance.models import PlanRequirement
+from portal.models import NoticeDelivery
 
 from ..helpers import PDF_BYTES, decided_case
 from .conftest import sign_in

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from cpl.models import CPLChangeNotice
 from governance import services
-from governance.models import Ballot, Case, DecisionRecord, Notice, Vote
+from governance.models import Ballot, Case, ConflictDeclaration, DecisionRecord, Vote
 from governance.tasks import ballots_close_due, ballots_send_reminders
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Notice
+from portal.policies import ActionNotNow
 
 from ..helpers import cpa_case, make_user
 
@@ -227,9 +228,17 @@ def test_suspend_decision_takes_the_models_off_the_cpl_with_notices(committee):
     assert {m.status for m in models} == {"suspended"}
     assert {m.suspension_basis for m in models} == {"ssc_decision"}
     assert CPLChangeNotice.objects.filter(device_model__in=models).count() == 2
-    notice = Notice.objects.get(case=case, kind="decision")
+    notice = Notice.objects.get(kind="decision")
+    assert notice.about == case and notice.link == f"/cases/{case.pk}/"
     assert {o.name for o in notice.recipients.all()} == {"Supplier A Energy", "DCC"}
     assert "Critical weakness" in notice.body
+    # Closing waits for the referral window (SEC F2.7B) to pass.
+    with pytest.raises(ActionNotNow, match="may refer the decision until"):
+        services.case_transition(actor=committee["secretariat"], case=case, name="close")
+    DecisionRecord.objects.filter(case=case).update(
+        issued_at=timezone.now() - datetime.timedelta(days=60)
+    )
+    case = Case.objects.get(pk=case.pk)
     services.case_transition(actor=committee["secretariat"], case=case, name="close")
     assert Case.objects.get(pk=case.pk).state == "closed"
 
@@ -330,5 +339,10 @@ def test_declaring_a_conflict_after_voting_is_refused(committee):
 def test_a_new_member_without_declaration_must_declare_before_voting(committee):
     ballot = open_ballot(committee)
     newcomer = make_user("member", "member4")
-    with pytest.raises(PermissionDenied, match="Declare"):
+    with pytest.raises(ValidationError, match="no conflict of interest"):
         services.vote_cast(actor=newcomer, ballot=ballot, choice="suspend")
+    assert not Vote.objects.filter(member=newcomer).exists()
+    # Confirming "no conflict" with the vote records both in one step.
+    services.vote_cast(actor=newcomer, ballot=ballot, choice="suspend", no_conflict=True)
+    assert ConflictDeclaration.objects.get(member=newcomer).has_conflict is False
+    assert Vote.objects.get(member=newcomer).choice == "suspend"

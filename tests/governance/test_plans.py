@@ -7,10 +7,13 @@ from unittest import mock
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from governance import plans, services
-from governance.models import Case, Notice, NoticeDelivery, PlanRequirement, RemedialPlan
+from governance.models import Case, DecisionRecord, PlanRequirement, RemedialPlan
 from governance.tasks import plans_mark_overdue
+from portal.models import Notice, NoticeDelivery
+from portal.policies import ActionNotNow
 from portal.working_days import add_working_days
 
 from ..helpers import decided_case, pdf_upload
@@ -28,6 +31,10 @@ MILESTONES = [
         "devices_covered": 200,
     },
 ]
+
+
+def latest_version(requirement) -> int:
+    return requirement.plans.order_by("-version").first().version
 
 
 def requirement_of(committee, key):
@@ -108,15 +115,24 @@ def test_review_not_approved_then_resubmitted_then_approved_and_completed(commit
     requirement = requirement_of(committee, "supplier_a")
     with pytest.raises(ValidationError, match="reasons"):
         plans.plan_review(
-            actor=committee["member"], requirement=requirement, approve=False, comments=" "
+            actor=committee["member"],
+            requirement=requirement,
+            version=latest_version(requirement),
+            approve=False,
+            comments=" ",
         )
     with pytest.raises(PermissionDenied):
         plans.plan_review(
-            actor=committee["supplier_b"], requirement=requirement, approve=True, comments=""
+            actor=committee["supplier_b"],
+            requirement=requirement,
+            version=latest_version(requirement),
+            approve=True,
+            comments="",
         )
     plans.plan_review(
         actor=committee["member"],
         requirement=requirement,
+        version=latest_version(requirement),
         approve=False,
         comments="Milestones too slow for a medium risk",
     )
@@ -129,13 +145,17 @@ def test_review_not_approved_then_resubmitted_then_approved_and_completed(commit
     submit(committee)
     requirement.refresh_from_db()
     assert requirement.state == "resubmitted"
-    plans.plan_review(actor=committee["chair"], requirement=requirement, approve=True, comments="")
-    with pytest.raises(ValidationError):
+    plans.plan_review(
+        actor=committee["chair"],
+        requirement=requirement,
+        version=latest_version(requirement),
+        approve=True,
+        comments="",
+    )
+    with pytest.raises(ActionNotNow, match="approved"):
         submit(committee)  # an approved plan is not revised
     # The case cannot close while a plan is not completed.
-    from django_fsm import TransitionNotAllowed
-
-    with pytest.raises(TransitionNotAllowed):
+    with pytest.raises(ActionNotNow, match="completed"):
         services.case_transition(actor=committee["secretariat"], case=case, name="close")
     for key in ("supplier_a", "supplier_b"):
         if key == "supplier_b":
@@ -143,10 +163,15 @@ def test_review_not_approved_then_resubmitted_then_approved_and_completed(commit
             plans.plan_review(
                 actor=committee["member"],
                 requirement=requirement_of(committee, key),
+                version=latest_version(requirement_of(committee, key)),
                 approve=True,
                 comments="",
             )
         plans.plan_complete(actor=committee["member"], requirement=requirement_of(committee, key))
+    # ... nor before the referral window (SEC F2.7B) has passed.
+    DecisionRecord.objects.filter(case=case).update(
+        issued_at=timezone.now() - datetime.timedelta(days=60)
+    )
     services.case_transition(
         actor=committee["secretariat"], case=Case.objects.get(pk=case.pk), name="close"
     )
@@ -165,6 +190,7 @@ def test_a_conflicted_member_does_not_review(committee):
         plans.plan_review(
             actor=committee["member3"],
             requirement=requirement_of(committee, "supplier_a"),
+            version=latest_version(requirement_of(committee, "supplier_a")),
             approve=True,
             comments="",
         )
@@ -240,10 +266,12 @@ def test_plan_page_submit_and_review(committee, client_for):
     assert "Version 1 of your plan is submitted" in done.content.decode()
     reviewer = client_for("member")
     refused = reviewer.post(
-        f"/plans/{requirement.pk}/", {"action": "review", "decision": "not_approve"}
+        f"/plans/{requirement.pk}/", {"action": "review", "version": 1, "decision": "not_approve"}
     )
     assert refused.status_code == 400 and "Give the reasons" in refused.content.decode()
-    reviewer.post(f"/plans/{requirement.pk}/", {"action": "review", "decision": "approve"})
+    reviewer.post(
+        f"/plans/{requirement.pk}/", {"action": "review", "version": 1, "decision": "approve"}
+    )
     requirement.refresh_from_db()
     assert requirement.state == "approved"
 

@@ -21,6 +21,10 @@ pytestmark = pytest.mark.django_db
 TODAY = datetime.date.today()
 
 
+def latest_version(requirement) -> int:
+    return requirement.plans.order_by("-version").first().version
+
+
 def lodge(committee, case, kind, key="supplier_a", **kwargs):
     return referrals.referral_lodge(
         actor=committee[key], case=case, kind=kind, grounds="Disproportionate to the risk", **kwargs
@@ -91,7 +95,11 @@ def test_a_supplier_refers_its_own_not_approved_plan_only(committee):
     with pytest.raises(ValidationError, match="not approved"):
         lodge(committee, case, "plan_not_approved", requirement=requirement_a)
     plans.plan_review(
-        actor=committee["member"], requirement=requirement_a, approve=False, comments="Too slow"
+        actor=committee["member"],
+        requirement=requirement_a,
+        version=latest_version(requirement_a),
+        approve=False,
+        comments="Too slow",
     )
     requirement_a.refresh_from_db()
     with pytest.raises(PermissionDenied):
@@ -228,7 +236,11 @@ def test_overturning_a_plan_refusal_approves_the_plan(committee):
         milestones=[{"description": "m", "target_date": TODAY, "devices_covered": 1}],
     )
     plans.plan_review(
-        actor=committee["member"], requirement=requirement, approve=False, comments="No"
+        actor=committee["member"],
+        requirement=requirement,
+        version=latest_version(requirement),
+        approve=False,
+        comments="No",
     )
     referral = lodge(committee, case, "plan_not_approved", requirement=requirement)
     referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)

@@ -27,7 +27,7 @@ ROLES = [
     "network",
     "authority",
 ]
-OK, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 403, 404, 405
+OK, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, NOT_NOW = 200, 403, 404, 405, 409
 LOGIN = "login"  # redirect to the sign-in page
 REDIRECT = "redirect"  # redirect elsewhere
 
@@ -45,6 +45,8 @@ POST_ONLY = row(NOT_ALLOWED, anonymous=LOGIN)
 PLAN_READERS = row(
     FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK, supplier_b=OK
 )
+# Whoever may not see a plan is not told it exists.
+PLAN_HIDDEN = {role: 404 for role in ("expert", "dcc", "network", "authority")}
 CASE_READERS = row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK)
 
 
@@ -84,12 +86,15 @@ EXPECTED = {
     "governance:case-action": POST_ONLY,
     "governance:evidence-upload": case_row(FORBIDDEN, secretariat=OK),
     "governance:evidence-download": CASE_READERS,  # a `parties` document
-    "governance:evidence-grant": case_row(FORBIDDEN, secretariat=OK),  # a named document
+    # A named document: who was not named does not learn it exists.
+    "governance:evidence-grant": case_row(NOT_FOUND, secretariat=OK),
     "governance:conflict": case_row(FORBIDDEN, chair=OK, member=OK),
     "governance:expert-invite": case_row(FORBIDDEN, chair=OK, secretariat=OK),
     "governance:comment": POST_ONLY,
     "governance:ballot-open": POST_ONLY,
-    "governance:decision-issue": case_row(FORBIDDEN, chair=NOT_FOUND),  # nothing decided yet
+    "governance:decision-issue": case_row(FORBIDDEN, chair=NOT_NOW),  # nothing decided yet
+    # The chair has no conflict on the fixture's case: no acting chair is needed.
+    "governance:acting-chair": case_row(FORBIDDEN, secretariat=NOT_NOW),
     "governance:ballot": row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
     "governance:vote": POST_ONLY,
     "governance:ballot-close": POST_ONLY,
@@ -100,8 +105,8 @@ EXPECTED = {
     # Remedial plans: the SSC and the supplier concerned (supplier A in the fixture); another
     # supplier is not told the plan exists.
     "governance:plan-list": PLAN_READERS,
-    "governance:plan": {**PLAN_READERS, "supplier_b": NOT_FOUND},
-    "governance:plan-download": {**PLAN_READERS, "supplier_b": NOT_FOUND},
+    "governance:plan": {**PLAN_READERS, "supplier_b": NOT_FOUND, **PLAN_HIDDEN},
+    "governance:plan-download": {**PLAN_READERS, "supplier_b": NOT_FOUND, **PLAN_HIDDEN},
     "governance:policy": row(
         FORBIDDEN,
         anonymous=LOGIN,
@@ -114,16 +119,19 @@ EXPECTED = {
     "governance:policy-download": row(
         NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK
     ),  # supplier A's policy
-    "governance:inbox": SIGNED_IN,
-    "governance:inbox-detail": row(NOT_FOUND, anonymous=LOGIN, supplier_a=OK),  # A's delivery
-    "governance:notice-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
-    "governance:notice": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    "inbox": SIGNED_IN,
+    "inbox-detail": row(NOT_FOUND, anonymous=LOGIN, supplier_a=OK),  # A's delivery
+    "notice-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    "notice": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
     # Referrals (SEC F2.7B). The fixture's referral is supplier A's, its pack sent.
     "governance:referral-list": row(OK, anonymous=LOGIN, expert=FORBIDDEN),
+    # Nothing is issued on the fixture's case yet: nothing to refer (409).
     "governance:referral-lodge": row(
         FORBIDDEN,
         anonymous=LOGIN,
-        supplier_a=OK,
+        expert=NOT_FOUND,
+        authority=NOT_FOUND,
+        supplier_a=NOT_NOW,
         supplier_b=NOT_FOUND,
         dcc=NOT_FOUND,
         network=NOT_FOUND,
@@ -136,7 +144,6 @@ EXPECTED = {
         member=OK,
         supplier_a=OK,
         authority=OK,
-        expert=FORBIDDEN,
     ),
     "governance:pack-download": row(
         NOT_FOUND,
@@ -146,7 +153,6 @@ EXPECTED = {
         member=OK,
         authority=OK,
         supplier_a=FORBIDDEN,
-        expert=FORBIDDEN,
     ),
     # Django admin: verified superusers only; every role is refused outright.
     "admin:*": row(FORBIDDEN, anonymous=LOGIN),
@@ -204,7 +210,8 @@ def objects(users):
         upload=pdf_upload(),
     )
     from governance import plans
-    from governance.models import NoticeDelivery, PlanRequirement
+    from governance.models import PlanRequirement
+    from portal.models import NoticeDelivery
 
     requirement = PlanRequirement.objects.create(
         case=case,
@@ -228,7 +235,7 @@ def objects(users):
     policy = plans.policy_upload(
         actor=users["supplier_a"], review_date=datetime.date(2027, 6, 1), upload=pdf_upload()
     )
-    from governance.notices import notice_send
+    from portal.notices import notice_send
 
     notice = notice_send(
         actor=users["secretariat"],
@@ -272,8 +279,8 @@ def objects(users):
         "governance:plan": {"pk": requirement.pk},
         "governance:plan-download": {"pk": requirement.pk, "plan_pk": plan.pk},
         "governance:policy-download": {"pk": policy.pk},
-        "governance:inbox-detail": {"pk": delivery.pk},
-        "governance:notice": {"pk": notice.pk},
+        "inbox-detail": {"pk": delivery.pk},
+        "notice": {"pk": notice.pk},
         "governance:referral": {"pk": referral.pk},
         "governance:pack-download": {"pk": referral.pk, "version": 1},
         "*": {"case_pk": case.pk, "ballot_pk": ballot.pk},

@@ -57,7 +57,7 @@ def test_chair_sees_open_cases_and_who_has_not_voted(committee, client_for):
     services.vote_cast(actor=committee["member"], ballot=ballot, choice="suspend")
     body = client_for("chair").get("/").content.decode()
     assert "Open cases" in body and case.reference in body
-    assert "Ballots open" in body and "Not voted: member2, member3" in body
+    assert "Ballots you chair" in body and "Not voted: member2, member3" in body
     member_view = client_for(committee["member2"]).get("/").content.decode()
     assert (
         "Ballots waiting for your vote" in member_view

@@ -1,9 +1,13 @@
-"""Uploaded documents: type detected from content, stored outside the web root under generated
-names, and served only as attachments by permission-checked views."""
+"""The one pipeline for uploaded documents: type detected from content (once, by
+`portal.forms.DocumentField`), stored outside the web root under generated names, removed again
+when the transaction that records them fails, and served only as attachments by
+permission-checked views."""
 
 import codecs
 import hashlib
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,7 @@ class StoredFile:
     content_type: str
     size: int
     sha256: str
+    path: Path
 
     def fields(self) -> dict:
         """The values of a StoredDocument's file fields."""
@@ -48,7 +53,17 @@ def _private_dir(folder: str) -> Path:
 
 
 def detect_content_type(upload) -> str:
-    """The document's type from its bytes; its name and the browser's claim are ignored."""
+    """The document's type from its bytes; its name and the browser's claim are ignored.
+
+    The answer is kept on the upload (`content_type_detected`), so a file checked by its form
+    field is not read again by the service that stores it."""
+    detected = getattr(upload, "content_type_detected", None)
+    if detected is None:
+        detected = upload.content_type_detected = _detect(upload)
+    return detected
+
+
+def _detect(upload) -> str:
     if upload.size == 0:
         raise ValidationError("The selected file is empty.")
     if upload.size > settings.EVIDENCE_MAX_BYTES:
@@ -92,17 +107,49 @@ def _is_text(upload) -> bool:
     return decoder_ok
 
 
-def store_upload(upload, *, folder: str, content_type: str) -> StoredFile:
+def _write(upload, folder: str) -> StoredFile:
+    content_type = detect_content_type(upload)
     stored_name = uuid.uuid4().hex
+    path = _private_dir(folder) / stored_name
     digest = hashlib.sha256()
     size = 0
-    with open(_private_dir(folder) / stored_name, "wb") as out:
-        for chunk in upload.chunks():
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
+    out = open(path, "xb")  # exclusive: never overwrites another document's bytes
+    try:
+        with out:
+            for chunk in upload.chunks():
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)  # no partial file
+        raise
     original_name = Path(upload.name or "document").name[-255:]
-    return StoredFile(original_name, stored_name, content_type, size, digest.hexdigest())
+    return StoredFile(original_name, stored_name, content_type, size, digest.hexdigest(), path)
+
+
+@contextmanager
+def stored_documents(*, folder: str) -> Iterator[Callable[..., StoredFile]]:
+    """Yield `store(upload) -> StoredFile`; every file stored in the block is removed again if
+    the block raises.
+
+    Wrap the service's transaction in it, outside: `with stored_documents(folder=...) as store,
+    transaction.atomic():`. Then a rollback (of the transaction, or of the savepoint when the
+    service runs inside another one) and a failed COMMIT both reach it as an exception, and no
+    stored file outlives the row that would have pointed at it. Django has no on_rollback hook;
+    this is the savepoint-safe equivalent."""
+    paths: list[Path] = []
+
+    def store(upload) -> StoredFile:
+        stored = _write(upload, folder)
+        paths.append(stored.path)
+        return stored
+
+    try:
+        yield store
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def attachment_response(document, *, folder: str):

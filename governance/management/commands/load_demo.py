@@ -1,8 +1,17 @@
+"""`make run`'s demo data. It spans every app (users, the CPL, inventory and a case), so it lives
+in the top layer; portal.demo keeps the organisations, users and sample files."""
+
+import io
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cpl.exchange import ExchangeFileRejected
+from cpl.inventory import inventory_import, model_keys
+from cpl.models import AssuranceCertificate, InventorySnapshot
 from cpl.services import cpl_import_path
+from governance.models import Case
+from governance.services import case_open, case_transition
 from portal.demo import DEMO_PASSWORD, SAMPLE_CPL, load_demo_users
 
 
@@ -35,10 +44,6 @@ class Command(BaseCommand):
 
     def _demo_case(self, users):
         """One CPA case in assessment, so the ballot journey can be tried at once (idempotent)."""
-        from cpl.models import AssuranceCertificate
-        from governance.models import Case
-        from governance.services import case_open, case_transition
-
         by_name = {user.username: user for user, _ in users}
         certificate = (
             AssuranceCertificate.objects.filter(
@@ -66,11 +71,6 @@ class Command(BaseCommand):
 
     def _demo_inventory(self):
         """An aggregated DCC extract: both demo suppliers hold devices of every model."""
-        import io
-
-        from cpl.inventory import inventory_import, model_keys
-        from cpl.models import InventorySnapshot
-
         if InventorySnapshot.objects.exists():
             return
         rows = ["Device Model,Supplier Party ID,Device Count,As Of"]

@@ -11,31 +11,30 @@ from .notices import notice_acknowledge
 
 
 class InboxView(LoginRequiredMixin, ListView):
-    template_name = "governance/inbox.html"
+    template_name = "portal/inbox.html"
     context_object_name = "deliveries"
     paginate_by = 50
 
     def get_queryset(self):
-        return NoticeDelivery.objects.filter(recipient=self.request.user).select_related(
-            "notice__case"
-        )
+        return NoticeDelivery.objects.filter(recipient=self.request.user).select_related("notice")
 
 
 class InboxDetailView(LoginRequiredMixin, View):
     def get_delivery(self, pk):
+        # Another recipient's delivery is a 404: it does not reveal that the notice exists.
         return get_object_or_404(
-            NoticeDelivery.objects.select_related("notice__case"),
+            NoticeDelivery.objects.select_related("notice", "organisation"),
             pk=pk,
             recipient=self.request.user,
         )
 
     def get(self, request, pk):
-        return render(request, "governance/inbox_detail.html", {"delivery": self.get_delivery(pk)})
+        return render(request, "portal/inbox_detail.html", {"delivery": self.get_delivery(pk)})
 
     def post(self, request, pk):
         notice_acknowledge(actor=request.user, delivery=self.get_delivery(pk))
         messages.success(request, "Notice acknowledged.")
-        return redirect("governance:inbox-detail", pk=pk)
+        return redirect("inbox-detail", pk=pk)
 
 
 class SSCOnlyMixin(LoginRequiredMixin):
@@ -46,29 +45,23 @@ class SSCOnlyMixin(LoginRequiredMixin):
 
 
 class NoticeListView(SSCOnlyMixin, ListView):
-    template_name = "governance/notice_list.html"
+    template_name = "portal/notice_list.html"
     context_object_name = "notices"
     paginate_by = 50
 
     def get_queryset(self):
-        return (
-            Notice.objects.select_related("case")
-            .annotate(
-                recipients_total=Count("deliveries"),
-                acknowledged=Count(
-                    "deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)
-                ),
-                delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
-            )
-            .order_by("-created_at", "-id")
-        )  # Meta.ordering does not apply to GROUP BY queries
+        return Notice.objects.annotate(
+            recipients_total=Count("deliveries"),
+            acknowledged=Count("deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)),
+            delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+        ).order_by("-created_at", "-id")  # Meta.ordering does not apply to GROUP BY queries
 
 
 class NoticeDetailView(SSCOnlyMixin, DetailView):
-    template_name = "governance/notice_detail.html"
+    template_name = "portal/notice_detail.html"
     context_object_name = "notice"
 
     def get_queryset(self):
-        return Notice.objects.select_related("case").prefetch_related(
+        return Notice.objects.prefetch_related(
             "recipients", "deliveries__recipient", "deliveries__organisation"
         )

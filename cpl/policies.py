@@ -1,0 +1,221 @@
+"""Who may see and do what in the CPL register, for one object and for lists (portal.policies).
+
+DESIGN.md section 2: the SSC Secretariat keeps the register (imports, certificate events,
+published versions, inventory extracts); the SSC, suppliers and other SEC Parties read it; CPL
+change notices go to the SSC and the DCC, which sets the SMI status of the devices.
+
+A check called with `obj=None` answers the page-level question "may this user do this to any of
+them?", as Django's `has_perm` does without an object: views ask it first and answer 403, then
+look the object up through `get_or_404`. Rules that depend on the object's state pass when there
+is no object; a refusal because of the state is `NotNow` (the page was stale: 409, not 403).
+
+Actions only the system takes (beat tasks, the import worker, the consequences of decisions and
+determinations) are in `SYSTEM_ACTIONS` alone: no user is ever offered them.
+"""
+
+from django.db.models import QuerySet
+
+from portal.models import Organisation
+from portal.policies import NotNow, Policy, Refusal, register
+from portal.roles import Role
+
+from .models import (
+    AssuranceCertificate,
+    CPLChangeNotice,
+    CPLImport,
+    CPLVersion,
+    DeviceModel,
+    InventorySnapshot,
+)
+
+Cert = AssuranceCertificate
+
+NOT_A_REGISTER_READER = (
+    "The Central Products List is open to the SSC, Supplier Parties and other SEC Parties."
+)
+SECRETARIAT_KEEPS_THE_REGISTER = "Only the SSC Secretariat, who keeps the register, may do this."
+
+
+def _reads_register(user) -> Refusal:
+    return None if user.has_perm("cpl.view_devicemodel") else NOT_A_REGISTER_READER
+
+
+def _first(*refusals) -> Refusal:
+    """The first reason for refusing, or None when every rule allows."""
+    return next((r for r in refusals if r is not None), None)
+
+
+class WholeTablePolicy(Policy):
+    """A table whose readers see every row (the register is one list, not per-object grants):
+    `visible` is all or nothing, decided by the page-level `check_view(user, None)`."""
+
+    def visible(self, user) -> QuerySet:
+        rows = self.model._default_manager.all()
+        return rows if user is not None and self.can(user, "view", None) else rows.none()
+
+
+# --- the register ------------------------------------------------------------------------------
+
+
+class DeviceModelPolicy(WholeTablePolicy):
+    model = DeviceModel
+    ACTIONS = ("view", "record_certificate")
+    # The CPL status follows facts and decisions; nobody moves it by hand. The system suspends
+    # and reinstates on the certificate check (a required non-CPA certificate is no longer
+    # valid, or is valid again), on an issued SSC decision to remove, and on an Authority
+    # determination (cpl.services.device_model_change_status).
+    SYSTEM_ACTIONS = frozenset({"list", "suspend", "reinstate", "remove"})
+
+    def check_view(self, user, device_model) -> Refusal:
+        """The SSC, Supplier Parties and other SEC Parties (DCC, network operators): the whole
+        register. Not Technical Experts (they read the case they are invited to) nor the
+        Authority (it reads referral packs)."""
+        return _reads_register(user)
+
+    def check_record_certificate(self, user, device_model) -> Refusal:
+        """The SSC Secretariat, in any status: a valid certificate reinstates a model that was
+        suspended automatically for a non-CPA certificate."""
+        return _first(
+            self.check_view(user, device_model),
+            None
+            if user.has_perm("cpl.record_certificate_event")
+            else "Only the SSC Secretariat records certificates.",
+        )
+
+
+class AssuranceCertificatePolicy(WholeTablePolicy):
+    model = AssuranceCertificate
+    ACTIONS = ("view", "record_event", "withdraw", "cancel", "open_case", "view_cases")
+    SYSTEM_ACTIONS = frozenset({"expire"})  # the daily certificate check, on the expiry date
+
+    def check_view(self, user, certificate) -> Refusal:
+        """Everyone who reads the register."""
+        return _reads_register(user)
+
+    def check_record_event(self, user, certificate) -> Refusal:
+        """The SSC Secretariat, while the certificate is valid: it records that the certificate
+        was withdrawn or cancelled."""
+        return _first(
+            self.check_view(user, certificate),
+            None
+            if user.has_perm("cpl.record_certificate_event")
+            else "Only the SSC Secretariat records certificate events.",
+            None
+            if certificate is None or certificate.status == Cert.Status.VALID
+            else NotNow(f"This certificate is already {certificate.get_status_display().lower()}."),
+        )
+
+    def check_withdraw(self, user, certificate) -> Refusal:
+        """The SSC Secretariat, while the certificate is valid."""
+        return self.check_record_event(user, certificate)
+
+    def check_cancel(self, user, certificate) -> Refusal:
+        """The SSC Secretariat, while the certificate is valid."""
+        return self.check_record_event(user, certificate)
+
+    def check_open_case(self, user, certificate) -> Refusal:
+        """The SSC Secretariat, on a CPA certificate that has expired or been withdrawn: only CPA
+        non-compliance goes to the SSC's risk-based decision; other certificates are removed
+        automatically."""
+        return _first(
+            self.check_view(user, certificate),
+            None
+            if user.has_perm("governance.open_case")
+            else "Only the SSC Secretariat opens cases.",
+            None
+            if certificate is None or certificate.kind == Cert.Kind.CPA
+            else "Other certificates than CPA are removed automatically: no case is opened.",
+            None
+            if certificate is None
+            or certificate.status in (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN)
+            else NotNow("A case is opened when the CPA certificate has expired or been withdrawn."),
+        )
+
+    def check_view_cases(self, user, certificate) -> Refusal:
+        """SSC users see which cases were opened on the certificate (each case's own page
+        decides what else they see)."""
+        return _first(
+            self.check_view(user, certificate),
+            None if user.is_ssc else "Only the SSC sees which cases concern a certificate.",
+        )
+
+
+class CPLChangeNoticePolicy(WholeTablePolicy):
+    model = CPLChangeNotice
+
+    def check_view(self, user, notice) -> Refusal:
+        """The SSC, and the DCC, which sets the SMI status of the devices; not other Parties."""
+        if not user.has_perm("cpl.view_cplchangenotice"):
+            return "CPL change notices go to the SSC and the DCC."
+        if user.has_role(Role.OTHER_PARTY) and not user.is_ssc:
+            organisation = user.organisation
+            if organisation is None or organisation.party_type != Organisation.PartyType.DCC:
+                return "CPL change notices go to the SSC and the DCC."
+        return None
+
+
+class CPLVersionPolicy(WholeTablePolicy):
+    model = CPLVersion
+    ACTIONS = ("view", "export", "publish")
+
+    def check_view(self, user, version) -> Refusal:
+        """Everyone who reads the register."""
+        return _reads_register(user)
+
+    def check_export(self, user, version) -> Refusal:
+        """Everyone who reads the register: a published version, or (without one) the current
+        register, as CSV, XLSX or JSON."""
+        return self.check_view(user, version)
+
+    def check_publish(self, user, version) -> Refusal:
+        """The SSC Secretariat: a new immutable version of the register as it is now."""
+        return _first(
+            self.check_view(user, version),
+            None
+            if user.has_perm("cpl.publish_cplversion")
+            else "Only the SSC Secretariat publishes CPL versions.",
+        )
+
+
+# --- imports -----------------------------------------------------------------------------------
+
+
+class CPLImportPolicy(WholeTablePolicy):
+    model = CPLImport
+    ACTIONS = ("view", "import")
+    # The worker runs an import; `manage.py import_cpl` imports as the system.
+    SYSTEM_ACTIONS = frozenset({"import", "start", "succeed", "reject", "fail"})
+
+    def check_view(self, user, job) -> Refusal:
+        """The SSC Secretariat, who may import the register: every import and its report."""
+        return self.check_import(user, job)
+
+    def check_import(self, user, job) -> Refusal:
+        """The SSC Secretariat (a new import, whatever the state of earlier ones)."""
+        return None if user.has_perm("cpl.import_cpl") else SECRETARIAT_KEEPS_THE_REGISTER
+
+
+class InventorySnapshotPolicy(WholeTablePolicy):
+    model = InventorySnapshot
+    ACTIONS = ("view", "import")
+    SYSTEM_ACTIONS = frozenset({"import"})  # `manage.py import_inventory`, the demo loader
+
+    def check_view(self, user, snapshot) -> Refusal:
+        """The SSC: which suppliers are responsible for devices of which models."""
+        if user.has_perm("cpl.view_inventorysnapshot"):
+            return None
+        return "DCC inventory extracts are for the SSC."
+
+    def check_import(self, user, snapshot) -> Refusal:
+        """The SSC Secretariat."""
+        if user.has_perm("cpl.import_inventory"):
+            return None
+        return "Only the SSC Secretariat imports DCC inventory extracts."
+
+
+DEVICE_MODELS = register(DeviceModelPolicy())
+CERTIFICATES = register(AssuranceCertificatePolicy())
+CHANGE_NOTICES = register(CPLChangeNoticePolicy())
+VERSIONS = register(CPLVersionPolicy())
+IMPORTS = register(CPLImportPolicy())
+INVENTORY = register(InventorySnapshotPolicy())

@@ -1,0 +1,166 @@
+"""The home page: what waits for each role. It lists both apps' objects, so it lives in the
+top layer (governance), not in portal."""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from cpl import selectors as cpl_selectors
+from portal.models import Organisation
+from portal.roles import Role
+
+from . import policies
+from . import selectors as governance_selectors
+
+PANEL_LIMIT = 20
+
+
+@dataclass
+class Panel:
+    title: str
+    template: str
+    items: list
+    empty: str
+    more_url: str = ""
+    total: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _panel(title, template, objects, empty, more_url="") -> Panel:
+    items = list(objects[: PANEL_LIMIT + 1])
+    return Panel(title, template, items[:PANEL_LIMIT], empty, more_url, total=len(items))
+
+
+# Panels of work the user may do now (each list is exactly the objects where the policy gives
+# the user that action); a panel with nothing in it is not shown.
+def _work_panels(user) -> list[Panel]:
+    plan_list = reverse("governance:plan-list")
+    referral_list = reverse("governance:referral-list")
+    return [
+        _panel(
+            "Ballots waiting for your vote",
+            "portal/panels/my_ballots.html",
+            governance_selectors.ballots_to_vote(user),
+            "No ballot is waiting for you.",
+        ),
+        _panel(
+            "Ballots you chair",
+            "portal/panels/ballots.html",
+            governance_selectors.ballots_to_close(user),
+            "No ballot is open.",
+        ),
+        _panel(
+            "Referrals waiting for your determination",
+            "portal/panels/referrals.html",
+            governance_selectors.referrals_to_determine(user),
+            "No referral is waiting for a determination.",
+            more_url=referral_list,
+        ),
+        _panel(
+            "Referrals needing the SSC",
+            "portal/panels/referrals.html",
+            governance_selectors.referrals_to_send_or_answer(user),
+            "No referral needs the SSC now.",
+            more_url=referral_list,
+        ),
+        _panel(
+            "Remedial plans to submit or revise",
+            "portal/panels/plans.html",
+            governance_selectors.plans_to_submit(user),
+            "No remedial plan is waiting for you.",
+            more_url=plan_list,
+        ),
+        _panel(
+            "Remedial plans to review",
+            "portal/panels/plans.html",
+            governance_selectors.plans_to_review(user),
+            "No plan is waiting for review.",
+            more_url=plan_list,
+        ),
+        _panel(
+            "Approved remedial plans to confirm as completed",
+            "portal/panels/plans.html",
+            governance_selectors.plans_to_complete(user),
+            "No approved plan is waiting.",
+            more_url=plan_list + "?state=approved",
+        ),
+        _panel(
+            "Overdue remedial plans",
+            "portal/panels/plans.html",
+            governance_selectors.plans_overdue(user),
+            "No plan is overdue.",
+            more_url=plan_list + "?state=overdue",
+        ),
+    ]
+
+
+def dashboard_panels(user) -> list[Panel]:
+    panels = [
+        _panel(
+            "Notices to acknowledge",
+            "portal/panels/notices.html",
+            governance_selectors.unacknowledged_notices(user),
+            "You have acknowledged every notice.",
+            more_url=reverse("inbox"),
+        )
+    ]
+    panels += [panel for panel in _work_panels(user) if panel.items]
+    is_dcc = (
+        user.organisation_id is not None
+        and user.organisation.party_type == Organisation.PartyType.DCC
+    )
+    if user.is_ssc:
+        panels.append(
+            _panel(
+                "CPA certificates awaiting an SSC decision",
+                "portal/panels/cpa_flagged.html",
+                cpl_selectors.cpa_certificates_flagged(),
+                "No device model on the CPL has an expired or withdrawn CPA certificate.",
+            )
+        )
+    if policies.cases.can(user, "view_deliberation", None):
+        panels.append(
+            _panel(
+                "Open cases",
+                "portal/panels/cases.html",
+                governance_selectors.open_cases(user),
+                "No case is open.",
+                more_url=reverse("governance:case-list"),
+            )
+        )
+    if user.has_role(Role.SECRETARIAT):
+        days = settings.CERTIFICATE_EXPIRY_WARNING_DAYS
+        panels.append(
+            _panel(
+                f"Certificates expiring within {days} days",
+                "portal/panels/expiring.html",
+                cpl_selectors.certificates_expiring(within_days=days),
+                f"No valid certificate expires in the next {days} days.",
+                more_url=f"{reverse('cpl:register')}?expiring_before="
+                f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
+            )
+        )
+    if user.has_role(Role.SECRETARIAT) or is_dcc:
+        since = timezone.now() - datetime.timedelta(days=30)
+        panels.append(
+            _panel(
+                "CPL changes in the last 30 days",
+                "portal/panels/cpl_changes.html",
+                cpl_selectors.cpl_change_notices(since=since),
+                "The CPL has not changed in the last 30 days.",
+                more_url=reverse("cpl:change-list"),
+            )
+        )
+    return panels
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    template_name = "portal/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(panels=dashboard_panels(self.request.user), **kwargs)

@@ -1,0 +1,697 @@
+"""Who may see and do what in the case process, for one object and for lists (portal.policies).
+
+Conflicts of interest live here: a member who declared one on a case has no vote, no
+`ssc-only` evidence, no plan review and no chairing on it.
+"""
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
+
+from portal.models import User
+from portal.policies import NotNow, Policy, Refusal, register
+from portal.roles import SSC_ROLES, Role
+from portal.working_days import add_working_days
+
+from .models import (
+    Ballot,
+    Case,
+    ConflictDeclaration,
+    EvidenceDocument,
+    ExpertInvitation,
+    PlanRequirement,
+    Referral,
+    RemedialPlan,
+    SecurityCharacteristics,
+    SupplierPolicy,
+)
+
+CONFLICTED = "You declared a conflict of interest on this case: you are recused."
+UNDECIDED_STATES = (Case.State.OPENED, Case.State.ASSESSMENT, Case.State.VOTING)
+
+
+# --- facts the rules share ---------------------------------------------------------------------
+
+
+def declaration_for(user, case: Case) -> ConflictDeclaration | None:
+    # Iterating .all() uses the pages' prefetched declarations instead of a query per check.
+    return next((d for d in case.conflicts.all() if d.member_id == user.pk), None)
+
+
+def is_conflicted(user, case: Case) -> bool:
+    declaration = declaration_for(user, case)
+    return declaration is not None and declaration.has_conflict
+
+
+def active_invitation(user, case: Case) -> ExpertInvitation | None:
+    """Checked at request time: an expired invitation opens nothing, whatever jobs have run."""
+    now = timezone.now()
+    return next(
+        (i for i in case.experts.all() if i.expert_id == user.pk and i.expires_at > now), None
+    )
+
+
+def conflicted_chairs(case: Case) -> list:
+    return [
+        d.member
+        for d in case.conflicts.all()
+        if d.has_conflict and d.member.is_active and d.member.has_role(Role.CHAIR)
+    ]
+
+
+def eligible_voters(case: Case) -> QuerySet:
+    """Non-conflicted voting members (the acting chair chairs instead): quorum is on them."""
+    conflicted = case.conflicts.filter(has_conflict=True).values("member_id")
+    voters = User.objects.filter(is_active=True, groups__name=Role.MEMBER).exclude(
+        pk__in=conflicted
+    )
+    if case.acting_chair_id:
+        voters = voters.exclude(pk=case.acting_chair_id)
+    return voters.distinct().order_by("username")
+
+
+def experts() -> QuerySet:
+    """The users who may be invited to read a case."""
+    return User.objects.filter(is_active=True, groups__name=Role.EXPERT).order_by("username")
+
+
+def _ssc_user_ids() -> set[int]:
+    return set(
+        User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).values_list("pk", flat=True)
+    )
+
+
+def why_not_chair(user, case: Case) -> Refusal:
+    """The chair of this case: the acting chair when one is designated, else the SSC Chair,
+    never a conflicted member."""
+    if is_conflicted(user, case):
+        return CONFLICTED + " The acting chair chairs this case."
+    if case.acting_chair_id:
+        if case.acting_chair_id == user.pk:
+            return None
+        return "The acting chair designated for this case chairs it."
+    if user.has_role(Role.CHAIR):
+        return None
+    return "Only the chair of this case may do this."
+
+
+def _ssc(user) -> Refusal:
+    return None if user.is_ssc else "Only the SSC may do this."
+
+
+def _secretariat(user) -> Refusal:
+    return None if user.has_role(Role.SECRETARIAT) else "Only the SSC Secretariat may do this."
+
+
+def _then(who: Refusal, when: bool | NotNow) -> Refusal:
+    """Who may act is asked first (403 for those who never may), then whether now (409)."""
+    if who is not None:
+        return who
+    return None if when is True else when
+
+
+def _either(*refusals) -> Refusal:
+    """Allowed when any one rule allows; otherwise the last rule's reason."""
+    return None if any(r is None for r in refusals) else refusals[-1]
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+class CasePolicy(Policy):
+    model = Case
+    ACTIONS = (
+        "view",
+        "view_deliberation",
+        "start_assessment",
+        "declare_conflict",
+        "designate_acting_chair",
+        "upload_evidence",
+        "invite_expert",
+        "comment",
+        "open_ballot",
+        "issue_decision",
+        "refer",
+        "close",
+    )
+    SYSTEM_ACTIONS = frozenset(
+        {"voting_failed", "decide", "overturn_to_remediation", "overturn_to_suspension"}
+    )
+
+    def prepare(self, queryset):
+        return queryset.select_related("certificate").prefetch_related(
+            "conflicts__member", "experts", "addressed_to"
+        )
+
+    def visible(self, user) -> QuerySet:
+        cases = Case.objects.all()
+        if not user.is_authenticated or not user.has_perm("governance.view_case"):
+            return cases.none()
+        if user.is_ssc:
+            return cases
+        if user.has_role(Role.EXPERT):
+            return cases.filter(
+                experts__expert=user, experts__expires_at__gt=timezone.now()
+            ).distinct()
+        if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
+            return cases.filter(addressed_to=user.organisation_id)
+        return cases.none()
+
+    def check_view(self, user, case) -> Refusal:
+        """SSC users; experts with an unexpired invitation; Parties the case is addressed to."""
+        if not user.has_perm("governance.view_case"):
+            return "You may not see cases."
+        if user.is_ssc:
+            return None
+        if user.has_role(Role.EXPERT):
+            return None if active_invitation(user, case) else "Your invitation has ended."
+        if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and any(
+            o.pk == user.organisation_id for o in case.addressed_to.all()
+        ):
+            return None
+        return "This case is not addressed to your organisation."
+
+    def check_view_deliberation(self, user, case) -> Refusal:
+        """SSC users: conflicts, ballots, affected suppliers and the reasons behind a decision."""
+        return _ssc(user)
+
+    def check_start_assessment(self, user, case) -> Refusal:
+        """The secretariat or the case's chair, while the case is opened."""
+        return _then(
+            _either(_secretariat(user), why_not_chair(user, case)),
+            case.state == Case.State.OPENED or NotNow("The assessment has started."),
+        )
+
+    def check_declare_conflict(self, user, case) -> Refusal:
+        """SSC members and the chair, until the decision."""
+        if not user.has_role(Role.MEMBER, Role.CHAIR):
+            return "Only SSC members declare conflicts of interest."
+        if case.state not in UNDECIDED_STATES:
+            return NotNow("Conflicts are declared before the case is decided.")
+        return None
+
+    def check_designate_acting_chair(self, user, case) -> Refusal:
+        """The secretariat, when the chair declared a conflict on the case, until the decision
+        is issued."""
+        if case.state not in (*UNDECIDED_STATES, Case.State.DECIDED):
+            return NotNow("The decision is issued: no acting chair is needed.")
+        return _secretariat(user) or (
+            None if conflicted_chairs(case) else NotNow("The chair has no conflict on this case.")
+        )
+
+    def check_upload_evidence(self, user, case) -> Refusal:
+        """The secretariat, until the case is closed."""
+        return _then(
+            _secretariat(user),
+            case.state != Case.State.CLOSED or NotNow("The case is closed."),
+        )
+
+    def check_invite_expert(self, user, case) -> Refusal:
+        """The secretariat or the case's chair, until the decision is issued."""
+        return _then(
+            _either(_secretariat(user), why_not_chair(user, case)),
+            case.state in (*UNDECIDED_STATES, Case.State.DECIDED)
+            or NotNow("Experts are invited before the decision is issued."),
+        )
+
+    def check_comment(self, user, case) -> Refusal:
+        """SSC users and invited experts who may see the case."""
+        if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY, Role.AUTHORITY):
+            return "Comments are for the SSC and its invited experts."
+        return self.check_view(user, case)
+
+    def check_open_ballot(self, user, case) -> Refusal:
+        """The case's chair, while the case is in assessment."""
+        return _then(
+            why_not_chair(user, case),
+            case.state == Case.State.ASSESSMENT
+            or NotNow("A ballot opens when the case is in assessment."),
+        )
+
+    def check_issue_decision(self, user, case) -> Refusal:
+        """The case's chair, once the ballot has decided."""
+        return _then(
+            why_not_chair(user, case),
+            case.state == Case.State.DECIDED
+            or NotNow("There is no decision waiting to be issued."),
+        )
+
+    def check_refer(self, user, case) -> Refusal:
+        """A Party the decision is addressed to, once the decision notice is issued (F2.7B)."""
+        if not (user.has_perm("governance.add_referral") and user.organisation_id):
+            return "Only SEC Parties refer decisions to the Authority."
+        record = getattr(case, "decision_record", None)
+        if record is None or record.issued_at is None:
+            return NotNow("There is no issued decision on this case to refer.")
+        return self.check_view(user, case)
+
+    def check_close(self, user, case) -> Refusal:
+        """The secretariat or the case's chair, once every remedial plan is completed, no
+        referral is open and the referral window has passed."""
+        if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
+            return NotNow("Only a case whose decision has taken effect can be closed.")
+        refusal = _either(_secretariat(user), why_not_chair(user, case))
+        if refusal:
+            return refusal
+        if any(r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()):
+            return NotNow("Every supplier's remedial plan must be completed first.")
+        if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
+            return NotNow("A referral to the Authority is still open.")
+        record = getattr(case, "decision_record", None)
+        if record is None or record.issued_at is None:
+            return NotNow("There is no issued decision on this case.")
+        window_end = add_working_days(
+            timezone.localdate(record.issued_at), settings.REFERRAL_WINDOW_WORKING_DAYS
+        )
+        if timezone.localdate() <= window_end:
+            return NotNow(f"Parties may refer the decision until {window_end:%d %B %Y}.")
+        return None
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+
+class EvidencePolicy(Policy):
+    """Need to know: a document is visible to the users its classification admits and who hold
+    its grant, on a case they may see. `ssc-only` excludes members conflicted on the case."""
+
+    model = EvidenceDocument
+    ACTIONS = ("view", "grant")
+
+    def prepare(self, queryset):
+        return queryset.select_related("case", "uploaded_by").prefetch_related(
+            "case__conflicts__member", "case__experts", "case__addressed_to"
+        )
+
+    def visible(self, user) -> QuerySet:
+        if not user.is_authenticated:
+            return EvidenceDocument.objects.none()
+        C = EvidenceDocument.Classification
+        rule = Q(classification=C.NAMED)
+        if user.is_ssc:
+            conflicted = ConflictDeclaration.objects.filter(
+                case=OuterRef("case"), member=user, has_conflict=True
+            )
+            rule |= Q(classification=C.SSC_ONLY) & ~Exists(conflicted)
+            rule |= Q(classification=C.PARTIES)
+        elif user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
+            rule |= Q(classification=C.PARTIES, case__addressed_to=user.organisation_id)
+        granted = get_objects_for_user(
+            user,
+            "governance.view_evidencedocument",
+            klass=EvidenceDocument.objects.filter(case__in=CasePolicy().visible(user).values("pk")),
+            accept_global_perms=False,
+        )
+        return granted.filter(rule).distinct()
+
+    def check_view(self, user, document) -> Refusal:
+        """Users the classification admits (`ssc-only`: non-conflicted SSC; `parties`: SSC and
+        addressed Parties; `named-recipients`: named users) who hold the grant and may see the
+        case."""
+        case, C = document.case, EvidenceDocument.Classification
+        refusal = CasePolicy().check_view(user, case)
+        if refusal:
+            return refusal
+        if document.classification == C.SSC_ONLY and (not user.is_ssc or is_conflicted(user, case)):
+            return "This document is for non-conflicted SSC users only."
+        if document.classification == C.PARTIES and not (
+            user.is_ssc or user.has_role(Role.SUPPLIER, Role.OTHER_PARTY)
+        ):
+            return "This document is for the SSC and the Parties."
+        if not user.has_perm("governance.view_evidencedocument", document):
+            return "You have not been granted this document."
+        return None
+
+    def rule_viewers(self, document) -> set[int] | None:
+        """The users whose grant the classification's rule wants (kept in step by
+        evidence_sync_access); None where only named grants count."""
+        case, C = document.case, EvidenceDocument.Classification
+        if document.classification == C.SSC_ONLY:
+            conflicted = set(
+                case.conflicts.filter(has_conflict=True).values_list("member_id", flat=True)
+            )
+            return _ssc_user_ids() - conflicted
+        if document.classification == C.PARTIES:
+            parties = User.objects.filter(
+                is_active=True,
+                organisation__in=case.addressed_to.all(),
+                groups__name__in=[Role.SUPPLIER, Role.OTHER_PARTY],
+            )
+            return set(parties.values_list("pk", flat=True)) | _ssc_user_ids()
+        return None
+
+    def check_grant(self, user, document) -> Refusal:
+        """The secretariat names the recipients of a `named-recipients` document."""
+        if document.classification != EvidenceDocument.Classification.NAMED:
+            return "Only named-recipient documents are granted to individuals."
+        return _secretariat(user)
+
+
+# --- ballots -----------------------------------------------------------------------------------
+
+
+class BallotPolicy(Policy):
+    model = Ballot
+    ACTIONS = ("view", "vote", "close", "cast_deciding_vote")
+    SYSTEM_ACTIONS = frozenset({"close", "fail", "await_casting_vote"})
+
+    def prepare(self, queryset):
+        return queryset.select_related("case", "case__acting_chair").prefetch_related(
+            "case__conflicts__member", "votes"
+        )
+
+    def candidates(self, action):
+        states = {
+            "vote": [Ballot.State.OPEN],
+            "close": [Ballot.State.OPEN],
+            "cast_deciding_vote": [Ballot.State.AWAITING_CASTING_VOTE],
+        }.get(action)
+        ballots = Ballot.objects.order_by("closes_at")
+        return ballots.filter(state__in=states) if states else ballots
+
+    def visible(self, user) -> QuerySet:
+        return (
+            Ballot.objects.all() if user.is_authenticated and user.is_ssc else Ballot.objects.none()
+        )
+
+    def check_view(self, user, ballot) -> Refusal:
+        """SSC users (ballots are the SSC's business)."""
+        return _ssc(user)
+
+    def check_vote(self, user, ballot) -> Refusal:
+        """SSC voting members with no conflict on the case (not its acting chair), while the
+        ballot is open."""
+        if not user.has_role(Role.MEMBER):
+            return "Only SSC voting members vote."
+        case = ballot.case
+        if case.acting_chair_id == user.pk:
+            return "You chair this case: you give the casting vote on a tie."
+        if is_conflicted(user, case):
+            return CONFLICTED
+        if not ballot.is_open or ballot.closes_at <= timezone.now():
+            return NotNow("This ballot is closed.")
+        return None  # an undeclared member confirms "no conflict" with the vote
+
+    def check_close(self, user, ballot) -> Refusal:
+        """The case's chair, while the ballot is open."""
+        refusal = why_not_chair(user, ballot.case)
+        if refusal is None and not ballot.is_open:
+            return NotNow(f"This ballot is {ballot.get_state_display().lower()}.")
+        return refusal
+
+    def check_cast_deciding_vote(self, user, ballot) -> Refusal:
+        """The case's chair, when the ballot is tied."""
+        refusal = why_not_chair(user, ballot.case)
+        if refusal is None and ballot.state != Ballot.State.AWAITING_CASTING_VOTE:
+            return NotNow("This ballot is not waiting for a casting vote.")
+        return refusal
+
+
+# --- remedial plans ----------------------------------------------------------------------------
+
+PlanState = PlanRequirement.State
+REVIEWABLE = (PlanState.SUBMITTED, PlanState.RESUBMITTED)
+
+
+class PlanRequirementPolicy(Policy):
+    model = PlanRequirement
+    ACTIONS = ("view", "submit", "review", "complete", "refer")
+    SYSTEM_ACTIONS = frozenset({"mark_overdue", "approve_by_determination"})
+
+    def prepare(self, queryset):
+        return queryset.select_related("case", "supplier").prefetch_related(
+            "case__conflicts__member"
+        )
+
+    def candidates(self, action):
+        states = {
+            "submit": [PlanState.NOTIFIED, PlanState.OVERDUE, PlanState.NOT_APPROVED, *REVIEWABLE],
+            "review": list(REVIEWABLE),
+            "complete": [PlanState.APPROVED],
+            "refer": [PlanState.NOT_APPROVED],
+        }.get(action)
+        requirements = PlanRequirement.objects.order_by("due_date", "id")
+        return requirements.filter(state__in=states) if states else requirements
+
+    def visible(self, user) -> QuerySet:
+        requirements = PlanRequirement.objects.all()
+        if not user.is_authenticated or not user.has_perm("governance.view_planrequirement"):
+            return requirements.none()
+        if user.is_ssc:
+            return requirements
+        if user.has_role(Role.SUPPLIER) and user.organisation_id:
+            return requirements.filter(supplier_id=user.organisation_id)
+        return requirements.none()
+
+    def check_view(self, user, requirement) -> Refusal:
+        """The SSC; the supplier's own staff (a supplier never sees another's plan)."""
+        if not user.has_perm("governance.view_planrequirement"):
+            return "You may not see remedial plans."
+        if user.is_ssc:
+            return None
+        if user.has_role(Role.SUPPLIER) and requirement.supplier_id == user.organisation_id:
+            return None
+        return "This is another organisation's plan."
+
+    def _own_supplier(self, user, requirement) -> Refusal:
+        if user.has_role(Role.SUPPLIER) and requirement.supplier_id == user.organisation_id:
+            return None
+        return "Only the supplier's own staff act on its plan."
+
+    def check_submit(self, user, requirement) -> Refusal:
+        """The supplier's own staff, until the plan is approved."""
+        if requirement.state in (PlanState.APPROVED, PlanState.COMPLETED):
+            return NotNow("This plan is approved; it cannot be revised.")
+        return self._own_supplier(user, requirement)
+
+    def _reviewer(self, user, requirement) -> Refusal:
+        if not user.has_perm("governance.review_remedialplan"):
+            return "Only SSC members review remedial plans."
+        if is_conflicted(user, requirement.case):
+            return CONFLICTED
+        return None
+
+    def check_review(self, user, requirement) -> Refusal:
+        """Non-conflicted SSC members and the chair, when a plan version awaits review."""
+        if requirement.state not in REVIEWABLE:
+            return NotNow("There is no submitted plan waiting for review.")
+        return self._reviewer(user, requirement)
+
+    def check_complete(self, user, requirement) -> Refusal:
+        """Non-conflicted SSC members and the chair, once the plan is approved."""
+        if requirement.state != PlanState.APPROVED:
+            return NotNow("Only an approved plan can be completed.")
+        return self._reviewer(user, requirement)
+
+    def check_refer(self, user, requirement) -> Refusal:
+        """The supplier whose plan the SSC did not approve (SEC F2.7B)."""
+        if requirement.state != PlanState.NOT_APPROVED:
+            return NotNow("The SSC has not refused this plan.")
+        if not user.has_perm("governance.add_referral"):
+            return "Only SEC Parties refer decisions to the Authority."
+        return self._own_supplier(user, requirement)
+
+
+class RemedialPlanPolicy(Policy):
+    """A plan version is visible with its requirement."""
+
+    model = RemedialPlan
+
+    def prepare(self, queryset):
+        return queryset.select_related("requirement__case", "requirement__supplier")
+
+    def visible(self, user) -> QuerySet:
+        return RemedialPlan.objects.filter(
+            requirement__in=PlanRequirementPolicy().visible(user).values("pk")
+        )
+
+    def check_view(self, user, plan) -> Refusal:
+        """Whoever may see the plan requirement."""
+        return PlanRequirementPolicy().check_view(user, plan.requirement)
+
+
+class SupplierPolicyPolicy(Policy):
+    """SEC G8.64 policies: a supplier sees its own; the SSC sees every supplier's."""
+
+    model = SupplierPolicy
+    ACTIONS = ("view", "view_all", "upload")
+
+    def visible(self, user) -> QuerySet:
+        if not user.is_authenticated:
+            return SupplierPolicy.objects.none()
+        if user.is_ssc:
+            return SupplierPolicy.objects.all()
+        if user.has_role(Role.SUPPLIER) and user.organisation_id:
+            return SupplierPolicy.objects.filter(organisation_id=user.organisation_id)
+        return SupplierPolicy.objects.none()
+
+    def check_view(self, user, policy) -> Refusal:
+        """The SSC; the supplier's own staff."""
+        if user.is_ssc:
+            return None
+        if user.has_role(Role.SUPPLIER) and policy.organisation_id == user.organisation_id:
+            return None
+        return "This is another organisation's policy."
+
+    def check_view_all(self, user, _policy=None) -> Refusal:
+        """The SSC sees every supplier's policy, and which suppliers have none."""
+        return _ssc(user)
+
+    def check_upload(self, user, _policy=None) -> Refusal:
+        """Supplier Party staff record their own organisation's policy."""
+        if user.has_role(Role.SUPPLIER) and user.organisation_id:
+            return None
+        return "Only Supplier Party staff record their G8.64 policy."
+
+
+class CharacteristicsPolicy(Policy):
+    model = SecurityCharacteristics
+    ACTIONS = ("view", "upload")
+
+    def visible(self, user) -> QuerySet:
+        if user.is_authenticated and user.has_perm("governance.view_securitycharacteristics"):
+            return SecurityCharacteristics.objects.all()
+        return SecurityCharacteristics.objects.none()
+
+    def check_view(self, user, document) -> Refusal:
+        """Users with the Security Characteristics permission (SSC, Parties)."""
+        if user.has_perm("governance.view_securitycharacteristics"):
+            return None
+        return "You may not see the Security Characteristics."
+
+    def check_upload(self, user, _document=None) -> Refusal:
+        """The secretariat."""
+        if user.has_perm("governance.upload_securitycharacteristics"):
+            return None
+        return "Only the SSC Secretariat uploads Security Characteristics."
+
+
+# --- referrals ---------------------------------------------------------------------------------
+
+RState = Referral.State
+
+
+class ReferralPolicy(Policy):
+    model = Referral
+    ACTIONS = (
+        "view",
+        "view_deliberation",
+        "send_pack",
+        "download_pack",
+        "request_information",
+        "provide_information",
+        "determine",
+        "close",
+    )
+
+    def prepare(self, queryset):
+        return queryset.select_related("case", "organisation").prefetch_related(
+            "disclosed_documents__case__conflicts__member",
+            "disclosed_documents__case__experts",
+            "disclosed_documents__case__addressed_to",
+        )
+
+    def candidates(self, action):
+        states = {
+            "send_pack": [RState.LODGED],
+            "request_information": [RState.PACK_SENT, RState.INFORMATION_PROVIDED],
+            "determine": [RState.PACK_SENT, RState.INFORMATION_PROVIDED],
+            "provide_information": [RState.INFORMATION_REQUESTED],
+            "close": [RState.DETERMINED],
+        }.get(action)
+        referrals = Referral.objects.order_by("lodged_at")
+        return referrals.filter(state__in=states) if states else referrals
+
+    def visible(self, user) -> QuerySet:
+        found = Referral.objects.all()
+        if not user.is_authenticated or not user.has_perm("governance.view_referral"):
+            return found.none()
+        if user.has_role(Role.AUTHORITY):
+            return found.exclude(state=RState.LODGED)
+        if user.is_ssc:
+            return found
+        if user.organisation_id:
+            return found.filter(organisation_id=user.organisation_id)
+        return found.none()
+
+    def check_view(self, user, referral) -> Refusal:
+        """The SSC; the Authority once the pack is sent; the referring Party."""
+        if not user.has_perm("governance.view_referral"):
+            return "You may not see referrals."
+        if user.has_role(Role.AUTHORITY):
+            return None if referral.state != RState.LODGED else "The pack is not sent yet."
+        if user.is_ssc or referral.organisation_id == user.organisation_id:
+            return None
+        return "This referral is another organisation's."
+
+    def check_view_deliberation(self, user, referral) -> Refusal:
+        """The SSC and the Authority: the security factors, votes and conflicts behind the
+        decision."""
+        if user.has_role(Role.AUTHORITY):
+            return self.check_view(user, referral)
+        return _ssc(user)
+
+    def check_send_pack(self, user, referral) -> Refusal:
+        """The secretariat, once, when the referral is lodged."""
+        if referral.state != RState.LODGED:
+            return NotNow("The pack has been sent.")
+        return _secretariat(user)
+
+    def check_download_pack(self, user, referral) -> Refusal:
+        """The Authority it was sent to, and SSC users who may see every document in it."""
+        if referral.state == RState.LODGED:
+            return NotNow("No pack has been sent yet.")
+        if user.has_role(Role.AUTHORITY):
+            return None
+        if not user.is_ssc:
+            return "Packs are for the Authority and the SSC."
+        evidence = EvidencePolicy()
+        hidden = [
+            d for d in referral.disclosed_documents.all() if not evidence.can(user, "view", d)
+        ]
+        if hidden:
+            return "The pack holds evidence you may not see."
+        return None
+
+    def check_request_information(self, user, referral) -> Refusal:
+        """The Authority, while it holds the pack (SEC G7.21(j))."""
+        if referral.state not in (RState.PACK_SENT, RState.INFORMATION_PROVIDED):
+            return NotNow(
+                "Information can be requested while the Authority considers the referral."
+            )
+        return None if user.has_role(Role.AUTHORITY) else "Only the Authority requests information."
+
+    def check_provide_information(self, user, referral) -> Refusal:
+        """The secretariat or the chair, when the Authority has asked."""
+        if referral.state != RState.INFORMATION_REQUESTED:
+            return NotNow("The Authority has no open request.")
+        if user.has_role(Role.SECRETARIAT, Role.CHAIR):
+            return None
+        return "The SSC Secretariat or the chair answers the Authority."
+
+    def check_determine(self, user, referral) -> Refusal:
+        """The Authority, while it holds the pack."""
+        if referral.state not in (RState.PACK_SENT, RState.INFORMATION_PROVIDED):
+            return NotNow("The referral cannot be determined now.")
+        return (
+            None if user.has_role(Role.AUTHORITY) else "Only the Authority records a determination."
+        )
+
+    def check_close(self, user, referral) -> Refusal:
+        """The Authority or the secretariat, once determined."""
+        if referral.state != RState.DETERMINED:
+            return NotNow("Only a determined referral can be closed.")
+        if user.has_role(Role.AUTHORITY, Role.SECRETARIAT):
+            return None
+        return "The Authority or the secretariat closes a referral."
+
+
+cases = register(CasePolicy())
+evidence = register(EvidencePolicy())
+ballots = register(BallotPolicy())
+plan_requirements = register(PlanRequirementPolicy())
+remedial_plans = register(RemedialPlanPolicy())
+supplier_policies = register(SupplierPolicyPolicy())
+characteristics = register(CharacteristicsPolicy())
+referrals = register(ReferralPolicy())

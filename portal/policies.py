@@ -1,0 +1,129 @@
+"""Permission policies (after Wagtail's BasePermissionPolicy): one object per guarded model
+answers, side by side so they cannot drift apart,
+
+- `visible(user)`: the objects this user may see (a QuerySet, for lists);
+- `can(user, action, obj)` / `require(...)`: may this user take this action on this object now;
+- `actions(user, obj)`: every action this user may take on this object now (its state included),
+  which templates render as buttons and links;
+- `with_action(user, action)`: the objects on which the user may take an action now (dashboards).
+
+A policy writes each rule once, as a `check_<action>` method that returns None when the action
+is allowed, or the sentence that tells the user why not. Views, selectors, templates, services
+and the FSM `permission=` hooks all ask the policy; no role name or state string is tested
+anywhere else.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404
+
+class NotNow(str):
+    """A refusal because of the object's state, not the user: the page was stale (answered 409,
+    "this changed while you were looking"), not forbidden (403)."""
+
+
+class ActionNotNow(PermissionDenied):
+    pass
+
+
+Refusal = str | None
+
+_REGISTRY: dict[type[models.Model], Policy] = {}
+
+
+class Policy:
+    model: type[models.Model]
+    # The actions this policy knows, in the order buttons are shown; "view" comes first.
+    ACTIONS: tuple[str, ...] = ("view",)
+    # A system actor (a beat task, a determination) is None: it may take `SYSTEM_ACTIONS`.
+    SYSTEM_ACTIONS: frozenset[str] = frozenset()
+
+    # --- the two list questions ---------------------------------------------------------------
+
+    def visible(self, user) -> models.QuerySet:
+        raise NotImplementedError
+
+    def candidates(self, action: str) -> models.QuerySet:
+        """A cheap superset of the objects on which `action` may be possible (for dashboards);
+        `with_action` narrows it with `can`, so the two answers agree by construction."""
+        return self.model._default_manager.all()
+
+    def with_action(self, user, action: str) -> list:
+        objects = self.prepare(self.candidates(action))
+        return [obj for obj in objects if self.can(user, action, obj)]
+
+    def prepare(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Joins and prefetches that `can` reads, so checking a list costs no query per row."""
+        return queryset
+
+    # --- the object questions ----------------------------------------------------------------
+
+    def why_not(self, user, action: str, obj) -> Refusal:
+        if action not in self.ACTIONS and action not in self.SYSTEM_ACTIONS:
+            raise ValueError(f"{type(self).__name__} knows no action {action!r}")
+        if user is None:
+            return None if action in self.SYSTEM_ACTIONS else "The system may not do this."
+        if action not in self.ACTIONS:
+            return "Only the portal itself does this."
+        if not user.is_authenticated or not user.is_active:
+            return "Sign in first."
+        return getattr(self, f"check_{action}")(user, obj)
+
+    def can(self, user, action: str, obj) -> bool:
+        return self.why_not(user, action, obj) is None
+
+    def require(self, user, action: str, obj) -> None:
+        refusal = self.why_not(user, action, obj)
+        if isinstance(refusal, NotNow):
+            raise ActionNotNow(refusal)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+
+    def actions(self, user, obj) -> frozenset[str]:
+        return frozenset(a for a in self.ACTIONS if a != "view" and self.can(user, a, obj))
+
+    def get_or_404(self, user, pk, queryset: models.QuerySet | None = None):
+        """Missing and forbidden look the same: a 404 never reveals that the object exists."""
+        # `can` decides; the queryset only brings what the page needs in few queries.
+        queryset = self.prepare(
+            queryset if queryset is not None else self.model._default_manager.all()
+        )
+        try:
+            obj = queryset.get(pk=pk)
+        except (self.model.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+        if not self.can(user, "view", obj):
+            raise Http404
+        return obj
+
+    def check_view(self, user, obj) -> Refusal:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls, action: str) -> str:
+        """Who may take an action, in words (the check's docstring): for the generated docs."""
+        check = getattr(cls, f"check_{action}", None)
+        return " ".join((check.__doc__ or "").split()) if check else ""
+
+
+def register(policy: Policy) -> Policy:
+    _REGISTRY[policy.model] = policy
+    return policy
+
+
+def policy_for(obj_or_model) -> Policy:
+    model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
+    return _REGISTRY[model._meta.concrete_model]
+
+
+def policy_permission(action: str):
+    """For `@transition(permission=...)`: the transition asks the object's policy (looked up at
+    call time, so models need not import their policies)."""
+
+    def permitted(instance, user) -> bool:
+        return policy_for(instance).can(user, action, instance)
+
+    permitted.policy_action = action
+    return permitted

@@ -1,0 +1,25 @@
+from celery import shared_task
+
+from . import notices
+
+
+@shared_task(name="portal.tasks.notice_deliver")
+def notice_deliver(notice_id: int):
+    return notices.notice_deliver(notice_id=notice_id)
+
+
+@shared_task(name="portal.tasks.notices_redispatch")
+def notices_redispatch():
+    return notices.notices_redispatch()
+
+
+@shared_task(name="portal.tasks.notices_chase")
+def notices_chase():
+    return notices.notices_chase()
+
+
+# The names these tasks had under governance: messages already queued under them when the
+# outbox moved are still consumed.
+shared_task(name="governance.tasks.notice_deliver")(notice_deliver.run)
+shared_task(name="governance.tasks.notices_redispatch")(notices_redispatch.run)
+shared_task(name="governance.tasks.notices_chase")(notices_chase.run)
