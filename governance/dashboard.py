@@ -11,8 +11,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from cpl import selectors as cpl_selectors
-from portal.models import Organisation
-from portal.roles import Role
+from cpl.policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS
 
 from . import policies
 from . import selectors as governance_selectors
@@ -110,11 +109,7 @@ def dashboard_panels(user) -> list[Panel]:
         )
     ]
     panels += [panel for panel in _work_panels(user) if panel.items]
-    is_dcc = (
-        user.organisation_id is not None
-        and user.organisation.party_type == Organisation.PartyType.DCC
-    )
-    if user.is_ssc:
+    if CERTIFICATES.can(user, "view_cases", None):
         panels.append(
             _panel(
                 "CPA certificates awaiting an SSC decision",
@@ -133,7 +128,7 @@ def dashboard_panels(user) -> list[Panel]:
                 more_url=reverse("governance:case-list"),
             )
         )
-    if user.has_role(Role.SECRETARIAT):
+    if CERTIFICATES.can(user, "record_event", None):
         days = settings.CERTIFICATE_EXPIRY_WARNING_DAYS
         panels.append(
             _panel(
@@ -145,13 +140,13 @@ def dashboard_panels(user) -> list[Panel]:
                 f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
             )
         )
-    if user.has_role(Role.SECRETARIAT) or is_dcc:
+    if CHANGE_NOTICES.can(user, "view", None):
         since = timezone.now() - datetime.timedelta(days=30)
         panels.append(
             _panel(
                 "CPL changes in the last 30 days",
                 "portal/panels/cpl_changes.html",
-                cpl_selectors.cpl_change_notices(since=since),
+                cpl_selectors.cpl_change_notices(user=user, since=since),
                 "The CPL has not changed in the last 30 days.",
                 more_url=reverse("cpl:change-list"),
             )
@@ -163,4 +158,9 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     template_name = "portal/dashboard.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(panels=dashboard_panels(self.request.user), **kwargs)
+        user = self.request.user
+        return super().get_context_data(
+            panels=dashboard_panels(user),
+            reads_register=DEVICE_MODELS.can(user, "view", None),
+            **kwargs,
+        )

@@ -278,7 +278,9 @@ class ReferralLodgeForm(forms.Form):
         kinds = []
         if record is not None:
             kinds.append(
-                Referral.Kind.REMOVE if record.decision == Decision.SUSPEND else Referral.Kind.NOT_REMOVE
+                Referral.Kind.REMOVE
+                if record.decision == Decision.SUSPEND
+                else Referral.Kind.NOT_REMOVE
             )
         if referable:
             kinds.append(Referral.Kind.PLAN_NOT_APPROVED)

@@ -272,7 +272,9 @@ class Ballot(ConcurrentTransitionMixin, models.Model):
     def is_open(self) -> bool:
         return self.state == self.State.OPEN
 
-    @transition(field=state, source=State.OPEN, target=State.CLOSED)
+    @transition(
+        field=state, source=State.OPEN, target=State.CLOSED, permission=policy_permission("close")
+    )
     def close(self, result: str):
         self.result = result
 

@@ -29,10 +29,6 @@ from .models import (
 State = PlanRequirement.State
 
 
-def _ssc_organisations():
-    return Organisation.objects.filter(party_type=Organisation.PartyType.SSC)
-
-
 def _plan_path(requirement: PlanRequirement) -> str:
     return reverse("governance:plan", args=[requirement.pk])
 
@@ -131,7 +127,8 @@ def plan_submit(
         notice_send(
             actor=actor,
             kind=Notice.Kind.PLAN_REVIEW,
-            organisations=_ssc_organisations(),
+            # Only those the policy lets review it now: not the secretariat, not the conflicted.
+            users=policies.plan_requirements.reviewers(requirement),
             about=requirement,
             link=_plan_path(requirement),
             action_link=_plan_path(requirement),

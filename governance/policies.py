@@ -111,6 +111,10 @@ def _then(who: Refusal, when: bool | NotNow) -> Refusal:
     return None if when is True else when
 
 
+def _authority(user, refusal: str) -> Refusal:
+    return None if user.has_role(Role.AUTHORITY) else refusal
+
+
 def _either(*refusals) -> Refusal:
     """Allowed when any one rule allows; otherwise the last rule's reason."""
     return None if any(r is None for r in refusals) else refusals[-1]
@@ -444,6 +448,11 @@ class PlanRequirementPolicy(Policy):
             return requirements.filter(supplier_id=user.organisation_id)
         return requirements.none()
 
+    def reviewers(self, requirement) -> list:
+        """The users who may review this plan now: whom a submission is notified to."""
+        ssc = User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).distinct()
+        return [u for u in ssc.order_by("username") if self.can(u, "review", requirement)]
+
     def check_view(self, user, requirement) -> Refusal:
         """The SSC; the supplier's own staff (a supplier never sees another's plan)."""
         if not user.has_perm("governance.view_planrequirement"):
@@ -461,9 +470,11 @@ class PlanRequirementPolicy(Policy):
 
     def check_submit(self, user, requirement) -> Refusal:
         """The supplier's own staff, until the plan is approved."""
-        if requirement.state in (PlanState.APPROVED, PlanState.COMPLETED):
-            return NotNow("This plan is approved; it cannot be revised.")
-        return self._own_supplier(user, requirement)
+        return _then(
+            self._own_supplier(user, requirement),
+            requirement.state not in (PlanState.APPROVED, PlanState.COMPLETED)
+            or NotNow("This plan is approved; it cannot be revised."),
+        )
 
     def _reviewer(self, user, requirement) -> Refusal:
         if not user.has_perm("governance.review_remedialplan"):
@@ -474,23 +485,30 @@ class PlanRequirementPolicy(Policy):
 
     def check_review(self, user, requirement) -> Refusal:
         """Non-conflicted SSC members and the chair, when a plan version awaits review."""
-        if requirement.state not in REVIEWABLE:
-            return NotNow("There is no submitted plan waiting for review.")
-        return self._reviewer(user, requirement)
+        return _then(
+            self._reviewer(user, requirement),
+            requirement.state in REVIEWABLE
+            or NotNow("There is no submitted plan waiting for review."),
+        )
 
     def check_complete(self, user, requirement) -> Refusal:
         """Non-conflicted SSC members and the chair, once the plan is approved."""
-        if requirement.state != PlanState.APPROVED:
-            return NotNow("Only an approved plan can be completed.")
-        return self._reviewer(user, requirement)
+        return _then(
+            self._reviewer(user, requirement),
+            requirement.state == PlanState.APPROVED
+            or NotNow("Only an approved plan can be completed."),
+        )
 
     def check_refer(self, user, requirement) -> Refusal:
         """The supplier whose plan the SSC did not approve (SEC F2.7B)."""
-        if requirement.state != PlanState.NOT_APPROVED:
-            return NotNow("The SSC has not refused this plan.")
-        if not user.has_perm("governance.add_referral"):
-            return "Only SEC Parties refer decisions to the Authority."
-        return self._own_supplier(user, requirement)
+        who = self._own_supplier(user, requirement)
+        if who is None and not user.has_perm("governance.add_referral"):
+            who = "Only SEC Parties refer decisions to the Authority."
+        return _then(
+            who,
+            requirement.state == PlanState.NOT_APPROVED
+            or NotNow("The SSC has not refused this plan."),
+        )
 
 
 class RemedialPlanPolicy(Policy):
@@ -634,9 +652,9 @@ class ReferralPolicy(Policy):
 
     def check_send_pack(self, user, referral) -> Refusal:
         """The secretariat, once, when the referral is lodged."""
-        if referral.state != RState.LODGED:
-            return NotNow("The pack has been sent.")
-        return _secretariat(user)
+        return _then(
+            _secretariat(user), referral.state == RState.LODGED or NotNow("The pack has been sent.")
+        )
 
     def check_download_pack(self, user, referral) -> Refusal:
         """The Authority it was sent to, and SSC users who may see every document in it."""
@@ -656,35 +674,38 @@ class ReferralPolicy(Policy):
 
     def check_request_information(self, user, referral) -> Refusal:
         """The Authority, while it holds the pack (SEC G7.21(j))."""
-        if referral.state not in (RState.PACK_SENT, RState.INFORMATION_PROVIDED):
-            return NotNow(
-                "Information can be requested while the Authority considers the referral."
-            )
-        return None if user.has_role(Role.AUTHORITY) else "Only the Authority requests information."
+        return _then(
+            _authority(user, "Only the Authority requests information."),
+            referral.state in (RState.PACK_SENT, RState.INFORMATION_PROVIDED)
+            or NotNow("Information can be requested while the Authority considers the referral."),
+        )
 
     def check_provide_information(self, user, referral) -> Refusal:
-        """The secretariat or the chair, when the Authority has asked."""
-        if referral.state != RState.INFORMATION_REQUESTED:
-            return NotNow("The Authority has no open request.")
-        if user.has_role(Role.SECRETARIAT, Role.CHAIR):
-            return None
-        return "The SSC Secretariat or the chair answers the Authority."
+        """The secretariat or the case's chair (never a conflicted one), when the Authority has
+        asked."""
+        return _then(
+            _either(_secretariat(user), why_not_chair(user, referral.case)),
+            referral.state == RState.INFORMATION_REQUESTED
+            or NotNow("The Authority has no open request."),
+        )
 
     def check_determine(self, user, referral) -> Refusal:
         """The Authority, while it holds the pack."""
-        if referral.state not in (RState.PACK_SENT, RState.INFORMATION_PROVIDED):
-            return NotNow("The referral cannot be determined now.")
-        return (
-            None if user.has_role(Role.AUTHORITY) else "Only the Authority records a determination."
+        return _then(
+            _authority(user, "Only the Authority records a determination."),
+            referral.state in (RState.PACK_SENT, RState.INFORMATION_PROVIDED)
+            or NotNow("The referral cannot be determined now."),
         )
 
     def check_close(self, user, referral) -> Refusal:
         """The Authority or the secretariat, once determined."""
-        if referral.state != RState.DETERMINED:
-            return NotNow("Only a determined referral can be closed.")
-        if user.has_role(Role.AUTHORITY, Role.SECRETARIAT):
-            return None
-        return "The Authority or the secretariat closes a referral."
+        return _then(
+            _either(
+                _secretariat(user), _authority(user, "The Authority or the secretariat closes it.")
+            ),
+            referral.state == RState.DETERMINED
+            or NotNow("Only a determined referral can be closed."),
+        )
 
 
 cases = register(CasePolicy())

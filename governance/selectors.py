@@ -30,8 +30,9 @@ def case_for_page(user, pk) -> Case:
     return policies.cases.get_or_404(
         user,
         pk,
-        Case.objects.select_related("certificate", "opened_by", "acting_chair", "decision_record")
-        .prefetch_related(
+        Case.objects.select_related(
+            "certificate", "opened_by", "acting_chair", "decision_record"
+        ).prefetch_related(
             "device_models__manufacturer",
             "addressed_to",
             Prefetch("conflicts", queryset=ConflictDeclaration.objects.select_related("member")),
@@ -81,9 +82,7 @@ def open_cases(user) -> QuerySet[Case]:
 def _with_not_voted(ballots: list[Ballot]) -> list[Ballot]:
     for ballot in ballots:
         voted = {v.member_id for v in ballot.votes.all()}
-        ballot.not_voted = [
-            u for u in policies.eligible_voters(ballot.case) if u.pk not in voted
-        ]
+        ballot.not_voted = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
     return ballots
 
 

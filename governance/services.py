@@ -162,11 +162,11 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             and existing.reason == reason
         ):
             return existing
-        if existing is not None and existing.has_conflict and not has_conflict:
-            if case.ballots.exists():
-                raise ValidationError(
-                    "A conflict declared on a case stands once a ballot has opened on it."
-                )
+        withdrawing = existing is not None and existing.has_conflict and not has_conflict
+        if withdrawing and case.ballots.exists():
+            raise ValidationError(
+                "A conflict declared on a case stands once a ballot has opened on it."
+            )
         voted = Vote.objects.filter(
             ballot__case=case, ballot__state=Ballot.State.OPEN, member=actor
         ).exists()
@@ -440,7 +440,9 @@ def ballot_close(*, actor, ballot: Ballot) -> Ballot:
         closing = {"actor": actor, "obj": ballot, "consequence_of": "ballot.close"}
         if cast < required:
             run_transition(**closing, name="fail")
-            run_transition(actor=actor, obj=case, name="voting_failed", consequence_of="ballot.fail")
+            run_transition(
+                actor=actor, obj=case, name="voting_failed", consequence_of="ballot.fail"
+            )
         elif tallies[VoteChoice.SUSPEND] == tallies[VoteChoice.REMEDIAL_PLAN]:
             run_transition(**closing, name="await_casting_vote")
         else:

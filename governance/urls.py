@@ -29,9 +29,7 @@ urlpatterns = [
         name="evidence-grant",
     ),
     path("cases/<int:case_pk>/conflict/", views.ConflictDeclareView.as_view(), name="conflict"),
-    path(
-        "cases/<int:case_pk>/acting-chair/", views.ActingChairView.as_view(), name="acting-chair"
-    ),
+    path("cases/<int:case_pk>/acting-chair/", views.ActingChairView.as_view(), name="acting-chair"),
     path(
         "cases/<int:case_pk>/experts/new/", views.ExpertInviteView.as_view(), name="expert-invite"
     ),

@@ -10,7 +10,7 @@ class PortalConfig(AppConfig):
     def ready(self):
         # Registered in every process: the audit log's permission policy (portal.policies), and
         # the Celery tasks the outbox sends by name.
-        from . import audit_policy, tasks  # noqa: F401
+        from . import audit_policy, notice_policy, tasks  # noqa: F401
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

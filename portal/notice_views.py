@@ -1,12 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from .models import Notice, NoticeDelivery
+from .models import NoticeDelivery
+from .notice_policy import NOTICE_DELIVERIES, NOTICES
 from .notices import notice_acknowledge
 
 
@@ -16,16 +16,14 @@ class InboxView(LoginRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return NoticeDelivery.objects.filter(recipient=self.request.user).select_related("notice")
+        return NOTICE_DELIVERIES.visible(self.request.user).select_related("notice")
 
 
 class InboxDetailView(LoginRequiredMixin, View):
     def get_delivery(self, pk):
         # Another recipient's delivery is a 404: it does not reveal that the notice exists.
-        return get_object_or_404(
-            NoticeDelivery.objects.select_related("notice", "organisation"),
-            pk=pk,
-            recipient=self.request.user,
+        return NOTICE_DELIVERIES.get_or_404(
+            self.request.user, pk, NoticeDelivery.objects.select_related("notice", "organisation")
         )
 
     def get(self, request, pk):
@@ -39,8 +37,8 @@ class InboxDetailView(LoginRequiredMixin, View):
 
 class SSCOnlyMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not request.user.is_ssc:
-            raise PermissionDenied
+        if request.user.is_authenticated:
+            NOTICES.require(request.user, "view", None)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -50,11 +48,17 @@ class NoticeListView(SSCOnlyMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return Notice.objects.annotate(
-            recipients_total=Count("deliveries"),
-            acknowledged=Count("deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)),
-            delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
-        ).order_by("-created_at", "-id")  # Meta.ordering does not apply to GROUP BY queries
+        return (
+            NOTICES.visible(self.request.user)
+            .annotate(
+                recipients_total=Count("deliveries"),
+                acknowledged=Count(
+                    "deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)
+                ),
+                delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+            )
+            .order_by("-created_at", "-id")
+        )  # Meta.ordering does not apply to GROUP BY queries
 
 
 class NoticeDetailView(SSCOnlyMixin, DetailView):
@@ -62,6 +66,6 @@ class NoticeDetailView(SSCOnlyMixin, DetailView):
     context_object_name = "notice"
 
     def get_queryset(self):
-        return Notice.objects.prefetch_related(
+        return NOTICES.visible(self.request.user).prefetch_related(
             "recipients", "deliveries__recipient", "deliveries__organisation"
         )

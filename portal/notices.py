@@ -22,6 +22,8 @@ from django.utils import timezone
 from .audit import audit_record
 from .celery import app as celery_app
 from .models import Notice, NoticeDelivery, Organisation, User, absolute_url
+from .notice_policy import NOTICE_DELIVERIES
+from .policies import NotNow
 from .working_days import add_working_days
 
 logger = logging.getLogger(__name__)
@@ -169,11 +171,12 @@ def _chasers_of(delivery: NoticeDelivery):
 
 
 def notice_acknowledge(*, actor, delivery: NoticeDelivery) -> NoticeDelivery:
-    if delivery.recipient_id != actor.pk:
-        raise PermissionDenied("Only the recipient acknowledges a notice.")
     with transaction.atomic():
         delivery = NoticeDelivery.objects.select_for_update().get(pk=delivery.pk)
-        if delivery.acknowledged_at is None:
+        refusal = NOTICE_DELIVERIES.why_not(actor, "acknowledge", delivery)
+        if refusal is not None and not isinstance(refusal, NotNow):
+            raise PermissionDenied(refusal)
+        if refusal is None:  # acknowledged twice is acknowledged once
             delivery.acknowledged_at = timezone.now()
             delivery.save(update_fields=["acknowledged_at"])
             # The chaser asked for exactly this: it is answered too.

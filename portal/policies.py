@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
+
 class NotNow(str):
     """A refusal because of the object's state, not the user: the page was stale (answered 409,
     "this changed while you were looking"), not forbidden (403)."""

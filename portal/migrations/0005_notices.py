@@ -6,57 +6,135 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('portal', '0004_user_is_notice_contact'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("portal", "0004_user_is_notice_contact"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Notice',
+            name="Notice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('decision', 'Decision notice'), ('plan_obligation', 'Remedial plan obligation (CPL Requirements 6.3)'), ('plan_review', 'Remedial plan review'), ('reminder', 'Reminder'), ('information_request', 'Information request'), ('referral', 'Referral to the Authority'), ('cpl_change', 'CPL change notice'), ('ballot_opened', 'Ballot opened'), ('ballot_reminder', 'Ballot reminder'), ('expert_invitation', 'Technical expert invitation'), ('chaser', 'Reminder to acknowledge a notice')], max_length=24)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('object_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('reference', models.CharField(blank=True, max_length=200)),
-                ('link', models.CharField(blank=True, max_length=300, verbose_name="path of the object's page")),
-                ('action_link', models.CharField(blank=True, max_length=300, verbose_name='path of the next action')),
-                ('action_label', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
-                ('recipients', models.ManyToManyField(blank=True, related_name='notices', to='portal.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("decision", "Decision notice"),
+                            ("plan_obligation", "Remedial plan obligation (CPL Requirements 6.3)"),
+                            ("plan_review", "Remedial plan review"),
+                            ("reminder", "Reminder"),
+                            ("information_request", "Information request"),
+                            ("referral", "Referral to the Authority"),
+                            ("cpl_change", "CPL change notice"),
+                            ("ballot_opened", "Ballot opened"),
+                            ("ballot_reminder", "Ballot reminder"),
+                            ("expert_invitation", "Technical expert invitation"),
+                            ("chaser", "Reminder to acknowledge a notice"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                ("object_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("reference", models.CharField(blank=True, max_length=200)),
+                (
+                    "link",
+                    models.CharField(
+                        blank=True, max_length=300, verbose_name="path of the object's page"
+                    ),
+                ),
+                (
+                    "action_link",
+                    models.CharField(
+                        blank=True, max_length=300, verbose_name="path of the next action"
+                    ),
+                ),
+                ("action_label", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                    ),
+                ),
+                (
+                    "recipients",
+                    models.ManyToManyField(
+                        blank=True, related_name="notices", to="portal.organisation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='NoticeDelivery',
+            name="NoticeDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivered_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('chased_at', models.DateTimeField(blank=True, null=True)),
-                ('notice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='portal.notice')),
-                ('organisation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.organisation')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notices', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("delivered_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("chased_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "notice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="portal.notice",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.organisation",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notices",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'notice deliveries',
-                'ordering': ['-notice__created_at', '-id'],
+                "verbose_name_plural": "notice deliveries",
+                "ordering": ["-notice__created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='notice',
-            index=models.Index(fields=['content_type', 'object_id'], name='portal_noti_content_c87522_idx'),
+            model_name="notice",
+            index=models.Index(
+                fields=["content_type", "object_id"], name="portal_noti_content_c87522_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='noticedelivery',
-            constraint=models.UniqueConstraint(fields=('notice', 'recipient'), name='notice_delivered_once_per_recipient'),
+            model_name="noticedelivery",
+            constraint=models.UniqueConstraint(
+                fields=("notice", "recipient"), name="notice_delivered_once_per_recipient"
+            ),
         ),
     ]

@@ -262,35 +262,6 @@ def test_remedial_plan_decision_keeps_the_models_listed(committee):
     assert not CPLChangeNotice.objects.exists()
 
 
-CASE_ACTIONS = [("start_assessment", "opened"), ("close", "remediation"), ("close", "suspension")]
-
-
-@pytest.mark.parametrize(
-    "role, allowed",
-    [
-        ("secretariat", True),
-        ("chair", True),
-        ("member", False),
-        ("expert", False),
-        ("supplier_a", False),
-        ("dcc", False),
-        ("authority", False),
-    ],
-)
-@pytest.mark.parametrize("action, state", CASE_ACTIONS)
-def test_case_state_machine(committee, role, allowed, action, state):
-    """State × role → allowed or refused, for the case actions users take directly."""
-    case = cpa_case(committee)
-    Case.objects.filter(pk=case.pk).update(state=state)
-    case = Case.objects.get(pk=case.pk)
-    if allowed:
-        services.case_transition(actor=committee[role], case=case, name=action)
-    else:
-        with pytest.raises(PermissionDenied):
-            services.case_transition(actor=committee[role], case=case, name=action)
-        assert Case.objects.get(pk=case.pk).state == state
-
-
 @pytest.mark.parametrize("state", ["voting", "decided", "closed"])
 def test_case_actions_from_the_wrong_state_are_refused(committee, state):
     from django_fsm import TransitionNotAllowed
