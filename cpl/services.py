@@ -10,11 +10,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed, can_proceed
 
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.models import Notice, Organisation
 from portal.notices import notice_send
+from portal.transitions import run_transition
 
 from .exchange import DeviceModelRow, read_exchange_file
 from .models import (
@@ -25,7 +25,7 @@ from .models import (
     DeviceModel,
     Manufacturer,
 )
-from .policies import CERTIFICATES, DEVICE_MODELS, VERSIONS
+from .policies import DEVICE_MODELS, VERSIONS
 from .selectors import register_rows, row_identity
 
 logger = logging.getLogger(__name__)
@@ -392,7 +392,7 @@ def certificates_check(
                     reason="A required non-CPA Assurance Certificate is no longer valid: "
                     "removed from the CPL automatically.",
                     basis=DeviceModel.SuspensionBasis.CERTIFICATE,
-                    check_permission=False,
+                    consequence_of="certificates.check",
                     notify_dcc=False,
                 )
             )
@@ -404,7 +404,7 @@ def certificates_check(
                     model=model,
                     transition="reinstate",
                     reason="Valid Assurance Certificates recorded: reinstated on the CPL.",
-                    check_permission=False,
+                    consequence_of="certificates.check",
                     notify_dcc=False,
                 )
             )
@@ -434,34 +434,30 @@ def device_model_change_status(
     model: DeviceModel,
     transition: str,
     reason: str,
-    check_permission: bool = True,
+    consequence_of: str,
     notify_dcc: bool = True,
     **kwargs,
 ) -> CPLChangeNotice:
     """Change a device model's CPL status. The status follows facts and decisions
-    (cpl.policies): callers pass `check_permission=False` when the change is the consequence of
-    their own, already checked action (a decision issued, a determination applied, the
-    certificate check), so the system takes it."""
-    method = getattr(model, transition)
-    action = STATUS_ACTIONS.get(transition, transition)
-    DEVICE_MODELS.require(actor if check_permission else None, action, model)
-    before = model.status
-    method(**kwargs)
-    model.save()
-    notice = CPLChangeNotice.objects.create(
+    (cpl.policies): the change is the consequence of an already checked action named by
+    `consequence_of` (a decision issued, a determination applied, the certificate check)."""
+    notice = CPLChangeNotice(
         device_model=model,
-        from_status=before,
-        to_status=model.status,
+        from_status=model.status,
         reason=reason,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
-    audit_record(
+    run_transition(
         actor=actor,
-        action=f"devicemodel.{transition}",
         obj=model,
-        before={"status": before},
-        after={"status": model.status, "reason": reason, "cpl_change_notice": notice.pk},
+        name=transition,
+        action=STATUS_ACTIONS.get(transition, transition),
+        consequence_of=consequence_of,
+        audit_extra={"reason": reason},
+        **kwargs,
     )
+    notice.to_status = model.status
+    notice.save()
     if notify_dcc:
         cpl_changes_notify(actor=actor, changes=[notice])
     return notice
@@ -517,26 +513,16 @@ def certificate_record_event(
     """Record a withdrawal or cancellation, then act on it as the periodic check would."""
     if event not in {"withdraw", "cancel"}:
         raise ValueError(f"unknown certificate event {event!r}")
-    method = getattr(certificate, event)
-    if not can_proceed(method):
-        raise TransitionNotAllowed(f"{certificate} is {certificate.get_status_display().lower()}.")
-    CERTIFICATES.require(actor, event, certificate)
     with transaction.atomic():
-        before = certificate.status
-        method(on=on, reason=reason)
-        certificate.save()
-        action = (
-            "certificate.flagged_for_ssc"
-            if certificate.kind == Cert.Kind.CPA
-            else f"certificate.{certificate.status}"
-        )
-        audit_record(
-            actor=actor,
-            action=action,
-            obj=certificate,
-            before={"status": before},
-            after={"status": certificate.status, "on": on, "reason": reason},
-        )
+        run_transition(actor=actor, obj=certificate, name=event, on=on, reason=reason)
+        if certificate.kind == Cert.Kind.CPA:
+            # CPA non-compliance goes to the SSC's risk-based decision, not automatic removal.
+            audit_record(
+                actor=actor,
+                action="certificate.flagged_for_ssc",
+                obj=certificate,
+                after={"status": certificate.status, "on": on},
+            )
         ids = list(certificate.device_models.values_list("pk", flat=True))
         return certificates_check(actor=actor, device_model_ids=ids)
 

@@ -110,14 +110,15 @@ def dashboard_panels(user) -> list[Panel]:
     ]
     panels += [panel for panel in _work_panels(user) if panel.items]
     if CERTIFICATES.can(user, "view_cases", None):
-        panels.append(
-            _panel(
-                "CPA certificates awaiting an SSC decision",
-                "portal/panels/cpa_flagged.html",
-                cpl_selectors.cpa_certificates_flagged(),
-                "No device model on the CPL has an expired or withdrawn CPA certificate.",
-            )
+        flagged = _panel(
+            "CPA certificates awaiting an SSC decision",
+            "portal/panels/cpa_flagged.html",
+            cpl_selectors.cpa_certificates_flagged(),
+            "No device model on the CPL has an expired or withdrawn CPA certificate.",
         )
+        for certificate in flagged.items:
+            certificate.may_open_case = CERTIFICATES.can(user, "open_case", certificate)
+        panels.append(flagged)
     if policies.cases.can(user, "view_deliberation", None):
         panels.append(
             _panel(

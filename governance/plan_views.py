@@ -11,6 +11,7 @@ from django.views.generic import ListView, TemplateView
 from portal.documents import attachment_response
 from portal.models import Organisation
 from portal.permissions import PortalPermissionRequiredMixin
+from portal.policies import ActionNotNow
 
 from . import plans, policies, selectors
 from .forms import MilestoneFormSet, PlanReviewForm, PlanSubmitForm, PolicyUploadForm
@@ -107,6 +108,13 @@ class PlanDetailView(RequirementMixin, TemplateView):
                     approve=form.cleaned_data["decision"] == "approve",
                     comments=form.cleaned_data["comments"],
                 )
+            except ActionNotNow as exc:
+                # A newer version arrived: show it, keep what the reviewer typed, review again.
+                self.__dict__.pop("requirement", None)
+                latest = self.requirement.plans.all()[0].version
+                stale = PlanReviewForm(initial={**form.cleaned_data, "version": latest}, data=None)
+                stale.stale_message = str(exc)
+                return self.render_to_response(self.get_context_data(review_form=stale), status=409)
             except ValidationError as exc:
                 form.add_error(None, " ".join(exc.messages))
             else:

@@ -14,6 +14,7 @@ from portal.audit import audit_record
 from portal.documents import stored_documents
 from portal.models import Notice, Organisation
 from portal.notices import notice_send
+from portal.policies import ActionNotNow
 from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
@@ -154,7 +155,7 @@ def plan_review(
         )
         plan = requirement.plans.order_by("-version").first()
         if plan is not None and plan.version != version:
-            raise ValidationError(
+            raise ActionNotNow(
                 f"The supplier submitted version {plan.version} after you opened version "
                 f"{version}. Read version {plan.version}, then review it."
             )

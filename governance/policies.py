@@ -166,7 +166,7 @@ class CasePolicy(Policy):
         """SSC users; experts with an unexpired invitation; Parties the case is addressed to."""
         if not user.has_perm("governance.view_case"):
             return "You may not see cases."
-        if user.is_ssc:
+        if user.is_ssc or case is None:  # None: may this user see any case (the list page)?
             return None
         if user.has_role(Role.EXPERT):
             return None if active_invitation(user, case) else "Your invitation has ended."
@@ -198,11 +198,14 @@ class CasePolicy(Policy):
     def check_designate_acting_chair(self, user, case) -> Refusal:
         """The secretariat, when the chair declared a conflict on the case, until the decision
         is issued."""
+        refusal = _secretariat(user)
+        if refusal or case is None:
+            return refusal
         if case.state not in (*UNDECIDED_STATES, Case.State.DECIDED):
             return NotNow("The decision is issued: no acting chair is needed.")
-        return _secretariat(user) or (
-            None if conflicted_chairs(case) else NotNow("The chair has no conflict on this case.")
-        )
+        if not conflicted_chairs(case):
+            return NotNow("The chair has no conflict on this case.")
+        return None
 
     def check_upload_evidence(self, user, case) -> Refusal:
         """The secretariat, until the case is closed."""
@@ -253,11 +256,11 @@ class CasePolicy(Policy):
     def check_close(self, user, case) -> Refusal:
         """The secretariat or the case's chair, once every remedial plan is completed, no
         referral is open and the referral window has passed."""
-        if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
-            return NotNow("Only a case whose decision has taken effect can be closed.")
         refusal = _either(_secretariat(user), why_not_chair(user, case))
         if refusal:
             return refusal
+        if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
+            return NotNow("Only a case whose decision has taken effect can be closed.")
         if any(r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()):
             return NotNow("Every supplier's remedial plan must be completed first.")
         if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
@@ -457,7 +460,7 @@ class PlanRequirementPolicy(Policy):
         """The SSC; the supplier's own staff (a supplier never sees another's plan)."""
         if not user.has_perm("governance.view_planrequirement"):
             return "You may not see remedial plans."
-        if user.is_ssc:
+        if user.is_ssc or requirement is None:
             return None
         if user.has_role(Role.SUPPLIER) and requirement.supplier_id == user.organisation_id:
             return None
@@ -637,6 +640,8 @@ class ReferralPolicy(Policy):
         """The SSC; the Authority once the pack is sent; the referring Party."""
         if not user.has_perm("governance.view_referral"):
             return "You may not see referrals."
+        if referral is None:
+            return None
         if user.has_role(Role.AUTHORITY):
             return None if referral.state != RState.LODGED else "The pack is not sent yet."
         if user.is_ssc or referral.organisation_id == user.organisation_id:

@@ -315,7 +315,7 @@ def _apply_overturn(actor, referral: Referral) -> None:
                     model=model,
                     transition="reinstate",
                     reason=f"{reason}: reinstated on the CPL.",
-                    check_permission=False,
+                    consequence_of="referral.determine",
                 )
         run_transition(
             actor=actor,
@@ -333,7 +333,7 @@ def _apply_overturn(actor, referral: Referral) -> None:
                     model=model,
                     transition="suspend",
                     reason=f"{reason}: suspended from the CPL.",
-                    check_permission=False,
+                    consequence_of="referral.determine",
                     basis=DeviceModel.SuspensionBasis.SSC_DECISION,
                 )
         run_transition(

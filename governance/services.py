@@ -7,13 +7,14 @@ import uuid
 from collections import Counter
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
 
 from cpl.models import AssuranceCertificate, DeviceModel
+from cpl.policies import CERTIFICATES
 from cpl.services import device_model_change_status
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.documents import stored_documents
@@ -58,8 +59,6 @@ def case_open(
     summary: str,
     addressed_to=(),
 ) -> Case:
-    if not actor.has_perm("governance.open_case"):  # a case policy needs a case; this is the list
-        raise PermissionDenied("Only the SSC Secretariat opens cases.")
     if certificate.kind != AssuranceCertificate.Kind.CPA:
         raise ValidationError(
             "A case is opened for a CPA certificate; other certificates are removed automatically."
@@ -72,6 +71,7 @@ def case_open(
             "A case is opened when the CPA certificate has expired or been "
             "withdrawn; record that on the certificate first."
         )
+    CERTIFICATES.require(actor, "open_case", certificate)
     device_models = list(device_models)
     covered = set(certificate.device_models.values_list("pk", flat=True))
     if not device_models or any(m.pk not in covered for m in device_models):
@@ -523,8 +523,7 @@ def decision_issue(
                         transition="suspend",
                         reason=f"SSC decision on case {case.reference}: suspended from the CPL.",
                         basis=DeviceModel.SuspensionBasis.SSC_DECISION,
-                        # The chair's right to apply the decision was checked by the transition.
-                        check_permission=False,
+                        consequence_of="decision.issue",
                     )
         if record.decision == Decision.REMEDIAL_PLAN:
             from .plans import plan_requirements_create

@@ -11,9 +11,10 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
+from cpl.policies import CERTIFICATES
 from portal.documents import attachment_response
 from portal.permissions import PortalPermissionRequiredMixin
-from portal.policies import policy_for
+from portal.policies import ActionNotNow, policy_for
 
 from . import policies, selectors, services
 from .forms import (
@@ -69,9 +70,14 @@ class CaseListView(PortalPermissionRequiredMixin, ListView):
         return selectors.case_list_for_user(self.request.user)
 
 
-class CaseOpenView(PortalPermissionRequiredMixin, FormView):
-    permission_required = "governance.open_case"
+class CaseOpenView(LoginRequiredMixin, FormView):
     template_name = "governance/case_open.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            CERTIFICATES.require(request.user, "open_case", None)  # 403 before revealing
+            CERTIFICATES.require(request.user, "open_case", self.certificate)
+        return super().dispatch(request, *args, **kwargs)
 
     @cached_property
     def certificate(self):
@@ -408,9 +414,13 @@ class VoteView(BallotMixin, View):
                 note = "Your vote is recorded. You may change it until the ballot closes."
             except ValidationError as exc:
                 status, note = 400, " ".join(exc.messages)
+            except ActionNotNow as exc:
+                status, note, refusal = 409, str(exc), exc
             except PermissionDenied as exc:
                 status, note = 403, str(exc) or "You may not vote in this ballot."
         if not request.headers.get("HX-Request"):
+            if status == 409:
+                raise refusal
             if status == 403:
                 raise PermissionDenied(note)
             (messages.success if status == 200 else messages.error)(request, note)
@@ -496,7 +506,10 @@ class CharacteristicsListView(PortalPermissionRequiredMixin, ListView):
         self.object_list = self.get_queryset()
         if form.is_valid():
             try:
-                document = services.characteristics_upload(actor=request.user, **form.cleaned_data)
+                data = dict(form.cleaned_data)
+                document = services.characteristics_upload(
+                    actor=request.user, upload=data.pop("file"), **data
+                )
             except ValidationError as exc:
                 _form_errors(form, exc, "version_label")
             else:

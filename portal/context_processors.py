@@ -2,7 +2,6 @@ from django.apps import apps
 from django.urls import reverse
 
 from .policies import policy_for
-from .roles import Role
 
 
 def _may(user, model: str, action: str = "view") -> bool:
@@ -22,16 +21,18 @@ def navigation(request):
     if _may(user, "cpl.DeviceModel"):
         items.append(("Central Products List", reverse("cpl:register")))
         items.append(("Published versions", reverse("cpl:version-list")))
-    if user.has_perm("governance.view_case"):
+    if _may(user, "governance.Case"):
         items.append(("Cases", reverse("governance:case-list")))
-    if user.has_perm("governance.view_planrequirement"):
+    if _may(user, "governance.PlanRequirement"):
         items.append(("Remedial plans", reverse("governance:plan-list")))
-    if user.has_perm("governance.view_referral"):
+    if _may(user, "governance.Referral"):
         items.append(("Referrals", reverse("governance:referral-list")))
     items.append(("Inbox", reverse("inbox")))
-    if user.is_ssc:
+    if _may(user, "portal.Notice"):
         items.append(("Notices", reverse("notice-list")))
-    if user.has_role(Role.SUPPLIER) or user.is_ssc:
+    if _may(user, "governance.SupplierPolicy", "view_all") or _may(
+        user, "governance.SupplierPolicy", "upload"
+    ):
         items.append(("G8.64 policies", reverse("governance:policy")))
     if _may(user, "cpl.InventorySnapshot", "import"):
         items.append(("Inventory", reverse("cpl:inventory")))
@@ -39,7 +40,7 @@ def navigation(request):
         items.append(("Import", reverse("cpl:import")))
     if _may(user, "cpl.CPLChangeNotice"):
         items.append(("CPL changes", reverse("cpl:change-list")))
-    if user.has_perm("governance.view_securitycharacteristics"):
+    if _may(user, "governance.SecurityCharacteristics"):
         items.append(("Security Characteristics", reverse("governance:characteristics")))
     if _may(user, "portal.AuditEvent"):
         items.append(("Audit log", reverse("audit-log")))
