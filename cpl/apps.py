@@ -1,5 +1,19 @@
 from django.apps import AppConfig
 
+AUDIT_ACTIONS = (
+    "cpl.imported",
+    "manufacturer.created",
+    "manufacturer.renamed",
+    "devicemodel.created",
+    "devicemodel.updated",
+    "certificate.recorded",
+    "certificate.updated",
+    "certificate.expired",
+    "certificate.flagged_for_ssc",
+    "cplversion.published",
+    "inventory.imported",
+)
+
 
 class CplConfig(AppConfig):
     name = "cpl"
@@ -9,4 +23,8 @@ class CplConfig(AppConfig):
         # policies: registers the register's permission policies (portal.policies.policy_for).
         # tasks: imports are dispatched by task name (cpl.tasks imports cpl.imports, never the
         # other way round), so every process, web included, must have registered them.
+        from portal.audit import register_audit_actions
+
         from . import policies, tasks  # noqa: F401
+
+        register_audit_actions(*AUDIT_ACTIONS)

@@ -145,7 +145,7 @@ class CasePolicy(Policy):
 
     def prepare(self, queryset):
         return queryset.select_related("certificate").prefetch_related(
-            "conflicts__member", "experts", "addressed_to"
+            "conflicts__member", "experts", "addressed_to", "ballots__votes"
         )
 
     def visible(self, user) -> QuerySet:
@@ -188,11 +188,20 @@ class CasePolicy(Policy):
         )
 
     def check_declare_conflict(self, user, case) -> Refusal:
-        """SSC members and the chair, until the decision."""
+        """SSC members and the chair, until the decision; not after voting in the open ballot
+        (the chair is asked then)."""
         if not user.has_role(Role.MEMBER, Role.CHAIR):
             return "Only SSC members declare conflicts of interest."
+        if case is None:
+            return None
         if case.state not in UNDECIDED_STATES:
             return NotNow("Conflicts are declared before the case is decided.")
+        open_ballot = next((b for b in case.ballots.all() if b.is_open), None)
+        if open_ballot and any(v.member_id == user.pk for v in open_ballot.votes.all()):
+            return NotNow(
+                "You have voted in the open ballot: your declaration can no longer change. "
+                "Ask the chair."
+            )
         return None
 
     def check_designate_acting_chair(self, user, case) -> Refusal:

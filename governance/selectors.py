@@ -40,7 +40,9 @@ def case_for_page(user, pk) -> Case:
             "comments__author",
             "plan_requirements__supplier",
             "referrals",
-            Prefetch("ballots", queryset=Ballot.objects.order_by("number")),
+            Prefetch(
+                "ballots", queryset=Ballot.objects.order_by("number").prefetch_related("votes")
+            ),
         ),
     )
 

@@ -1,6 +1,16 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 
+AUDIT_ACTIONS = (
+    "login.failed",
+    "mfa.enrolled",
+    "mfa.failed",
+    "password.changed",
+    "notice.written",
+    "notice.acknowledged",
+    "notice.chased",
+)
+
 
 class PortalConfig(AppConfig):
     default = True
@@ -10,7 +20,14 @@ class PortalConfig(AppConfig):
     def ready(self):
         # Registered in every process: the audit log's permission policy (portal.policies), and
         # the Celery tasks the outbox sends by name.
+        from django.apps import apps
+
         from . import audit_policy, notice_policy, tasks  # noqa: F401
+        from .audit import register_audit_actions, register_transition_actions
+
+        register_audit_actions(*AUDIT_ACTIONS)
+        # Every app's models are loaded before any ready(): all machines are known here.
+        register_transition_actions(apps.get_models())
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

@@ -51,10 +51,38 @@ def _describe(entry: AuditEntry) -> tuple[str, str, str]:
     return entry.object_type, entry.object_id, entry.object_repr[:300]
 
 
+# Every audit action name is declared (each app's `audit_actions.AUDIT_ACTIONS`, and
+# "<model>.<transition>" for every state machine): a typo cannot start a new kind of event.
+_ACTIONS: set[str] = set()
+
+
+def register_audit_actions(*names: str) -> None:
+    _ACTIONS.update(names)
+
+
+def registered_audit_actions() -> frozenset[str]:
+    return frozenset(_ACTIONS)
+
+
+def register_transition_actions(models) -> None:
+    """ "<model>.<transition>" for every transition of every state machine (portal.transitions
+    writes these)."""
+    from django_fsm import FSMFieldMixin
+
+    for model in models:
+        for model_field in model._meta.fields:
+            if isinstance(model_field, FSMFieldMixin):
+                for transition in model_field.get_all_transitions(model):
+                    register_audit_actions(f"{model._meta.model_name}.{transition.name}")
+
+
 def audit_record_many(*, actor, entries: list[AuditEntry]) -> list[AuditEvent]:
     """Append entries to the chain in order, inside the caller's transaction."""
     if not entries:
         return []
+    unknown = {e.action for e in entries} - _ACTIONS
+    if unknown:
+        raise ValueError(f"Unregistered audit actions {sorted(unknown)}: declare them first.")
     with transaction.atomic():
         head = AuditChainHead.objects.select_for_update().get(pk=1)
         now = timezone.now()

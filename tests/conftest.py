@@ -58,3 +58,11 @@ def committee(users):
 
     members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
     return {**users, "member2": members[1], "member3": members[2], "members": members}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def test_audit_actions():
+    """Names the audit tests write on purpose, declared like every app's."""
+    from portal.audit import register_audit_actions
+
+    register_audit_actions("test.event", "test.recorded", "kept", "kept.too", "rolled.back")

@@ -303,7 +303,7 @@ def test_a_case_needs_an_expired_or_withdrawn_cpa_certificate(committee):
 def test_declaring_a_conflict_after_voting_is_refused(committee):
     ballot = open_ballot(committee)
     vote(committee["member"], ballot, "suspend")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ActionNotNow, match="voted in the open ballot"):
         declare(committee["member"], ballot.case, conflict=True)
 
 

@@ -162,10 +162,12 @@ def test_case_and_ballot_pages_run_constant_queries(committee, client_for, size)
 
 
 # Every page: session, user, OTP device, groups, 2 × permissions, organisation (header) = 7.
-# Case page: + the case with certificate and opener, device models, manufacturers, parties,
-# declarations with members, experts, comments, comment authors, ballots, plan requirements,
-# decision record, latest inventory snapshot, the chair's visible documents = 20.
-CASE_PAGE_QUERIES = 20
+# Case page: + the case with certificate, opener, acting chair and decision record, device
+# models, manufacturers, parties, declarations with members, experts, comments, comment
+# authors, ballots, their votes (whether the member may still declare), plan requirements,
+# referrals, latest inventory snapshot, the chair's visible documents = 21.
+CASE_PAGE_QUERIES = 21
 # Ballot page: + the ballot with case and acting chair, votes with members, declarations with
-# members, the eligible members = 11.
-BALLOT_PAGE_QUERIES = 11
+# members, the eligible members, the case's ballots and their votes (whether the user may still
+# declare) = 13.
+BALLOT_PAGE_QUERIES = 13

@@ -108,3 +108,16 @@ def test_a_rolled_back_change_leaves_no_event_and_no_gap(users):
         (2, "kept.too"),
     ]
     assert audit_verify_chain().ok
+
+
+def test_an_undeclared_action_is_refused_and_writes_nothing(users):
+    from portal.audit import registered_audit_actions
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="Unregistered audit actions"):
+        audit_record(actor=None, action="case.opend")  # a typo
+    assert AuditEvent.objects.count() == before
+    # Every state machine's transitions are declared from the models themselves.
+    assert {"case.close", "ballot.cast_deciding_vote", "devicemodel.suspend"} <= (
+        registered_audit_actions()
+    )
