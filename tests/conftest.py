@@ -4,7 +4,7 @@ import os
 import pytest
 from django.apps import apps
 
-from .helpers import make_user, sign_in
+from .helpers import ROLE_USERS, make_user, sign_in
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made by tests
 # around it are still synchronous.
@@ -14,20 +14,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture
 def users(db):
     """One user per role, each with a confirmed authenticator."""
-    return {
-        key: make_user(key)
-        for key in (
-            "secretariat",
-            "chair",
-            "member",
-            "expert",
-            "supplier_a",
-            "supplier_b",
-            "dcc",
-            "network",
-            "authority",
-        )
-    }
+    return {key: make_user(key) for key in ROLE_USERS}
 
 
 @pytest.fixture

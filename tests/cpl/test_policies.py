@@ -32,21 +32,11 @@ from cpl.models import (
 from cpl.services import cpl_version_publish
 from portal.policies import NotNow, policy_for
 
-from ..helpers import cpl_csv, cpl_row, sign_in
+from ..helpers import ROLE_USERS, cpl_csv, cpl_row, sign_in
 
 pytestmark = pytest.mark.django_db
 
-ROLES = [
-    "secretariat",
-    "chair",
-    "member",
-    "expert",
-    "supplier_a",
-    "supplier_b",
-    "dcc",
-    "network",
-    "authority",
-]
+ROLES = list(ROLE_USERS)  # one user per role: the `users` fixture
 TODAY = datetime.date.today()
 _serial = itertools.count(1)
 

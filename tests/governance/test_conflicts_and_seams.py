@@ -10,9 +10,8 @@ from django.utils import timezone
 from governance import plans, policies, referrals, selectors, services
 from governance.models import Ballot, DecisionRecord, EvidenceDocument, PlanRequirement, Vote
 from portal.models import AuditEvent
-from portal.policies import ActionNotNow
 
-from ..helpers import cpa_case, decided_case, make_user, pdf_upload
+from ..helpers import cpa_case, decided_case, pdf_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +46,10 @@ def test_one_members_conflict_leaves_the_ballot_on_every_other_members_dashboard
         assert [b.pk for b in selectors.ballots_to_vote(committee[key])] == [ballot.pk]
         assert f"Vote on {case.reference}" in client_for(committee[key]).get("/").content.decode()
     assert selectors.ballots_to_vote(committee["member3"]) == []
-    assert f"Vote on {case.reference}" not in client_for(committee["member3"]).get("/").content.decode()
+    assert (
+        f"Vote on {case.reference}"
+        not in client_for(committee["member3"]).get("/").content.decode()
+    )
 
 
 def test_a_conflict_cannot_be_withdrawn_once_a_ballot_opened(committee):

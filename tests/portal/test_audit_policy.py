@@ -7,19 +7,11 @@ from portal.audit import audit_record
 from portal.models import AuditEvent
 from portal.policies import policy_for
 
+from ..helpers import ROLE_USERS
+
 pytestmark = pytest.mark.django_db
 
-ROLES = [
-    "secretariat",
-    "chair",
-    "member",
-    "expert",
-    "supplier_a",
-    "supplier_b",
-    "dcc",
-    "network",
-    "authority",
-]
+ROLES = list(ROLE_USERS)  # one user per role: the `users` fixture
 
 
 def test_audit_log_visible_exactly_when_the_user_may_view(users, client_for):
