@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from cpl.models import DeviceModel, DeviceType
-from portal.forms import DocumentField
+from portal.forms import DocumentField, ObjectsField
 from portal.models import Organisation, User
 
 from . import policies
@@ -14,7 +14,7 @@ DATE = forms.DateInput(attrs={"type": "date"})
 
 
 class CaseOpenForm(forms.Form):
-    device_models = forms.ModelMultipleChoiceField(
+    device_models = ObjectsField(
         label="Device models covered",
         queryset=DeviceModel.objects.none(),
         widget=forms.CheckboxSelectMultiple,
@@ -37,7 +37,7 @@ class CaseOpenForm(forms.Form):
     summary = forms.CharField(
         label="Summary", max_length=10000, widget=forms.Textarea(attrs={"rows": 5})
     )
-    addressed_to = forms.ModelMultipleChoiceField(
+    addressed_to = ObjectsField(
         label="Parties the case concerns",
         required=False,
         queryset=Organisation.objects.exclude(party_type__in=["ssc", "authority"]),
@@ -77,7 +77,7 @@ class EvidenceUploadForm(forms.Form):
 
 
 class EvidenceGrantForm(forms.Form):
-    users = forms.ModelMultipleChoiceField(
+    users = ObjectsField(
         label="Give access to",
         queryset=User.objects.filter(is_active=True).order_by("username"),
         widget=forms.CheckboxSelectMultiple,
@@ -111,7 +111,7 @@ class ExpertInviteForm(forms.Form):
         queryset=policies.experts(),
     )
     expires_on = forms.DateField(label="Access ends at the end of", widget=DATE)
-    documents = forms.ModelMultipleChoiceField(
+    documents = ObjectsField(
         label="Named-recipient documents to share",
         required=False,
         queryset=EvidenceDocument.objects.none(),
@@ -171,6 +171,13 @@ class VoteForm(forms.Form):
     no_conflict = forms.BooleanField(
         label="I have no conflict of interest on this case", required=False
     )
+
+    def clean_no_conflict(self):
+        # A formal declaration: only the ticked box ("on") counts, not any non-empty value.
+        raw = self.data.get("no_conflict", "")
+        if raw not in ("", "on"):
+            raise forms.ValidationError("Tick the box to confirm you have no conflict of interest.")
+        return raw == "on"
 
 
 class CastingVoteForm(forms.Form):
@@ -298,7 +305,7 @@ class ReferralLodgeForm(forms.Form):
 
 
 class SendPackForm(forms.Form):
-    disclosed = forms.ModelMultipleChoiceField(
+    disclosed = ObjectsField(
         label="Evidence to disclose to the Authority",
         required=False,
         queryset=EvidenceDocument.objects.none(),

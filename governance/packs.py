@@ -45,17 +45,27 @@ def _write_private(folder: str, data: bytes) -> str:
     return stored_name
 
 
+def _requirements(referral: Referral):
+    """The plans a pack holds: the refused plan referred, or every plan of the case."""
+    requirements = referral.case.plan_requirements.all()
+    if referral.plan_requirement_id:
+        requirements = requirements.filter(pk=referral.plan_requirement_id)
+    return requirements
+
+
 def _case_events(referral: Referral) -> list[dict]:
-    """The audit events of the case and everything hanging off it, in chain order."""
+    """The audit events of the case and of what the pack holds, in chain order. Evidence the
+    secretariat did not disclose stays out: not even its title, hash or access list."""
     case = referral.case
     objects = {("governance.case", case.pk)}
     objects |= {("governance.ballot", pk) for pk in case.ballots.values_list("pk", flat=True)}
     objects |= {
-        ("governance.evidencedocument", pk) for pk in case.documents.values_list("pk", flat=True)
+        ("governance.evidencedocument", pk)
+        for pk in referral.disclosed_documents.values_list("pk", flat=True)
     }
     objects |= {
         ("governance.planrequirement", pk)
-        for pk in case.plan_requirements.values_list("pk", flat=True)
+        for pk in _requirements(referral).values_list("pk", flat=True)
     }
     objects |= {("governance.referral", pk) for pk in case.referrals.values_list("pk", flat=True)}
     objects |= {("cpl.devicemodel", pk) for pk in case.device_models.values_list("pk", flat=True)}
@@ -212,10 +222,7 @@ def pack_build(*, actor, referral: Referral) -> ReferralPack:
             "evidence",
             document.stored_name,
         )
-    requirements = referral.case.plan_requirements.all()
-    if referral.plan_requirement_id:
-        requirements = requirements.filter(pk=referral.plan_requirement_id)
-    for requirement in requirements:
+    for requirement in _requirements(referral):
         for plan in requirement.plans.all():
             add(
                 f"documents/plans/{requirement.supplier_id}-v{plan.version}-"

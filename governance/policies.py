@@ -71,6 +71,29 @@ def eligible_voters(case: Case) -> QuerySet:
     return voters.distinct().order_by("username")
 
 
+def referral_window(start) -> tuple:
+    """(start, last day): SEC F2.7B referrals within REFERRAL_WINDOW_WORKING_DAYS Working Days
+    of the decision notice, or of the plan refusal."""
+    start = timezone.localdate(start)
+    return start, add_working_days(start, settings.REFERRAL_WINDOW_WORKING_DAYS)
+
+
+def _referrable(user, referrals, start) -> Refusal:
+    """A decision still open to this user's organisation: window open, not determined, not
+    already referred by it."""
+    first, last = referral_window(start)
+    if timezone.localdate() > last:
+        return NotNow(
+            f"The referral window closed on {last:%d %B %Y} "
+            f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {first:%d %B %Y})."
+        )
+    if any(r.state in (Referral.State.DETERMINED, Referral.State.CLOSED) for r in referrals):
+        return NotNow("The Authority has determined this decision; its determination is final.")
+    if any(r.organisation_id == user.organisation_id for r in referrals):
+        return NotNow("Your organisation has already referred this decision.")
+    return None
+
+
 def experts() -> QuerySet:
     """The users who may be invited to read a case."""
     return User.objects.filter(is_active=True, groups__name=Role.EXPERT).order_by("username")
@@ -145,7 +168,13 @@ class CasePolicy(Policy):
 
     def prepare(self, queryset):
         return queryset.select_related("certificate").prefetch_related(
-            "conflicts__member", "experts", "addressed_to", "ballots__votes"
+            "conflicts__member",
+            "experts",
+            "addressed_to",
+            "ballots__votes",
+            "referrals",
+            "plan_requirements__plans",
+            "plan_requirements__referrals",
         )
 
     def visible(self, user) -> QuerySet:
@@ -254,13 +283,31 @@ class CasePolicy(Policy):
         )
 
     def check_refer(self, user, case) -> Refusal:
-        """A Party the decision is addressed to, once the decision notice is issued (F2.7B)."""
+        """A Party the decision is addressed to, within the referral window of the decision
+        notice (or of its own refused plan), unless the Authority has determined it or the
+        Party has referred it already (SEC F2.7B)."""
         if not (user.has_perm("governance.add_referral") and user.organisation_id):
             return "Only SEC Parties refer decisions to the Authority."
+        if case is None:
+            return None
+        refusal = self.check_view(user, case)
+        if refusal:
+            return refusal
+        decision = self.why_not_refer_decision(user, case)
+        if decision is None or any(
+            plan_requirements.can(user, "refer", r) for r in case.plan_requirements.all()
+        ):
+            return None
+        return decision
+
+    def why_not_refer_decision(self, user, case) -> Refusal:
+        """The decision to remove or not to remove, as opposed to a plan refusal."""
         record = getattr(case, "decision_record", None)
         if record is None or record.issued_at is None:
             return NotNow("There is no issued decision on this case to refer.")
-        return self.check_view(user, case)
+        kind = Referral.Kind.REMOVE if record.decision == "suspend" else Referral.Kind.NOT_REMOVE
+        same = [r for r in case.referrals.all() if r.kind == kind]
+        return _referrable(user, same, record.issued_at)
 
     def check_close(self, user, case) -> Refusal:
         """The secretariat or the case's chair, once every remedial plan is completed, no
@@ -359,9 +406,10 @@ class EvidencePolicy(Policy):
 
     def check_grant(self, user, document) -> Refusal:
         """The secretariat names the recipients of a `named-recipients` document."""
-        if document.classification != EvidenceDocument.Classification.NAMED:
+        refusal = _secretariat(user)
+        if refusal is None and document.classification != EvidenceDocument.Classification.NAMED:
             return "Only named-recipient documents are granted to individuals."
-        return _secretariat(user)
+        return refusal
 
 
 # --- ballots -----------------------------------------------------------------------------------
@@ -437,7 +485,7 @@ class PlanRequirementPolicy(Policy):
 
     def prepare(self, queryset):
         return queryset.select_related("case", "supplier").prefetch_related(
-            "case__conflicts__member"
+            "case__conflicts__member", "plans", "referrals"
         )
 
     def candidates(self, action):
@@ -512,15 +560,25 @@ class PlanRequirementPolicy(Policy):
         )
 
     def check_refer(self, user, requirement) -> Refusal:
-        """The supplier whose plan the SSC did not approve (SEC F2.7B)."""
+        """The supplier whose plan the SSC did not approve, within the referral window of the
+        refusal, unless determined or already referred (SEC F2.7B)."""
         who = self._own_supplier(user, requirement)
         if who is None and not user.has_perm("governance.add_referral"):
             who = "Only SEC Parties refer decisions to the Authority."
-        return _then(
+        refusal = _then(
             who,
             requirement.state == PlanState.NOT_APPROVED
             or NotNow("The SSC has not refused this plan."),
         )
+        if refusal:
+            return refusal
+        refused = [
+            p for p in requirement.plans.all() if p.review == RemedialPlan.Review.NOT_APPROVED
+        ]
+        if not refused:
+            return NotNow("The SSC has not refused this plan.")
+        latest = max(refused, key=lambda p: p.reviewed_at)
+        return _referrable(user, list(requirement.referrals.all()), latest.reviewed_at)
 
 
 class RemedialPlanPolicy(Policy):
@@ -672,19 +730,17 @@ class ReferralPolicy(Policy):
 
     def check_download_pack(self, user, referral) -> Refusal:
         """The Authority it was sent to, and SSC users who may see every document in it."""
-        if referral.state == RState.LODGED:
-            return NotNow("No pack has been sent yet.")
         if user.has_role(Role.AUTHORITY):
-            return None
-        if not user.is_ssc:
+            who = None
+        elif not user.is_ssc:
             return "Packs are for the Authority and the SSC."
-        evidence = EvidencePolicy()
-        hidden = [
-            d for d in referral.disclosed_documents.all() if not evidence.can(user, "view", d)
-        ]
-        if hidden:
-            return "The pack holds evidence you may not see."
-        return None
+        else:
+            evidence = EvidencePolicy()
+            hidden = [
+                d for d in referral.disclosed_documents.all() if not evidence.can(user, "view", d)
+            ]
+            who = "The pack holds evidence you may not see." if hidden else None
+        return _then(who, referral.state != RState.LODGED or NotNow("No pack has been sent yet."))
 
     def check_request_information(self, user, referral) -> Refusal:
         """The Authority, while it holds the pack (SEC G7.21(j))."""

@@ -2,8 +2,7 @@
 
 import datetime
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -15,8 +14,8 @@ from portal.audit import audit_record
 from portal.documents import stored_documents
 from portal.models import Notice, Organisation
 from portal.notices import notice_send
+from portal.policies import NotNow
 from portal.transitions import run_transition
-from portal.working_days import add_working_days
 
 from . import policies
 from .models import (
@@ -57,18 +56,13 @@ def _notify(actor, referral: Referral, subject: str, body: str, authority=False)
     )
 
 
-def referral_window(case: Case, kind: str, requirement: PlanRequirement | None):
-    """(start, last day) of the referral window, in Working Days after the decision notice."""
-    if kind == Kind.PLAN_NOT_APPROVED:
-        review = (
-            requirement.plans.filter(review=RemedialPlan.Review.NOT_APPROVED)
-            .order_by("-reviewed_at")
-            .first()
-        )
-        start = timezone.localdate(review.reviewed_at)
-    else:
-        start = timezone.localdate(DecisionRecord.objects.get(case=case).issued_at)
-    return start, add_working_days(start, settings.REFERRAL_WINDOW_WORKING_DAYS)
+def _require_referable(refusal) -> None:
+    """Who may never refer is refused (403); a closed window or a decision already referred or
+    determined is a clear error on the form."""
+    if isinstance(refusal, NotNow):
+        raise ValidationError(refusal)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 def referral_lodge(
@@ -80,8 +74,9 @@ def referral_lodge(
     uploads=(),
     requirement: PlanRequirement | None = None,
 ) -> Referral:
-    policies.cases.require(actor, "refer", case)
-    # Fresh rows: the decision and the plan's state are what they are now, not when loaded.
+    # Fresh rows: the decision, its referrals and the plan are what they are now.
+    case = Case.objects.get(pk=case.pk)
+    _require_referable(policies.cases.why_not(actor, "refer", case))
     record = DecisionRecord.objects.filter(case=case).first()
     if requirement is not None:
         requirement = PlanRequirement.objects.get(pk=requirement.pk)
@@ -94,28 +89,13 @@ def referral_lodge(
     if kind == Kind.PLAN_NOT_APPROVED:
         if requirement is None or requirement.case_id != case.pk:
             raise ValidationError("Choose the remedial plan whose review you refer.")
-        if requirement.state != PlanRequirement.State.NOT_APPROVED:
-            raise ValidationError(
-                "This plan is not in a 'not approved' state: there is no such decision to refer."
-            )
-        policies.plan_requirements.require(actor, "refer", requirement)
+        refusal = policies.plan_requirements.why_not(actor, "refer", requirement)
     elif kind not in Kind.values:
         raise ValidationError("This kind of decision cannot be referred to the Authority.")
     else:
         requirement = None
-    start, last_day = referral_window(case, kind, requirement)
-    if timezone.localdate() > last_day:
-        raise ValidationError(
-            f"The referral window closed on {last_day:%d %B %Y} "
-            f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {start:%d %B %Y})."
-        )
-    same = Referral.objects.filter(case=case, kind=kind, plan_requirement=requirement)
-    if same.filter(state__in=[Referral.State.DETERMINED, Referral.State.CLOSED]).exists():
-        raise ValidationError(
-            "The Authority has determined this decision; its determination is final."
-        )
-    if same.filter(organisation_id=actor.organisation_id).exists():
-        raise ValidationError("Your organisation has already referred this decision.")
+        refusal = policies.cases.why_not_refer_decision(actor, case)
+    _require_referable(refusal)
     uploads = list(uploads)
     with stored_documents(folder="referrals") as store, transaction.atomic():
         referral = Referral.objects.create(

@@ -123,10 +123,13 @@ def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
         policies.cases.require(actor, "designate_acting_chair", case)
         if member not in policies.eligible_voters(case) and member.pk != case.acting_chair_id:
             raise ValidationError("Choose an SSC member with no conflict of interest on this case.")
-        if Vote.objects.filter(
-            ballot__case=case, ballot__state=Ballot.State.OPEN, member=member
-        ).exists():
-            raise ValidationError(f"{member} has voted in the open ballot and cannot chair it.")
+        # A voter in an unfinished ballot would chair it, and could give the casting vote too.
+        unfinished = [Ballot.State.OPEN, Ballot.State.AWAITING_CASTING_VOTE]
+        if Vote.objects.filter(ballot__case=case, ballot__state__in=unfinished, member=member):
+            raise ValidationError(
+                f"{member.get_full_name() or member} has voted in this case's ballot and "
+                "cannot chair it."
+            )
         before = case.acting_chair.username if case.acting_chair_id else None
         case.acting_chair = member
         case.save(update_fields=["acting_chair"])
@@ -153,6 +156,7 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
     if has_conflict and not reason.strip():
         raise ValidationError("Give the reason for the conflict of interest.")
     with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)  # fresh declarations below
         existing = (
             ConflictDeclaration.objects.select_for_update().filter(case=case, member=actor).first()
         )
@@ -185,6 +189,17 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             before={"has_conflict": existing.has_conflict} if existing else None,
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
+        if withdrawing and case.acting_chair_id and not policies.conflicted_chairs(case):
+            # No chair is conflicted any more: the chair chairs the case again.
+            audit_record(
+                actor=actor,
+                action="case.acting_chair_designated",
+                obj=case,
+                before={"acting_chair": case.acting_chair.username},
+                after={"acting_chair": None},
+            )
+            case.acting_chair = None
+            case.save(update_fields=["acting_chair"])
         evidence_sync_access(actor=actor, case=case)
     return declaration
 

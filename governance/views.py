@@ -114,13 +114,15 @@ class CaseDetailView(CaseMixin, TemplateView):
     def get_context_data(self, **kwargs):
         user, case = self.request.user, self.case
         actions = policies.cases.actions(user, case)
+        documents = _documents_with_actions(user, case)
         declaration = policies.declaration_for(user, case)
         ballots = list(case.ballots.all())
         device_models = list(case.device_models.all())
         context = {
             "case": case,
             "actions": actions,
-            "documents": _documents_with_actions(user, case),
+            "documents": documents,
+            "shows_access": any("grant" in d.actions for d in documents),
             "declaration": declaration,
             "ballots": ballots,
             "open_ballot": next((b for b in ballots if b.is_open), None),

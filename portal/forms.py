@@ -42,3 +42,21 @@ class DocumentField(forms.FileField):
         if upload:
             detect_content_type(upload)  # raises ValidationError for a refused type
         return upload
+
+
+class ObjectsField(forms.ModelMultipleChoiceField):
+    """A multiple choice of objects whose ids are checked to be ids before any query: a huge
+    or malformed id is a form error, never a database error."""
+
+    MAX_ID = 2**63 - 1
+
+    def _check_values(self, value):
+        for pk in value:
+            text = str(pk)
+            if not text.isdigit() or not 0 < int(text) <= self.MAX_ID:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": text[:20]},
+                )
+        return super()._check_values(value)

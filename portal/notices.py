@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -23,7 +22,6 @@ from .audit import audit_record
 from .celery import app as celery_app
 from .models import Notice, NoticeDelivery, Organisation, User, absolute_url
 from .notice_policy import NOTICE_DELIVERIES
-from .policies import NotNow
 from .working_days import add_working_days
 
 logger = logging.getLogger(__name__)
@@ -173,20 +171,18 @@ def _chasers_of(delivery: NoticeDelivery):
 def notice_acknowledge(*, actor, delivery: NoticeDelivery) -> NoticeDelivery:
     with transaction.atomic():
         delivery = NoticeDelivery.objects.select_for_update().get(pk=delivery.pk)
-        refusal = NOTICE_DELIVERIES.why_not(actor, "acknowledge", delivery)
-        if refusal is not None and not isinstance(refusal, NotNow):
-            raise PermissionDenied(refusal)
-        if refusal is None:  # acknowledged twice is acknowledged once
-            delivery.acknowledged_at = timezone.now()
-            delivery.save(update_fields=["acknowledged_at"])
-            # The chaser asked for exactly this: it is answered too.
-            _chasers_of(delivery).update(acknowledged_at=delivery.acknowledged_at)
-            audit_record(
-                actor=actor,
-                action="notice.acknowledged",
-                obj=delivery.notice,
-                after={"recipient": actor.username},
-            )
+        # Twice (a double click, two tabs) is one acknowledgement and a clear 409.
+        NOTICE_DELIVERIES.require(actor, "acknowledge", delivery)
+        delivery.acknowledged_at = timezone.now()
+        delivery.save(update_fields=["acknowledged_at"])
+        # The chaser asked for exactly this: it is answered too.
+        _chasers_of(delivery).update(acknowledged_at=delivery.acknowledged_at)
+        audit_record(
+            actor=actor,
+            action="notice.acknowledged",
+            obj=delivery.notice,
+            after={"recipient": actor.username},
+        )
     return delivery
 
 

@@ -8,7 +8,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from governance import plans, policies, referrals, selectors, services
-from governance.models import Ballot, DecisionRecord, EvidenceDocument, PlanRequirement, Vote
+from governance.models import (
+    Ballot,
+    Case,
+    DecisionRecord,
+    EvidenceDocument,
+    PlanRequirement,
+    Vote,
+)
 from portal.models import AuditEvent
 
 from ..helpers import cpa_case, decided_case, pdf_upload
@@ -316,3 +323,119 @@ def test_packs_follow_the_evidence_policy(committee, client_for):
     assert client_for("supplier_a").get(url).status_code == 403
     assert EvidenceDocument.objects.count() == 2
     assert Vote.objects.filter(ballot__case=case).count() == 3
+
+
+def test_a_member_who_voted_in_a_tied_ballot_cannot_become_acting_chair(committee, client_for):
+    chair, first_acting = committee["chair"], committee["member"]
+    case = in_assessment(committee)
+    declare(chair, case, conflict=True, reason="Shares in the manufacturer")
+    services.case_designate_acting_chair(
+        actor=committee["secretariat"], case=case, member=first_acting
+    )
+    case.refresh_from_db()
+    ballot = open_ballot(committee, case, actor=first_acting)
+    services.vote_cast(
+        actor=committee["member2"], ballot=ballot, choice="suspend", no_conflict=True
+    )
+    services.vote_cast(
+        actor=committee["member3"], ballot=ballot, choice="remedial_plan", no_conflict=True
+    )
+    services.ballot_close(actor=first_acting, ballot=ballot)
+    before = AuditEvent.objects.count()
+    response = client_for("secretariat").post(
+        f"/cases/{case.pk}/acting-chair/", {"member": committee["member2"].pk}
+    )
+    assert response.status_code == 400 and "cannot chair" in response.content.decode()
+    case.refresh_from_db()
+    assert case.acting_chair == first_acting and AuditEvent.objects.count() == before
+
+
+def test_withdrawing_the_chairs_conflict_before_a_ballot_ends_the_acting_chair(committee):
+    case = in_assessment(committee)
+    declare(committee["chair"], case, conflict=True)
+    services.case_designate_acting_chair(
+        actor=committee["secretariat"], case=case, member=committee["member"]
+    )
+    declare(committee["chair"], case, conflict=False)
+    case.refresh_from_db()
+    assert case.acting_chair is None
+    assert open_ballot(committee, case).opened_by == committee["chair"]
+
+
+def test_only_a_ticked_box_confirms_no_conflict(committee, client_for):
+    case = in_assessment(committee)
+    ballot = open_ballot(committee, case)
+    client = client_for(committee["member2"])
+    for value in ("0", "false", "yes", "<b>"):
+        response = client.post(
+            f"/ballots/{ballot.pk}/vote/",
+            {"choice": "suspend", "no_conflict": value},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 400
+    assert not Vote.objects.exists()
+    assert not policies.declaration_for(committee["member2"], Case.objects.get(pk=case.pk))
+    ok = client.post(
+        f"/ballots/{ballot.pk}/vote/",
+        {"choice": "suspend", "no_conflict": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert ok.status_code == 200 and Vote.objects.get().member == committee["member2"]
+
+
+@pytest.mark.parametrize("field", ["device_models", "addressed_to"])
+def test_huge_or_malformed_ids_in_object_choices_are_form_errors(committee, client_for, field):
+    case = cpa_case(committee)
+    before = AuditEvent.objects.count()
+    for bad in ("1" + "0" * 30, "-1", "x", "1\x00"):
+        response = client_for("secretariat").post(
+            f"/cases/open/{case.certificate_id}/",
+            {
+                "device_models": [m.pk for m in case.device_models.all()],
+                "event": "expired",
+                "event_date": "2026-11-01",
+                "reason": "r",
+                "severity": "high",
+                "summary": "s",
+                field: [bad],
+            },
+        )
+        assert response.status_code == 400
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_pack_leaves_out_undisclosed_evidence_even_from_its_audit_log(committee):
+    import json
+
+    from governance.packs import pack_zip
+
+    case = decided_case(committee, decision="suspend")
+    services.evidence_upload(
+        actor=committee["secretariat"],
+        case=case,
+        title="Undisclosed exploit write-up",
+        classification="ssc-only",
+        upload=pdf_upload(),
+    )
+    shown = services.evidence_upload(
+        actor=committee["secretariat"],
+        case=case,
+        title="Disclosed advice",
+        classification="parties",
+        upload=pdf_upload(),
+    )
+    referral = referrals.referral_lodge(
+        actor=committee["supplier_a"], case=case, kind="remove", grounds="Disproportionate"
+    )
+    pack = referrals.referral_send_pack(
+        actor=committee["secretariat"], referral=referral, disclosed=[shown]
+    )
+    import io
+    import zipfile
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(pack_zip(pack))))
+    audit = archive.read("audit.json").decode()
+    assert "Disclosed advice" in audit
+    leaks = [e for e in json.loads(audit) if "Undisclosed exploit" in json.dumps(e)]
+    assert not leaks, leaks
+    assert all(e["object_type"] for e in json.loads(audit))

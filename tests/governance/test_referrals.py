@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cpl.models import CPLChangeNotice
-from governance import plans, referrals, services
+from governance import plans, policies, referrals, services
 from governance.models import DecisionRecord, PlanRequirement, Referral
 from governance.packs import verify_pack
 
@@ -78,7 +78,7 @@ def test_the_window_is_counted_in_working_days(committee, settings):
     case = decided_case(committee, decision="suspend")
     friday = datetime.datetime(2026, 12, 18, 12, tzinfo=datetime.UTC)
     DecisionRecord.objects.filter(case=case).update(issued_at=friday)
-    start, last_day = referrals.referral_window(case, "remove", None)
+    start, last_day = policies.referral_window(case.decision_record.issued_at)
     assert (start, last_day) == (datetime.date(2026, 12, 18), datetime.date(2026, 12, 21))
 
 
@@ -92,7 +92,7 @@ def test_a_supplier_refers_its_own_not_approved_plan_only(committee):
         upload=pdf_upload(),
         milestones=[{"description": "m", "target_date": TODAY, "devices_covered": 1}],
     )
-    with pytest.raises(ValidationError, match="not approved"):
+    with pytest.raises(ValidationError, match="not refused"):
         lodge(committee, case, "plan_not_approved", requirement=requirement_a)
     plans.plan_review(
         actor=committee["member"],
