@@ -443,8 +443,7 @@ class BallotCloseView(BallotMixin, View):
         try:
             ballot = services.ballot_close(actor=request.user, ballot=self.ballot)
         except services.BallotAlreadyClosed as exc:
-            messages.error(request, str(exc))
-            return redirect("governance:ballot", ballot_pk=ballot_pk)
+            raise ActionNotNow(str(exc)) from None  # closed meanwhile: 409, like every race
         text = {
             Ballot.State.FAILED: "No quorum: the ballot failed. You may run it again.",
             Ballot.State.AWAITING_CASTING_VOTE: "The vote is tied: give your casting vote.",
@@ -467,8 +466,7 @@ class CastingVoteView(BallotMixin, View):
                 actor=request.user, ballot=self.ballot, choice=form.cleaned_data["choice"]
             )
         except services.BallotAlreadyClosed as exc:
-            messages.error(request, str(exc))
-            return redirect("governance:ballot", ballot_pk=ballot_pk)
+            raise ActionNotNow(str(exc)) from None
         messages.success(request, f"Casting vote given: {ballot.get_result_display()}.")
         return redirect("governance:ballot", ballot_pk=ballot_pk)
 
