@@ -54,6 +54,30 @@ def _work_panels(user) -> list[Panel]:
             "No ballot is open.",
         ),
         _panel(
+            "Ballots waiting for your casting vote",
+            "portal/panels/ballots.html",
+            governance_selectors.ballots_to_cast(user),
+            "No ballot is tied.",
+        ),
+        _panel(
+            "Cases needing an acting chair",
+            "portal/panels/cases.html",
+            governance_selectors.cases_with_action(user, "designate_acting_chair"),
+            "No chair is conflicted.",
+        ),
+        _panel(
+            "Cases ready for a ballot",
+            "portal/panels/cases.html",
+            governance_selectors.cases_with_action(user, "open_ballot"),
+            "No case is waiting for a ballot.",
+        ),
+        _panel(
+            "Decisions to issue",
+            "portal/panels/cases.html",
+            governance_selectors.cases_with_action(user, "issue_decision"),
+            "No decision is waiting to be issued.",
+        ),
+        _panel(
             "Referrals waiting for your determination",
             "portal/panels/referrals.html",
             governance_selectors.referrals_to_determine(user),

@@ -283,7 +283,7 @@ class ReferralLodgeForm(forms.Form):
         ]
         record = getattr(case, "decision_record", None)
         kinds = []
-        if record is not None:
+        if record is not None and policies.cases.why_not_refer_decision(user, case) is None:
             kinds.append(
                 Referral.Kind.REMOVE
                 if record.decision == Decision.SUSPEND

@@ -99,10 +99,16 @@ def experts() -> QuerySet:
     return User.objects.filter(is_active=True, groups__name=Role.EXPERT).order_by("username")
 
 
-def _ssc_user_ids() -> set[int]:
-    return set(
-        User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).values_list("pk", flat=True)
+def ssc_users() -> QuerySet:
+    return (
+        User.objects.filter(is_active=True, groups__name__in=SSC_ROLES)
+        .distinct()
+        .order_by("username")
     )
+
+
+def _ssc_user_ids() -> set[int]:
+    return set(ssc_users().values_list("pk", flat=True))
 
 
 def why_not_chair(user, case: Case) -> Refusal:
@@ -132,6 +138,18 @@ def _then(who: Refusal, when: bool | NotNow) -> Refusal:
     if who is not None:
         return who
     return None if when is True else when
+
+
+def _in_remediation(requirement) -> bool | NotNow:
+    # Plans are the remediation's business: a case suspended (by an overturning determination)
+    # or closed takes them off everyone's work.
+    return requirement.case.state == Case.State.REMEDIATION or NotNow(
+        "The case is no longer in remediation: its remedial plans are closed."
+    )
+
+
+def _now(*whens) -> bool | NotNow:
+    return next((w for w in whens if w is not True), True)
 
 
 def _authority(user, refusal: str) -> Refusal:
@@ -176,6 +194,15 @@ class CasePolicy(Policy):
             "plan_requirements__plans",
             "plan_requirements__referrals",
         )
+
+    def candidates(self, action):
+        states = {
+            "designate_acting_chair": [*UNDECIDED_STATES, Case.State.DECIDED],
+            "open_ballot": [Case.State.ASSESSMENT],
+            "issue_decision": [Case.State.DECIDED],
+        }.get(action)
+        cases = Case.objects.order_by("opened_at")
+        return cases.filter(state__in=states) if states else cases
 
     def visible(self, user) -> QuerySet:
         cases = Case.objects.all()
@@ -225,6 +252,9 @@ class CasePolicy(Policy):
             return None
         if case.state not in UNDECIDED_STATES:
             return NotNow("Conflicts are declared before the case is decided.")
+        declaration = declaration_for(user, case)
+        if declaration is not None and declaration.has_conflict and case.ballots.all():
+            return NotNow("Your conflict of interest stands: a ballot has opened on this case.")
         open_ballot = next((b for b in case.ballots.all() if b.is_open), None)
         if open_ballot and any(v.member_id == user.pk for v in open_ballot.votes.all()):
             return NotNow(
@@ -317,7 +347,9 @@ class CasePolicy(Policy):
             return refusal
         if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
             return NotNow("Only a case whose decision has taken effect can be closed.")
-        if any(r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()):
+        if case.state == Case.State.REMEDIATION and any(
+            r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()
+        ):
             return NotNow("Every supplier's remedial plan must be completed first.")
         if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
             return NotNow("A referral to the Authority is still open.")
@@ -510,8 +542,7 @@ class PlanRequirementPolicy(Policy):
 
     def reviewers(self, requirement) -> list:
         """The users who may review this plan now: whom a submission is notified to."""
-        ssc = User.objects.filter(is_active=True, groups__name__in=SSC_ROLES).distinct()
-        return [u for u in ssc.order_by("username") if self.can(u, "review", requirement)]
+        return self.users_with("review", requirement, ssc_users())
 
     def check_view(self, user, requirement) -> Refusal:
         """The SSC; the supplier's own staff (a supplier never sees another's plan)."""
@@ -529,11 +560,15 @@ class PlanRequirementPolicy(Policy):
         return "Only the supplier's own staff act on its plan."
 
     def check_submit(self, user, requirement) -> Refusal:
-        """The supplier's own staff, until the plan is approved."""
+        """The supplier's own staff, until the plan is approved, while the case is in
+        remediation."""
         return _then(
             self._own_supplier(user, requirement),
-            requirement.state not in (PlanState.APPROVED, PlanState.COMPLETED)
-            or NotNow("This plan is approved; it cannot be revised."),
+            _now(
+                requirement.state not in (PlanState.APPROVED, PlanState.COMPLETED)
+                or NotNow("This plan is approved; it cannot be revised."),
+                _in_remediation(requirement),
+            ),
         )
 
     def _reviewer(self, user, requirement) -> Refusal:
@@ -544,19 +579,27 @@ class PlanRequirementPolicy(Policy):
         return None
 
     def check_review(self, user, requirement) -> Refusal:
-        """Non-conflicted SSC members and the chair, when a plan version awaits review."""
+        """Non-conflicted SSC members and the chair, when a plan version awaits review, while
+        the case is in remediation."""
         return _then(
             self._reviewer(user, requirement),
-            requirement.state in REVIEWABLE
-            or NotNow("There is no submitted plan waiting for review."),
+            _now(
+                requirement.state in REVIEWABLE
+                or NotNow("There is no submitted plan waiting for review."),
+                _in_remediation(requirement),
+            ),
         )
 
     def check_complete(self, user, requirement) -> Refusal:
-        """Non-conflicted SSC members and the chair, once the plan is approved."""
+        """Non-conflicted SSC members and the chair, once the plan is approved, while the case
+        is in remediation."""
         return _then(
             self._reviewer(user, requirement),
-            requirement.state == PlanState.APPROVED
-            or NotNow("Only an approved plan can be completed."),
+            _now(
+                requirement.state == PlanState.APPROVED
+                or NotNow("Only an approved plan can be completed."),
+                _in_remediation(requirement),
+            ),
         )
 
     def check_refer(self, user, requirement) -> Refusal:
@@ -567,8 +610,11 @@ class PlanRequirementPolicy(Policy):
             who = "Only SEC Parties refer decisions to the Authority."
         refusal = _then(
             who,
-            requirement.state == PlanState.NOT_APPROVED
-            or NotNow("The SSC has not refused this plan."),
+            _now(
+                requirement.state == PlanState.NOT_APPROVED
+                or NotNow("The SSC has not refused this plan."),
+                _in_remediation(requirement),
+            ),
         )
         if refusal:
             return refusal

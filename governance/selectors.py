@@ -93,6 +93,15 @@ def ballots_to_close(user) -> list[Ballot]:
     return _with_not_voted(policies.ballots.with_action(user, "close"))
 
 
+def ballots_to_cast(user) -> list[Ballot]:
+    """Tied ballots whose casting vote the user gives (the case's chair or acting chair)."""
+    return _with_not_voted(policies.ballots.with_action(user, "cast_deciding_vote"))
+
+
+def cases_with_action(user, action: str) -> list[Case]:
+    return policies.cases.with_action(user, action)
+
+
 def ballots_to_vote(user) -> list[Ballot]:
     """Open ballots the user may vote in (a vote may be changed until closing), each with
     `.my_vote`."""

@@ -140,6 +140,20 @@ def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
             before={"acting_chair": before},
             after={"acting_chair": member.username},
         )
+        case_path = reverse("governance:case", args=[case.pk])
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.CHAIRING,
+            subject=f"You are acting chair for {case.reference}",
+            body=f"The chair declared a conflict of interest on case {case.reference}. You chair "
+            f"it instead: you open and close its ballot, give any casting vote and issue the "
+            f"decision. You do not vote in it.",
+            users=[member],
+            about=case,
+            link=case_path,
+            action_link=case_path,
+            action_label="Open the case",
+        )
     return case
 
 
@@ -189,6 +203,8 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             before={"has_conflict": existing.has_conflict} if existing else None,
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
+        if has_conflict and actor in policies.conflicted_chairs(case):
+            _notify_chair_conflicted(actor=actor, case=case)
         if withdrawing and case.acting_chair_id and not policies.conflicted_chairs(case):
             # No chair is conflicted any more: the chair chairs the case again.
             audit_record(
@@ -202,6 +218,23 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
             case.save(update_fields=["acting_chair"])
         evidence_sync_access(actor=actor, case=case)
     return declaration
+
+
+def _notify_chair_conflicted(*, actor, case: Case) -> None:
+    """Whoever may designate an acting chair is told at once: nothing moves until they do."""
+    path = reverse("governance:acting-chair", args=[case.pk])
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.CHAIRING,
+        subject=f"Acting chair needed for {case.reference}",
+        body=f"The chair declared a conflict of interest on case {case.reference} and cannot "
+        f"chair it. Designate a non-conflicted member as acting chair.",
+        users=policies.cases.users_with("designate_acting_chair", case, policies.ssc_users()),
+        about=case,
+        link=reverse("governance:case", args=[case.pk]),
+        action_link=path,
+        action_label="Designate an acting chair",
+    )
 
 
 # --- evidence ----------------------------------------------------------------------------------

@@ -174,11 +174,18 @@ class Notice(models.Model):
         BALLOT_REMINDER = "ballot_reminder", "Ballot reminder"
         EXPERT_INVITATION = "expert_invitation", "Technical expert invitation"
         CHASER = "chaser", "Reminder to acknowledge a notice"
+        CHAIRING = "chairing", "Chairing a case"
 
     # Prompts to act that are overtaken by events (a ballot closes) or are chasers themselves:
     # chasing them would only add noise.
     NOT_CHASED = frozenset(
-        {Kind.BALLOT_OPENED, Kind.BALLOT_REMINDER, Kind.EXPERT_INVITATION, Kind.CHASER}
+        {
+            Kind.BALLOT_OPENED,
+            Kind.BALLOT_REMINDER,
+            Kind.EXPERT_INVITATION,
+            Kind.CHASER,
+            Kind.CHAIRING,
+        }
     )
 
     kind = models.CharField(max_length=24, choices=Kind.choices)

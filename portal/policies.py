@@ -82,6 +82,10 @@ class Policy:
         if refusal is not None:
             raise PermissionDenied(refusal)
 
+    def users_with(self, action: str, obj, users) -> list:
+        """Of `users`, those who may take `action` on `obj` now: whom to notify."""
+        return [user for user in users if self.can(user, action, obj)]
+
     def actions(self, user, obj) -> frozenset[str]:
         return frozenset(a for a in self.ACTIONS if a != "view" and self.can(user, a, obj))
 

@@ -17,6 +17,7 @@ from governance.models import (
     Vote,
 )
 from portal.models import AuditEvent
+from portal.policies import ActionNotNow
 
 from ..helpers import cpa_case, decided_case, pdf_upload
 
@@ -70,7 +71,7 @@ def test_a_conflict_cannot_be_withdrawn_once_a_ballot_opened(committee):
         upload=pdf_upload(),
     )
     ballot = open_ballot(committee, case)
-    with pytest.raises(ValidationError, match="stands once a ballot"):
+    with pytest.raises(ActionNotNow, match="stands: a ballot has opened"):
         declare(committee["member3"], case, conflict=False)
     with pytest.raises(PermissionDenied, match="recused"):
         services.vote_cast(actor=committee["member3"], ballot=ballot, choice="suspend")
@@ -439,3 +440,39 @@ def test_a_pack_leaves_out_undisclosed_evidence_even_from_its_audit_log(committe
     leaks = [e for e in json.loads(audit) if "Undisclosed exploit" in json.dumps(e)]
     assert not leaks, leaks
     assert all(e["object_type"] for e in json.loads(audit))
+
+
+def test_a_conflicted_chair_brings_the_secretariat_and_the_acting_chair_in(committee, client_for):
+    from portal.models import NoticeDelivery
+
+    case = in_assessment(committee)
+    declare(committee["chair"], case, conflict=True)
+    asked = NoticeDelivery.objects.get(notice__subject__startswith="Acting chair needed")
+    assert asked.recipient == committee["secretariat"]
+    secretariat = client_for("secretariat").get("/").content.decode()
+    assert "Cases needing an acting chair" in secretariat and case.reference in secretariat
+    services.case_designate_acting_chair(
+        actor=committee["secretariat"], case=case, member=committee["member2"]
+    )
+    told = NoticeDelivery.objects.get(notice__subject__startswith="You are acting chair")
+    assert told.recipient == committee["member2"]
+    acting = client_for(committee["member2"]).get("/").content.decode()
+    assert "Cases ready for a ballot" in acting and case.reference in acting
+    assert "Cases ready for a ballot" not in client_for("chair").get("/").content.decode()
+
+
+def test_plans_leave_everyones_work_once_the_case_is_suspended(committee, client_for):
+    case = decided_case(committee)
+    requirement = PlanRequirement.objects.get(case=case, supplier__party_id="SUPA")
+    assert selectors.plans_to_submit(committee["supplier_a"]) == [requirement]
+    Case.objects.filter(pk=case.pk).update(state="suspension")  # as an overturn leaves it
+    assert selectors.plans_to_submit(committee["supplier_a"]) == []
+    response = client_for("supplier_a").post(
+        f"/plans/{requirement.pk}/", {"action": "submit", "summary": "late"}
+    )
+    assert response.status_code == 409 and "no longer in remediation" in response.content.decode()
+    DecisionRecord.objects.filter(case=case).update(
+        issued_at=timezone.now() - datetime.timedelta(days=60)
+    )
+    # The moot plans no longer hold the case open.
+    assert "close" in policies.cases.actions(committee["secretariat"], Case.objects.get(pk=case.pk))

@@ -213,8 +213,14 @@ def objects(users):
     from governance.models import PlanRequirement
     from portal.models import NoticeDelivery
 
+    # Plans belong to a case in remediation.
+    from governance.models import Case
+
+    plan_case = cpa_case(users)
+    Case.objects.filter(pk=plan_case.pk).update(state="remediation")
+    plan_case = Case.objects.get(pk=plan_case.pk)
     requirement = PlanRequirement.objects.create(
-        case=case,
+        case=plan_case,
         supplier=users["supplier_a"].organisation,
         device_count=120,
         due_date=datetime.date(2027, 1, 29),

@@ -1286,13 +1286,13 @@ SCENARIOS = [
         t_conflict("assessment"),
         table(CASE_READERS, chair=DONE, member=DONE, conflicted_member=DONE),
     ),
-    # A conflict declared on a case stands once a ballot has opened on it; the others may still
-    # declare (none).
+    # A conflict declared on a case stands once a ballot has opened on it (the form is not
+    # offered: 409); the others may still declare (none).
     Scenario(
         "governance:conflict",
         "voting, withdrawing a conflict",
         t_conflict("voting, withdrawing a conflict"),
-        table(CASE_READERS, chair=DONE, member=DONE, conflicted_member=INVALID),
+        table(CASE_READERS, chair=DONE, member=DONE, conflicted_member=NOT_NOW),
     ),
     Scenario(
         "governance:conflict",
