@@ -210,11 +210,10 @@ def objects(users):
         upload=pdf_upload(),
     )
     from governance import plans
-    from governance.models import PlanRequirement
-    from portal.models import NoticeDelivery
 
     # Plans belong to a case in remediation.
-    from governance.models import Case
+    from governance.models import Case, PlanRequirement
+    from portal.models import NoticeDelivery
 
     plan_case = cpa_case(users)
     Case.objects.filter(pk=plan_case.pk).update(state="remediation")
