@@ -13,7 +13,7 @@ from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
 from cpl.policies import CERTIFICATES
 from portal.documents import attachment_response
-from portal.permissions import PortalPermissionRequiredMixin
+from portal.permissions import ObjectActionMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
 
 from . import policies, selectors, services
@@ -39,21 +39,10 @@ def _form_errors(form, exc: ValidationError, field=None):
         form.add_error(field, message)
 
 
-class CaseMixin(LoginRequiredMixin):
-    """The case in the URL if the user may see it (else 404, never revealing it exists), and
-    `case_action`, when set, allowed by the case policy now (else 403 with the reason)."""
+class CaseMixin(ObjectActionMixin):
+    """The case in the URL if the user may see it (else 404, never revealing it exists)."""
 
-    case_action: str | None = None
-
-    def dispatch(self, request, *args, **kwargs):
-        # Asked only of methods the view answers: a GET on a POST-only URL stays a 405.
-        if (
-            request.user.is_authenticated
-            and self.case_action
-            and hasattr(self, request.method.lower())
-        ):
-            policies.cases.require(request.user, self.case_action, self.case)
-        return super().dispatch(request, *args, **kwargs)
+    policy, object_attr = policies.cases, "case"
 
     @cached_property
     def case(self):
@@ -198,7 +187,7 @@ class CaseFormView(CaseMixin, FormView):
 
 
 class EvidenceUploadView(CaseFormView):
-    case_action = "upload_evidence"
+    required_action = "upload_evidence"
     template_name = "governance/evidence_upload.html"
     form_class = EvidenceUploadForm
 
@@ -250,7 +239,7 @@ class EvidenceDownloadView(CaseMixin, View):
 
 
 class ConflictDeclareView(CaseFormView):
-    case_action = "declare_conflict"
+    required_action = "declare_conflict"
     template_name = "governance/conflict.html"
     form_class = ConflictForm
 
@@ -269,7 +258,7 @@ class ConflictDeclareView(CaseFormView):
 
 
 class ActingChairView(CaseFormView):
-    case_action = "designate_acting_chair"
+    required_action = "designate_acting_chair"
     template_name = "governance/acting_chair.html"
 
     def get_form(self, form_class=None):
@@ -288,7 +277,7 @@ class ActingChairView(CaseFormView):
 
 
 class ExpertInviteView(CaseFormView):
-    case_action = "invite_expert"
+    required_action = "invite_expert"
     template_name = "governance/expert_invite.html"
     form_class = ExpertInviteForm
 
@@ -314,7 +303,7 @@ class ExpertInviteView(CaseFormView):
 
 
 class CommentView(CaseMixin, View):
-    case_action = "comment"
+    required_action = "comment"
 
     def post(self, request, case_pk):
         form = CommentForm(request.POST)
@@ -329,7 +318,7 @@ class CommentView(CaseMixin, View):
 
 
 class BallotOpenView(CaseMixin, View):
-    case_action = "open_ballot"
+    required_action = "open_ballot"
 
     def post(self, request, case_pk):
         form = BallotOpenForm(request.POST)
@@ -347,18 +336,8 @@ class BallotOpenView(CaseMixin, View):
         return redirect("governance:ballot", ballot_pk=ballot.pk)
 
 
-class BallotMixin(LoginRequiredMixin):
-    ballot_action: str | None = None
-
-    def dispatch(self, request, *args, **kwargs):
-        # Asked only of methods the view answers: a GET on a POST-only URL stays a 405.
-        if (
-            request.user.is_authenticated
-            and self.ballot_action
-            and hasattr(self, request.method.lower())
-        ):
-            policies.ballots.require(request.user, self.ballot_action, self.ballot)
-        return super().dispatch(request, *args, **kwargs)
+class BallotMixin(ObjectActionMixin):
+    policy, object_attr = policies.ballots, "ballot"
 
     @cached_property
     def ballot(self) -> Ballot:
@@ -437,7 +416,7 @@ class VoteView(BallotMixin, View):
 
 
 class BallotCloseView(BallotMixin, View):
-    ballot_action = "close"
+    required_action = "close"
 
     def post(self, request, ballot_pk):
         try:
@@ -454,7 +433,7 @@ class BallotCloseView(BallotMixin, View):
 
 
 class CastingVoteView(BallotMixin, View):
-    ballot_action = "cast_deciding_vote"
+    required_action = "cast_deciding_vote"
 
     def post(self, request, ballot_pk):
         form = CastingVoteForm(request.POST)
@@ -472,7 +451,7 @@ class CastingVoteView(BallotMixin, View):
 
 
 class DecisionIssueView(CaseFormView):
-    case_action = "issue_decision"
+    required_action = "issue_decision"
     template_name = "governance/decision_issue.html"
     form_class = DecisionIssueForm
 

@@ -1,4 +1,4 @@
-from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 
 
@@ -29,4 +29,21 @@ class PolicyRequiredMixin:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         self.policy.require(request.user, self.policy_action, None)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ObjectActionMixin(LoginRequiredMixin):
+    """A view about one object (`object_attr`, looked up by the subclass, 404 when hidden) on
+    which the user must be allowed `required_action` by `policy` now: 403 with the policy's
+    reason, or 409 when only the object's state refuses it. Asked only of the methods the view
+    answers, so a GET on a POST-only URL stays a 405."""
+
+    policy = None
+    object_attr = ""
+    required_action: str | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        method = request.method.lower()
+        if request.user.is_authenticated and self.required_action and hasattr(self, method):
+            self.policy.require(request.user, self.required_action, getattr(self, self.object_attr))
         return super().dispatch(request, *args, **kwargs)
