@@ -62,7 +62,7 @@ def _work_panels(user) -> list[Panel]:
         _panel(
             "Cases needing an acting chair",
             "portal/panels/cases.html",
-            governance_selectors.cases_with_action(user, "designate_acting_chair"),
+            governance_selectors.cases_needing_an_acting_chair(user),
             "No chair is conflicted.",
         ),
         _panel(

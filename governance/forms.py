@@ -297,6 +297,8 @@ class ReferralLodgeForm(forms.Form):
         ).select_related("supplier")
         if not referable:
             del self.fields["plan_requirement"]
+        elif len(referable) == 1:
+            self.fields["plan_requirement"].initial = referable[0]
 
     def clean(self):
         data = super().clean()

@@ -10,7 +10,7 @@ from django.views.generic import ListView, TemplateView
 
 from portal.documents import attachment_response
 from portal.models import Organisation
-from portal.permissions import PortalPermissionRequiredMixin
+from portal.permissions import PolicyRequiredMixin
 from portal.policies import ActionNotNow
 
 from . import plans, policies, selectors
@@ -18,8 +18,8 @@ from .forms import MilestoneFormSet, PlanReviewForm, PlanSubmitForm, PolicyUploa
 from .models import PlanRequirement, RemedialPlan, SupplierPolicy
 
 
-class PlanListView(PortalPermissionRequiredMixin, ListView):
-    permission_required = "governance.view_planrequirement"
+class PlanListView(PolicyRequiredMixin, ListView):
+    policy = policies.plan_requirements
     template_name = "governance/plan_list.html"
     context_object_name = "requirements"
     paginate_by = 50

@@ -185,7 +185,7 @@ class CasePolicy(Policy):
     )
 
     def prepare(self, queryset):
-        return queryset.select_related("certificate").prefetch_related(
+        return queryset.select_related("certificate", "acting_chair").prefetch_related(
             "conflicts__member",
             "experts",
             "addressed_to",

@@ -8,7 +8,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from portal.audit import audit_record
-from portal.permissions import PortalPermissionRequiredMixin
+from portal.permissions import PolicyRequiredMixin, PortalPermissionRequiredMixin
 
 from . import policies, referrals, selectors
 from .forms import (
@@ -22,8 +22,8 @@ from .models import Case, InformationRequest, Referral, ReferralPack
 from .packs import pack_zip
 
 
-class ReferralListView(PortalPermissionRequiredMixin, ListView):
-    permission_required = "governance.view_referral"
+class ReferralListView(PolicyRequiredMixin, ListView):
+    policy = policies.referrals
     template_name = "governance/referral_list.html"
     context_object_name = "referrals"
     paginate_by = 50
@@ -44,6 +44,10 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
     @cached_property
     def case(self) -> Case:
         return selectors.case_for_page(self.request.user, self.kwargs["case_pk"])
+
+    def get_initial(self):
+        # Arriving from a refused plan's page: that refusal is what is referred.
+        return {"kind": self.request.GET.get("kind", "")}
 
     def get_form(self, form_class=None):
         return ReferralLodgeForm(**self.get_form_kwargs(), case=self.case, user=self.request.user)

@@ -102,6 +102,16 @@ def cases_with_action(user, action: str) -> list[Case]:
     return policies.cases.with_action(user, action)
 
 
+def cases_needing_an_acting_chair(user) -> list[Case]:
+    """Of the cases where the user may designate an acting chair, those with none able to act:
+    none designated yet, or the one designated has since declared a conflict."""
+    return [
+        case
+        for case in policies.cases.with_action(user, "designate_acting_chair")
+        if case.acting_chair is None or policies.is_conflicted(case.acting_chair, case)
+    ]
+
+
 def ballots_to_vote(user) -> list[Ballot]:
     """Open ballots the user may vote in (a vote may be changed until closing), each with
     `.my_vote`."""

@@ -13,7 +13,7 @@ from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
 from cpl.policies import CERTIFICATES
 from portal.documents import attachment_response
-from portal.permissions import ObjectActionMixin, PortalPermissionRequiredMixin
+from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
 
 from . import policies, selectors, services
@@ -49,8 +49,8 @@ class CaseMixin(ObjectActionMixin):
         return selectors.case_for_page(self.request.user, self.kwargs["case_pk"])
 
 
-class CaseListView(PortalPermissionRequiredMixin, ListView):
-    permission_required = "governance.view_case"
+class CaseListView(PolicyRequiredMixin, ListView):
+    policy = policies.cases
     template_name = "governance/case_list.html"
     context_object_name = "cases"
     paginate_by = 50

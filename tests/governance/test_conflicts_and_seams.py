@@ -476,3 +476,28 @@ def test_plans_leave_everyones_work_once_the_case_is_suspended(committee, client
     )
     # The moot plans no longer hold the case open.
     assert "close" in policies.cases.actions(committee["secretariat"], Case.objects.get(pk=case.pk))
+
+
+def test_a_case_leaves_the_acting_chair_panel_once_one_can_act(committee, client_for):
+    case = in_assessment(committee)
+    declare(committee["chair"], case, conflict=True)
+    assert selectors.cases_needing_an_acting_chair(committee["secretariat"]) == [case]
+    services.case_designate_acting_chair(
+        actor=committee["secretariat"], case=case, member=committee["member2"]
+    )
+    assert selectors.cases_needing_an_acting_chair(committee["secretariat"]) == []
+    # The secretariat may still change the acting chair: offered on the case page.
+    page = client_for("secretariat").get(f"/cases/{case.pk}/").content.decode()
+    assert "Change the acting chair" in page
+    declare(committee["member2"], Case.objects.get(pk=case.pk), conflict=True)
+    assert [c.pk for c in selectors.cases_needing_an_acting_chair(committee["secretariat"])] == [
+        case.pk
+    ]
+
+
+def test_a_link_that_no_longer_applies_says_so(committee, client_for):
+    case = in_assessment(committee)
+    response = client_for("secretariat").get(f"/cases/{case.pk}/acting-chair/")
+    body = response.content.decode()
+    assert response.status_code == 409 and "This is no longer possible" in body
+    assert "The chair has no conflict on this case." in body and "nothing you sent" not in body
