@@ -78,3 +78,19 @@ def test_upload_page_refuses_non_documents(users, client_for):
         response.status_code == 400 and "not an allowed document type" in response.content.decode()
     )
     assert not SecurityCharacteristics.objects.exists()
+
+
+def test_the_secretariat_uploads_through_the_page(users, client_for):
+    """Issue 10: the page's upload answered 500 (the form's `file` reached the service)."""
+    response = client_for("secretariat").post(
+        "/characteristics/",
+        {
+            "device_type": "ESME",
+            "version_label": "3.0",
+            "effective_date": "2026-01-01",
+            "ncsc_reference": "NCSC-ESME-3.0",
+            "file": pdf_upload(),
+        },
+    )
+    assert response.status_code == 302
+    assert current().version_label == "3.0"
