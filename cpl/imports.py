@@ -35,7 +35,8 @@ def cpl_import_dispatch(import_id: int) -> bool:
     periodic `cpl_imports_resume` hands it over when the broker is back."""
     task = celery_app.tasks[CPL_IMPORT_RUN_TASK]  # registered by CplConfig.ready
     try:
-        task.delay(import_id)
+        # Fail fast, as portal.notices.notice_dispatch does: no retries, no result subscription.
+        task.apply_async((import_id,), retry=False, ignore_result=True)
     except Exception:  # kombu raises several kinds of connection error
         logger.warning(
             "CPL import %s stays queued: the task broker is unreachable", import_id, exc_info=True

@@ -42,6 +42,9 @@ SMI_STATUSES = {
 # Devices no longer in service belong to nobody's remedial plan.
 OUT_OF_SERVICE = {"decommissioned", "withdrawn"}
 SUPPLIER_TYPES = (Organisation.PartyType.LARGE_SUPPLIER, Organisation.PartyType.SMALL_SUPPLIER)
+# Far above any real count (GB has some 30 million smart meters), far below a bigint even
+# summed over millions of rows: a larger count is a broken extract, not a database error.
+MAX_DEVICE_COUNT = 10**9
 
 
 @dataclass
@@ -138,9 +141,15 @@ def read_inventory(
                 fail(line, "Supplier Party ID", f"unknown Supplier Party '{cells[c_party][:40]}'")
             if aggregated:
                 value = cells[c_other].strip()
-                number = int(value) if value.isdigit() else -1
-                if number < 0:
-                    fail(line, "Device Count", f"'{value[:20]}' is not a whole number")
+                # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+                digits = value.isascii() and value.isdigit()
+                number = int(value) if digits and len(value) <= 12 else -1
+                if not 0 <= number <= MAX_DEVICE_COUNT:
+                    reason = (
+                        f"is more than {MAX_DEVICE_COUNT:,}" if digits else "is not a whole number"
+                    )
+                    fail(line, "Device Count", f"'{value[:20]}' {reason}")
+                    number = -1
                 try:
                     dates.add(datetime.date.fromisoformat(cells[c_extra].strip()))
                 except ValueError:

@@ -26,6 +26,7 @@ AUDIT_ACTIONS = (
     "referral.document_added",
     "referral.pack_built",
     "referral.pack_downloaded",
+    "referral.overturn_already_in_effect",
 )
 
 

@@ -67,6 +67,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = ["-opened_at"]
         permissions = [("open_case", "Can open a CPA non-compliance case")]
+        constraints = [
+            # One case per certificate event: a replayed or parallel "open a case" makes one.
+            # A later event on the same certificate has its own date.
+            models.UniqueConstraint(
+                fields=["certificate", "event", "event_date"], name="one_case_per_certificate_event"
+            )
+        ]
 
     def __str__(self):
         return f"{self.reference}: {self.certificate.number}"
@@ -569,6 +576,21 @@ class Referral(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-lodged_at"]
+        # SEC F2.7B: a Party refers a decision once. Two conditional constraints, because a
+        # decision referral has no plan requirement and NULLs are distinct in a unique index
+        # (NULLS NOT DISTINCT is PostgreSQL 15+ only, and not SQLite).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "kind", "organisation"],
+                condition=Q(plan_requirement__isnull=True),
+                name="one_referral_per_decision_per_organisation",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "kind", "plan_requirement", "organisation"],
+                condition=Q(plan_requirement__isnull=False),
+                name="one_referral_per_plan_refusal_per_organisation",
+            ),
+        ]
 
     def __str__(self):
         return f"Referral {self.reference} on {self.case.reference}"

@@ -1,12 +1,14 @@
 """SEC F2.7B referrals to the Authority and SEC G7.21(j) information requests."""
 
 import datetime
+import logging
+import uuid
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed
+from django_fsm import TransitionNotAllowed, can_proceed
 
 from cpl.models import DeviceModel
 from cpl.services import device_model_change_status
@@ -32,6 +34,7 @@ from .models import (
 from .packs import pack_build
 
 Kind = Referral.Kind
+logger = logging.getLogger(__name__)
 
 
 def _organisations(*party_types):
@@ -97,33 +100,42 @@ def referral_lodge(
         refusal = policies.cases.why_not_refer_decision(actor, case)
     _require_referable(refusal)
     uploads = list(uploads)
-    with stored_documents(folder="referrals") as store, transaction.atomic():
-        referral = Referral.objects.create(
-            reference=f"tmp-{timezone.now().timestamp()}",
-            case=case,
-            kind=kind,
-            plan_requirement=requirement,
-            organisation_id=actor.organisation_id,
-            lodged_by=actor,
-            grounds=grounds,
-        )
-        referral.reference = f"REF-{timezone.localdate().year}-{referral.pk:04d}"
-        referral.save(update_fields=["reference"])
-        for upload in uploads:
-            _store_document(actor, referral, store(upload), ReferralDocument.Source.GROUNDS)
-        audit_record(
-            actor=actor,
-            action="referral.lodged",
-            obj=referral,
-            after={"case": case.reference, "kind": kind, "documents": len(uploads)},
-        )
-        _notify(
-            actor,
-            referral,
-            "referral lodged",
-            f"{referral.organisation} referred the SSC's decision on case {case.reference} "
-            f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}",
-        )
+    try:
+        # One referral per decision per Party (database constraints): a parallel or replayed
+        # lodge rolls back whole, its stored files removed by `stored_documents`.
+        with stored_documents(folder="referrals") as store, transaction.atomic():
+            referral = Referral.objects.create(
+                reference=f"tmp-{uuid.uuid4().hex[:20]}",  # numbered below
+                case=case,
+                kind=kind,
+                plan_requirement=requirement,
+                organisation_id=actor.organisation_id,
+                lodged_by=actor,
+                grounds=grounds,
+            )
+            referral.reference = f"REF-{timezone.localdate().year}-{referral.pk:04d}"
+            referral.save(update_fields=["reference"])
+            for upload in uploads:
+                _store_document(actor, referral, store(upload), ReferralDocument.Source.GROUNDS)
+            audit_record(
+                actor=actor,
+                action="referral.lodged",
+                obj=referral,
+                after={"case": case.reference, "kind": kind, "documents": len(uploads)},
+            )
+            _notify(
+                actor,
+                referral,
+                "referral lodged",
+                f"{referral.organisation} referred the SSC's decision on case {case.reference} "
+                f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}",
+            )
+    except IntegrityError:
+        if Referral.objects.filter(
+            case=case, kind=kind, plan_requirement=requirement, organisation=actor.organisation_id
+        ).exists():
+            raise ValidationError("Your organisation has already referred this decision.") from None
+        raise
     return referral
 
 
@@ -261,7 +273,8 @@ def referral_determine(
 
 
 def referrals_apply_due(*, today: datetime.date | None = None) -> int:
-    """Apply overturning determinations whose effective date has come."""
+    """Apply overturning determinations whose effective date has come; the number that changed
+    something (one whose effect was already in place is recorded, not counted)."""
     today = today or timezone.localdate()
     due = Referral.objects.filter(
         outcome=Referral.Outcome.OVERTURNED,
@@ -269,22 +282,59 @@ def referrals_apply_due(*, today: datetime.date | None = None) -> int:
         effective_date__lte=today,
     )
     applied = 0
-    for referral_id in due.values_list("pk", flat=True):
-        with transaction.atomic():
-            referral = Referral.objects.select_for_update().get(pk=referral_id)
-            if referral.effect_applied_at is None:
-                _apply_overturn(referral.determined_by, referral)
-                applied += 1
+    for referral_id in list(due.values_list("pk", flat=True)):
+        # Each in its own transaction: one that cannot be applied is logged, rolled back whole
+        # and stays due; it never blocks the determinations after it.
+        try:
+            with transaction.atomic():
+                referral = Referral.objects.select_for_update().get(pk=referral_id)
+                if referral.effect_applied_at is None:
+                    applied += _apply_overturn(referral.determined_by, referral)
+        except Exception:
+            logger.exception(
+                "The determination of referral %s could not be applied; it stays due",
+                Referral.objects.filter(pk=referral_id).values_list("reference", flat=True).first(),
+            )
     return applied
 
 
-def _apply_overturn(actor, referral: Referral) -> None:
+# Where each kind of overturn puts what it overturns, and the transition that puts it there.
+_OVERTURN = {
+    Kind.REMOVE: (Case.State.REMEDIATION, "overturn_to_remediation"),
+    Kind.NOT_REMOVE: (Case.State.SUSPENSION, "overturn_to_suspension"),
+}
+
+
+def _apply_overturn(actor, referral: Referral) -> bool:
+    """Apply an overturning determination. Idempotent in the case's state: when two Parties
+    referred the same decision and both were overturned, the second finds the case (or plan
+    requirement) already where the overturn puts it, records that and changes nothing. One
+    that cannot be applied (the case moved elsewhere) is a ValidationError, never a 500.
+    Returns whether anything changed."""
     from .plans import plan_requirements_create
 
     referral.effect_applied_at = timezone.now()
     referral.save(update_fields=["effect_applied_at"])
 
     case = Case.objects.select_for_update().get(pk=referral.case_id)
+    if referral.kind in _OVERTURN:
+        obj, (target, name) = case, _OVERTURN[referral.kind]
+    else:
+        obj = PlanRequirement.objects.select_for_update().get(pk=referral.plan_requirement_id)
+        target, name = PlanRequirement.State.APPROVED, "approve_by_determination"
+    if obj.state == target:
+        audit_record(
+            actor=actor,
+            action="referral.overturn_already_in_effect",
+            obj=referral,
+            after={"case": case.reference, "of": str(obj), "state": obj.state},
+        )
+        return False
+    if not can_proceed(getattr(obj, name)):
+        raise ValidationError(
+            f"{obj} is {obj.get_state_display().lower()}: the determination on referral "
+            f"{referral.reference} cannot be applied to it."
+        )
     models = list(case.device_models.select_related("manufacturer"))
     reason = f"Authority determination on referral {referral.reference}"
     if referral.kind == Kind.REMOVE:
@@ -324,9 +374,7 @@ def _apply_overturn(actor, referral: Referral) -> None:
             audit_extra={"decision": Decision.SUSPEND},
         )
     else:
-        requirement = PlanRequirement.objects.select_for_update().get(
-            pk=referral.plan_requirement_id
-        )
+        requirement = obj
         run_transition(
             actor=actor,
             obj=requirement,
@@ -344,6 +392,7 @@ def _apply_overturn(actor, referral: Referral) -> None:
             obj=requirement,
             after={"referral": referral.reference, "version": plan.version},
         )
+    return True
 
 
 def referral_close(*, actor, referral: Referral) -> Referral:

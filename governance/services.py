@@ -8,7 +8,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
@@ -76,6 +76,30 @@ def case_open(
     covered = set(certificate.device_models.values_list("pk", flat=True))
     if not device_models or any(m.pk not in covered for m in device_models):
         raise ValidationError("Choose one or more device models that hold this certificate.")
+    _refuse_second_case(certificate, event, event_date)
+    try:
+        case = _case_create(
+            actor=actor,
+            certificate=certificate,
+            device_models=device_models,
+            event=event,
+            event_date=event_date,
+            reason=reason,
+            severity=severity,
+            summary=summary,
+            addressed_to=addressed_to,
+        )
+    except IntegrityError:
+        # A parallel or replayed opening committed first (one_case_per_certificate_event): the
+        # atomic block rolled back whole; name the case that stands.
+        _refuse_second_case(certificate, event, event_date)
+        raise
+    return case
+
+
+def _case_create(
+    *, actor, certificate, device_models, event, event_date, reason, severity, summary, addressed_to
+) -> Case:
     with transaction.atomic():
         case = Case.objects.create(
             reference=uuid.uuid4().hex[:20],
@@ -106,6 +130,19 @@ def case_open(
             },
         )
     return case
+
+
+def _refuse_second_case(certificate, event: str, event_date: datetime.date) -> None:
+    """One certificate event is one case; a later event on the certificate has its own date."""
+    existing = Case.objects.filter(
+        certificate=certificate, event=event, event_date=event_date
+    ).first()
+    if existing is not None:
+        raise ValidationError(
+            f"Case {existing.reference} already covers this event "
+            f"({existing.get_event_display()} on {existing.event_date:%d %B %Y}); "
+            "add to that case rather than opening another."
+        )
 
 
 def case_transition(*, actor, case: Case, name: str) -> Case:

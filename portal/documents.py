@@ -14,7 +14,10 @@ from pathlib import Path
 import filetype
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import FileResponse
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import FileResponse, HttpResponse, QueryDict
+from django.urls import Resolver404, resolve
+from django.utils.datastructures import MultiValueDict
 
 ALLOWED_TYPES = {
     "application/pdf": "PDF",
@@ -24,6 +27,71 @@ ALLOWED_TYPES = {
 }
 TEXT_TYPES = {"text/csv": "CSV", "text/plain": "plain text"}
 ALLOWED_DESCRIPTION = "PDF, DOCX, XLSX, CSV, PNG or plain text"
+# Names a browser, mail client or desktop would open as active content. A document with one is
+# refused whatever its bytes are; downloads are attachments named after the original file.
+DANGEROUS_EXTENSIONS = frozenset(
+    [
+        "htm",
+        "html",
+        "xhtml",
+        "xht",
+        "shtml",
+        "mht",
+        "mhtml",
+        "svg",
+        "svgz",
+        "xml",
+        "xsl",
+        "xslt",
+        "hta",
+        "js",
+        "mjs",
+        "cjs",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "wsc",
+        "sct",
+        "ps1",
+        "psm1",
+        "bat",
+        "cmd",
+        "com",
+        "exe",
+        "scr",
+        "msi",
+        "msp",
+        "dll",
+        "cpl",
+        "pif",
+        "lnk",
+        "url",
+        "reg",
+        "jar",
+        "jnlp",
+        "swf",
+        "php",
+        "phtml",
+        "asp",
+        "aspx",
+        "jsp",
+        "cgi",
+        "pl",
+        "py",
+        "sh",
+        "appcache",
+        "hlp",
+        "chm",
+        "inf",
+    ]
+)
+# Plain text is only accepted under a plain-text name.
+TEXT_EXTENSIONS = frozenset({"", "txt", "text", "csv", "log", "md"})
+# Browsers that sniff look at the first bytes: nothing there may read as markup.
+SNIFF_BYTES = 1024
+MARKUP_MARKERS = (b"<html", b"<script", b"<svg", b"<!doctype html", b"<iframe", b"<body", b"<?xml")
 
 
 @dataclass(frozen=True)
@@ -63,6 +131,12 @@ def detect_content_type(upload) -> str:
     return detected
 
 
+def extension(name: str | None) -> str:
+    """The extension a desktop would act on: Windows ignores trailing dots and spaces."""
+    base = Path((name or "").replace("\\", "/")).name.rstrip(". ").lower()
+    return base.rpartition(".")[2] if "." in base else ""
+
+
 def _detect(upload) -> str:
     if upload.size == 0:
         raise ValidationError("The selected file is empty.")
@@ -70,24 +144,52 @@ def _detect(upload) -> str:
         raise ValidationError(
             f"The selected file must be smaller than {settings.EVIDENCE_MAX_BYTES // 1048576} MB."
         )
+    ext = extension(upload.name)
+    if ext in DANGEROUS_EXTENSIONS or "\x00" in (upload.name or ""):
+        raise ValidationError(
+            f"Files named .{ext} are not accepted. Upload a {ALLOWED_DESCRIPTION} file."
+        )
     upload.seek(0)
     head = upload.read(64 * 1024)
     upload.seek(0)
     kind = filetype.guess(head)
     if kind is not None:
-        if kind.mime in ALLOWED_TYPES:
-            return kind.mime
-        raise ValidationError(
-            f"The selected file is a {kind.extension.upper()} file "
-            f"({kind.mime}), not an allowed document type. Upload a "
-            f"{ALLOWED_DESCRIPTION} file."
-        )
+        if kind.mime not in ALLOWED_TYPES:
+            raise ValidationError(
+                f"The selected file is a {kind.extension.upper()} file "
+                f"({kind.mime}), not an allowed document type. Upload a "
+                f"{ALLOWED_DESCRIPTION} file."
+            )
+        # filetype skips a byte-order mark; a PDF reader does not need one and a sniffing
+        # browser would see text: a PDF starts with its signature.
+        if kind.mime == "application/pdf" and not head.startswith(b"%PDF-"):
+            raise ValidationError("The selected file is not a well-formed PDF.")
+        if kind.mime == "application/pdf" and _looks_like_markup(head):
+            raise ValidationError(_MARKUP_REFUSED)
+        return kind.mime
     if _is_text(upload):
-        name = (upload.name or "").lower()
-        return "text/csv" if name.endswith(".csv") else "text/plain"
+        if _looks_like_markup(head):
+            raise ValidationError(_MARKUP_REFUSED)
+        if ext not in TEXT_EXTENSIONS:
+            raise ValidationError(
+                f"The selected file is plain text but is named .{ext}. Upload a "
+                f"{ALLOWED_DESCRIPTION} file, with a .txt or .csv name for text."
+            )
+        return "text/csv" if ext == "csv" else "text/plain"
     raise ValidationError(
         f"The selected file's type is not recognised. Upload a {ALLOWED_DESCRIPTION} file."
     )
+
+
+_MARKUP_REFUSED = (
+    "The selected file contains web page markup (HTML, script or SVG), which is not accepted. "
+    f"Upload a {ALLOWED_DESCRIPTION} file."
+)
+
+
+def _looks_like_markup(head: bytes) -> bool:
+    start = head[:SNIFF_BYTES].lower()
+    return any(marker in start for marker in MARKUP_MARKERS)
 
 
 def _is_text(upload) -> bool:
@@ -164,3 +266,68 @@ def attachment_response(document, *, folder: str):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# Uploads larger than the page takes are refused while the body streams in --------------------
+
+# Room for the form's other fields around the file in a multipart body.
+_FORM_OVERHEAD = 1024 * 1024
+
+
+def upload_limit(request) -> int:
+    """The most file bytes one request to this page may carry: the register and inventory
+    imports take larger files (settings.UPLOAD_MAX_BYTES_BY_VIEW), every other page takes
+    documents of at most EVIDENCE_MAX_BYTES."""
+    try:
+        view_name = resolve(request.path_info).view_name
+    except Resolver404:
+        view_name = None
+    limits = getattr(settings, "UPLOAD_MAX_BYTES_BY_VIEW", {})
+    return int(limits.get(view_name, settings.EVIDENCE_MAX_BYTES))
+
+
+class BoundedUploadHandler(FileUploadHandler):
+    """First in FILE_UPLOAD_HANDLERS. A body whose declared length is already too large is not
+    read at all; otherwise the file bytes are counted as they stream and reading stops at the
+    limit, before the next handler spools them to disk (whose partial file is then closed and
+    deleted). RequestInputMiddleware turns the mark left on the request into a 413."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.limit = upload_limit(request) if request is not None else settings.EVIDENCE_MAX_BYTES
+        self.received = 0
+
+    def _refuse(self):
+        if self.request is not None:
+            self.request.upload_refused_limit = self.limit
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length > self.limit + _FORM_OVERHEAD:
+            self._refuse()
+            return QueryDict(encoding=encoding), MultiValueDict()  # the body is never read
+        return None
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self._refuse()
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def upload_limit_exceeded(request) -> HttpResponse | None:
+    """The 413 for a request whose upload BoundedUploadHandler stopped, else None."""
+    limit = getattr(request, "upload_refused_limit", None)
+    if limit is None:
+        return None
+    from django.template.defaultfilters import filesizeformat
+
+    return HttpResponse(
+        f"The file is too large: this page accepts files of at most {filesizeformat(limit)}. "
+        "Nothing was uploaded. Go back and choose a smaller file.",
+        status=413,
+        content_type="text/plain; charset=utf-8",
+    )

@@ -1,6 +1,19 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 
 from .documents import detect_content_type
+
+
+class LoginForm(AuthenticationForm):
+    """Django's form sets the username's max_length after the field is built, so no length
+    validator runs and a 5,000-character name reaches authenticate() (and django-axes, whose
+    column is 255 long: a 500 on PostgreSQL). Check the length before anything is looked up."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))
 
 
 class SecurityCodeForm(forms.Form):

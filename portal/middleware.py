@@ -2,7 +2,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 # Paths an authenticated but not yet second-factor-verified user may still reach.
-_OPEN_URL_NAMES = ("mfa-verify", "mfa-setup", "logout")
+# The load balancer's probes too: a half-signed-in browser must not be redirected from them.
+_OPEN_URL_NAMES = ("mfa-verify", "mfa-setup", "logout", "healthz", "readyz")
 
 
 class SecondFactorRequiredMiddleware:
@@ -46,3 +47,70 @@ class ConcurrentChangeMiddleware:
         ):
             back = request.path if request.method == "GET" else "/"
         return render(request, "409.html", {"reason": str(exception), "back": back}, status=409)
+
+
+class RequestInputMiddleware:
+    """Hostile request input is refused here, before any view or form sees it.
+
+    - A NUL character in a query or form value (or name) is a 400: PostgreSQL refuses NUL in
+      text, so it would otherwise surface as a 500 wherever the value reaches a query. Files
+      are not form values: an upload's bytes are judged by `portal.documents`.
+    - An upload larger than the page allows is a 413 with a clear message, decided by
+      `portal.documents.BoundedUploadHandler` while the body streams in, so it is never
+      written to disk in full.
+
+    It sits before CsrfViewMiddleware, which would otherwise be the first to read the body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _has_nul(request.GET):
+            return _nul_refused()
+        if request.method == "POST":
+            from .documents import upload_limit_exceeded
+
+            form_data = request.POST  # a malformed body raises here as it would in CSRF's check
+            too_large = upload_limit_exceeded(request)
+            if too_large is not None:
+                return too_large
+            if _has_nul(form_data):
+                return _nul_refused()
+        return self.get_response(request)
+
+
+def _has_nul(data) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())
+
+
+def _nul_refused():
+    from django.http import HttpResponseBadRequest
+
+    return HttpResponseBadRequest(
+        "The request contains a NUL character, which no field accepts.",
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+class NoStoreMiddleware:
+    """Pages for a signed-in user can show vulnerability details, plans and device counts: no
+    browser, proxy or shared cache may keep them (`private, no-store`). Downloads too. Static
+    files (served by WhiteNoise before this runs, and skipped here anyway) keep their caching."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+        from django.utils.cache import patch_cache_control
+
+        response = self.get_response(request)
+        static_url = "/" + settings.STATIC_URL.lstrip("/")
+        if request.path.startswith(static_url):
+            return response
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        attachment = "attachment" in response.get("Content-Disposition", "")
+        if signed_in or attachment:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -92,7 +92,9 @@ def notice_dispatch(notice_id: int) -> bool:
     periodic `notices_redispatch` hands it over later."""
     task = celery_app.tasks[NOTICE_DELIVER_TASK]  # registered by PortalConfig.ready
     try:
-        task.delay(notice_id)
+        # Fail fast (settings bound the connect; no retries here) and subscribe to no result:
+        # the result store's reconnect loop alone blocked ~19 s with Redis down.
+        task.apply_async((notice_id,), retry=False, ignore_result=True)
     except Exception:  # kombu raises several kinds of connection error
         logger.warning(
             "Notice %s waits in the outbox: the task broker is unreachable",

@@ -61,8 +61,12 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # NUL characters and oversize uploads, before CSRF's check reads the body.
+    "portal.middleware.RequestInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication (it asks who is signed in); on the way out it sees every response.
+    "portal.middleware.NoStoreMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "portal.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -181,6 +185,17 @@ REFERRAL_WINDOW_WORKING_DAYS = int(os.environ.get("REFERRAL_WINDOW_WORKING_DAYS"
 INVENTORY_UPLOAD_MAX_BYTES = int(
     os.environ.get("INVENTORY_UPLOAD_MAX_BYTES", str(500 * 1024 * 1024))
 )
+# Uploads stop streaming at the page's limit (portal.documents.BoundedUploadHandler): these
+# pages take larger files; every other page takes documents up to EVIDENCE_MAX_BYTES.
+UPLOAD_MAX_BYTES_BY_VIEW = {
+    "cpl:import": CPL_IMPORT_MAX_BYTES,
+    "cpl:inventory": INVENTORY_UPLOAD_MAX_BYTES,
+}
+FILE_UPLOAD_HANDLERS = [
+    "portal.documents.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Links in e-mails and inbox notices are absolute, built on this (no trailing slash).
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -226,6 +241,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a request fails fast when Redis is down (one connection attempt of at most a
+# second, no publish retries): the outbox rows wait and `notices_redispatch` /
+# `cpl_imports_resume` hand them over later. Without these a dispatch blocked 15-19 s in
+# kombu's and the result store's reconnect loops, and a chair's decision answered 500.
+# The worker's own consumer connection still retries (broker_connection_max_retries).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "max_retries": 0}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "check-certificates": {

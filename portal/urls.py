@@ -8,6 +8,9 @@ urlpatterns = [
     # The home page combines both apps, so it lives in governance; included by string so that
     # portal imports neither app. No namespace: `{% url 'dashboard' %}` names it.
     path("", include("governance.home_urls")),
+    # Load balancer probes: open, GET only, never cached (see portal.views.HealthView).
+    path("healthz", views.HealthView.as_view(), name="healthz"),
+    path("readyz", views.ReadyView.as_view(), name="readyz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/security-code/", views.SecondFactorVerifyView.as_view(), name="mfa-verify"),

@@ -1,4 +1,5 @@
 import base64
+import logging
 from urllib.parse import urlencode
 
 import segno
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
 from django.views.generic import FormView, ListView
 from django_otp import login as otp_login
 from django_otp import user_has_device
@@ -16,8 +18,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .audit import audit_record
 from .audit_policy import AUDIT_EVENTS
-from .forms import SecurityCodeForm
+from .forms import LoginForm, SecurityCodeForm
 from .permissions import PolicyRequiredMixin
+
+logger = logging.getLogger(__name__)
 
 
 def _safe_next(request, default: str = "/") -> str:
@@ -32,6 +36,7 @@ def _safe_next(request, default: str = "/") -> str:
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = LoginForm
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
@@ -171,3 +176,83 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             audit_record(actor=self.request.user, action="password.changed", obj=self.request.user)
         messages.success(self.request, "Your password has been changed.")
         return response
+
+
+# --- Load balancer probes -------------------------------------------------------------------
+# Open to anyone (no sign-in, no second factor, see SecondFactorRequiredMiddleware), GET/HEAD
+# only, no session touched, never cached. They say which dependency failed, never why: the
+# exception (host names, credentials in URLs) goes to the log.
+
+_PROBE_TIMEOUT = 1.0  # seconds: the load balancer's check must not hang on a dead dependency
+
+
+def _probe_response(body: dict, status: int = 200):
+    from django.http import JsonResponse
+    from django.utils.cache import add_never_cache_headers
+
+    response = JsonResponse(body, status=status)
+    add_never_cache_headers(response)  # Cache-Control: max-age=0, no-cache, no-store, ...
+    return response
+
+
+def _database_answers() -> bool:
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.warning("readyz: the database does not answer", exc_info=True)
+        return False
+
+
+def _broker_state() -> str:
+    """One of "ok", "unreachable", or "not used" (no REDIS_URL: tasks run in-process)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return "not used"
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=_PROBE_TIMEOUT,
+        socket_timeout=_PROBE_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),  # one attempt: redis-py otherwise backs off and retries
+    )
+    try:
+        return "ok" if client.ping() else "unreachable"
+    except Exception:
+        logger.warning("readyz: the task broker does not answer", exc_info=True)
+        return "unreachable"
+    finally:
+        client.close()
+
+
+class HealthView(View):
+    """The process is alive: no database, no broker. GET (and HEAD) only."""
+
+    def get(self, request):
+        return _probe_response({"status": "ok"})
+
+
+class ReadyView(View):
+    """Ready for traffic: the database answers `SELECT 1` and the broker a PING, each within
+    about a second; 503 naming the one that failed otherwise. GET (and HEAD) only."""
+
+    def get(self, request):
+        return _readiness()
+
+
+def _readiness():
+    checks = {
+        "database": "ok" if _database_answers() else "unreachable",
+        "broker": _broker_state(),
+    }
+    ready = all(state in ("ok", "not used") for state in checks.values())
+    return _probe_response(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

@@ -162,7 +162,8 @@ def cpa_case(users, *, addressed=("supplier_a",), models=2):
         certificate=certificate,
         device_models=certificate.device_models.all(),
         event="expired",
-        event_date=certificate.expiry,
+        # One case per certificate event: a second case here is a later event, with its own date.
+        event_date=certificate.expiry + datetime.timedelta(days=certificate.cases.count()),
         reason="Certificate lapsed during re-evaluation",
         severity="high",
         summary="Key handling weakness found in re-evaluation.",

@@ -147,7 +147,8 @@ class World:
             reference=f"T-{n}",
             certificate=self.certificate,
             event=Case.Event.EXPIRED,
-            event_date=self.certificate.expiry,
+            # One case per certificate event (constraint): each table row is its own event.
+            event_date=self.certificate.expiry + datetime.timedelta(days=n),
             reason="Certificate lapsed",
             severity=Case.Severity.HIGH,
             summary="State table test",
@@ -182,10 +183,6 @@ class World:
             )
         self.cases.append(case)
         return case
-
-    @cached_property
-    def decided_case(self) -> Case:
-        return self.case(Case.State.REMEDIATION, Decision.REMEDIAL_PLAN)
 
 
 def build_case(world: World, state):
@@ -226,7 +223,8 @@ def build_plan_requirement(world: World, state):
 
 
 def build_referral(world: World, state):
-    case = world.decided_case
+    # A Party refers a decision once (constraint): each referral state refers its own case.
+    case = world.case(Case.State.REMEDIATION, Decision.REMEDIAL_PLAN)
     return Referral.objects.create(
         reference=f"R-{world.next()}",
         case=case,

@@ -155,7 +155,7 @@ def cpa_case_again(committee):
         certificate=certificate,
         device_models=certificate.device_models.all(),
         event="expired",
-        event_date=certificate.expiry,
+        event_date=certificate.expiry + datetime.timedelta(days=1),  # another event: another case
         reason="r",
         severity="low",
         summary="s",

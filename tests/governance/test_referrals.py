@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from cpl.models import CPLChangeNotice
 from governance import plans, policies, referrals, services
-from governance.models import DecisionRecord, PlanRequirement, Referral
+from governance.models import Case, DecisionRecord, PlanRequirement, Referral
 from governance.packs import verify_pack
+from portal.models import AuditEvent
 
 from ..helpers import decided_case, pdf_upload
 
@@ -325,3 +326,76 @@ def test_an_overturn_with_a_future_effective_date_takes_effect_on_that_date(comm
     assert case.state == "remediation"
     assert {m.status for m in case.device_models.all()} == {"listed"}
     assert referrals.referrals_apply_due(today=later) == 0
+
+
+def _two_suppliers_refer_the_removal(committee):
+    """Two Parties (a supplier and the DCC) refer the same removal decision; both packs go to
+    the Authority."""
+    case, first, _ = sent(committee, kind="remove", decision="suspend")
+    second = lodge(committee, case, "remove", key="dcc")
+    referrals.referral_send_pack(actor=committee["secretariat"], referral=second)
+    return case, first, Referral.objects.get(pk=second.pk)
+
+
+def test_a_second_overturn_of_the_same_removal_applies_nothing_twice(committee):
+    case, first, second = _two_suppliers_refer_the_removal(committee)
+    for referral in (first, second):
+        referrals.referral_determine(
+            actor=committee["authority"],
+            referral=referral,
+            outcome="overturned",
+            reasons="Risk is low",
+            effective_date=TODAY,
+        )
+    case.refresh_from_db()
+    second.refresh_from_db()
+    assert case.state == "remediation" and case.decision == "remedial_plan"
+    assert {m.status for m in case.device_models.all()} == {"listed"}
+    assert case.plan_requirements.count() == 2  # not created twice
+    assert second.outcome == "overturned" and second.effect_applied_at is not None
+    assert AuditEvent.objects.filter(
+        action="referral.overturn_already_in_effect", object_id=str(second.pk)
+    ).exists()
+
+
+def test_a_second_future_overturn_of_the_same_removal_never_blocks_the_hourly_task(committee):
+    from governance.tasks import referrals_apply_due
+
+    case, first, second = _two_suppliers_refer_the_removal(committee)
+    later = TODAY + datetime.timedelta(days=10)
+    for referral in (first, second):
+        referrals.referral_determine(
+            actor=committee["authority"],
+            referral=referral,
+            outcome="overturned",
+            reasons="From next month",
+            effective_date=later,
+        )
+    assert referrals_apply_due.delay().get() == 0
+    assert referrals.referrals_apply_due(today=later) == 1  # one change; the other recorded
+    case.refresh_from_db()
+    assert case.state == "remediation" and case.plan_requirements.count() == 2
+    assert not Referral.objects.filter(effect_applied_at__isnull=True).exists()
+    assert referrals.referrals_apply_due(today=later) == 0
+
+
+def test_one_referral_that_cannot_be_applied_does_not_stop_the_others(committee, caplog):
+    case, first, _ = sent(committee, kind="remove", decision="suspend")
+    other_case, other, _ = sent(committee, kind="not_remove", decision="remedial_plan")
+    later = TODAY + datetime.timedelta(days=10)
+    for referral in (first, other):
+        referrals.referral_determine(
+            actor=committee["authority"],
+            referral=referral,
+            outcome="overturned",
+            reasons="Later",
+            effective_date=later,
+        )
+    # The first case moved on before its determination took effect: it cannot be applied.
+    Case.objects.filter(pk=case.pk).update(state="closed")
+    assert referrals.referrals_apply_due(today=later) == 1
+    other_case.refresh_from_db()
+    assert other_case.state == "suspension"
+    first.refresh_from_db()
+    assert first.effect_applied_at is None  # nothing half-written; it stays due
+    assert first.reference in caplog.text

@@ -58,6 +58,9 @@ def case_row(visible_default, **overrides):
 
 EXPECTED = {
     "dashboard": SIGNED_IN,
+    # Load balancer probes: open to all, no second factor.
+    "healthz": row(OK),
+    "readyz": row(OK),
     "login": row(REDIRECT, anonymous=OK),
     "logout": row(NOT_ALLOWED),  # POST only
     "mfa-verify": SIGNED_IN,
