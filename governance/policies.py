@@ -395,7 +395,7 @@ class EvidencePolicy(Policy):
         granted = get_objects_for_user(
             user,
             "governance.view_evidencedocument",
-            klass=EvidenceDocument.objects.filter(case__in=CasePolicy().visible(user).values("pk")),
+            klass=EvidenceDocument.objects.filter(case__in=cases.visible(user).values("pk")),
             accept_global_perms=False,
         )
         return granted.filter(rule).distinct()
@@ -405,7 +405,7 @@ class EvidencePolicy(Policy):
         addressed Parties; `named-recipients`: named users) who hold the grant and may see the
         case."""
         case, C = document.case, EvidenceDocument.Classification
-        refusal = CasePolicy().check_view(user, case)
+        refusal = cases.check_view(user, case)
         if refusal:
             return refusal
         if document.classification == C.SSC_ONLY and (not user.is_ssc or is_conflicted(user, case)):
@@ -637,12 +637,12 @@ class RemedialPlanPolicy(Policy):
 
     def visible(self, user) -> QuerySet:
         return RemedialPlan.objects.filter(
-            requirement__in=PlanRequirementPolicy().visible(user).values("pk")
+            requirement__in=plan_requirements.visible(user).values("pk")
         )
 
     def check_view(self, user, plan) -> Refusal:
         """Whoever may see the plan requirement."""
-        return PlanRequirementPolicy().check_view(user, plan.requirement)
+        return plan_requirements.check_view(user, plan.requirement)
 
 
 class SupplierPolicyPolicy(Policy):
@@ -781,7 +781,6 @@ class ReferralPolicy(Policy):
         elif not user.is_ssc:
             return "Packs are for the Authority and the SSC."
         else:
-            evidence = EvidencePolicy()
             hidden = [
                 d for d in referral.disclosed_documents.all() if not evidence.can(user, "view", d)
             ]

@@ -23,7 +23,6 @@ from . import policies
 from .models import (
     Case,
     Decision,
-    DecisionRecord,
     InformationRequest,
     PlanRequirement,
     Referral,
@@ -79,12 +78,11 @@ def referral_lodge(
 ) -> Referral:
     # Fresh rows: the decision, its referrals and the plan are what they are now.
     case = Case.objects.get(pk=case.pk)
+    # The policy admits a referral only once the decision is issued (its refusal says so).
     _require_referable(policies.cases.why_not(actor, "refer", case))
-    record = DecisionRecord.objects.filter(case=case).first()
+    record = case.decision_record
     if requirement is not None:
         requirement = PlanRequirement.objects.get(pk=requirement.pk)
-    if record is None or record.issued_at is None:
-        raise ValidationError("There is no issued decision on this case to refer.")
     if kind == Kind.REMOVE and record.decision != Decision.SUSPEND:
         raise ValidationError("The SSC did not decide to remove these device models.")
     if kind == Kind.NOT_REMOVE and record.decision != Decision.REMEDIAL_PLAN:

@@ -203,11 +203,12 @@ def case_comment(*, actor, case: Case, text: str) -> CaseComment:
 
 
 def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> ConflictDeclaration:
-    policies.cases.require(actor, "declare_conflict", case)
     if has_conflict and not reason.strip():
         raise ValidationError("Give the reason for the conflict of interest.")
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)  # fresh declarations below
+        # Asked of the locked, fresh case: a ballot opened or a vote cast meanwhile counts.
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        policies.cases.require(actor, "declare_conflict", case)
         existing = (
             ConflictDeclaration.objects.select_for_update().filter(case=case, member=actor).first()
         )
@@ -218,18 +219,6 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
         ):
             return existing
         withdrawing = existing is not None and existing.has_conflict and not has_conflict
-        if withdrawing and case.ballots.exists():
-            raise ValidationError(
-                "A conflict declared on a case stands once a ballot has opened on it."
-            )
-        voted = Vote.objects.filter(
-            ballot__case=case, ballot__state=Ballot.State.OPEN, member=actor
-        ).exists()
-        if voted:
-            raise ValidationError(
-                "You have voted in the open ballot: your declaration can no "
-                "longer change. Ask the chair."
-            )
         declaration, _ = ConflictDeclaration.objects.update_or_create(
             case=case, member=actor, defaults={"has_conflict": has_conflict, "reason": reason}
         )
