@@ -1,46 +1,42 @@
 from django.contrib import admin
 
+from portal.admin_site import ReadOnlyAdmin
+
 from .models import AssuranceCertificate, CPLChangeNotice, CPLVersion, DeviceModel, Manufacturer
+
+# The CPL changes only through imports, certificate services and decisions (audited, with
+# change notices): the admin shows it, never edits it. Imports have no admin page at all.
 
 
 @admin.register(Manufacturer)
-class ManufacturerAdmin(admin.ModelAdmin):
+class ManufacturerAdmin(ReadOnlyAdmin):
     list_display = ["manufacturer_id", "name"]
     search_fields = ["manufacturer_id", "name"]
 
 
 @admin.register(DeviceModel)
-class DeviceModelAdmin(admin.ModelAdmin):
-    # Status is a protected state field: it changes only through services, never here.
+class DeviceModelAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "device_type", "status", "date_added"]
     list_filter = ["device_type", "status"]
     list_select_related = ["manufacturer"]
-    readonly_fields = ["status", "suspension_basis"]
     search_fields = ["model_id", "firmware_version", "manufacturer__name"]
 
 
 @admin.register(AssuranceCertificate)
-class AssuranceCertificateAdmin(admin.ModelAdmin):
+class AssuranceCertificateAdmin(ReadOnlyAdmin):
     list_display = ["number", "kind", "issued", "expiry", "status"]
     list_filter = ["kind", "status"]
-    readonly_fields = ["status", "status_date", "status_reason"]
     search_fields = ["number"]
     raw_id_fields = ["device_models"]
 
 
 @admin.register(CPLVersion)
-class CPLVersionAdmin(admin.ModelAdmin):
+class CPLVersionAdmin(ReadOnlyAdmin):
     list_display = ["number", "published_at", "published_by", "row_count", "content_hash"]
     exclude = ["rows"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(CPLChangeNotice)
-class CPLChangeNoticeAdmin(admin.ModelAdmin):
+class CPLChangeNoticeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "device_model", "from_status", "to_status"]
     list_select_related = ["device_model__manufacturer"]

@@ -28,3 +28,9 @@ class CplConfig(AppConfig):
         from . import policies, tasks  # noqa: F401
 
         register_audit_actions(*AUDIT_ACTIONS)
+        # The folder under PRIVATE_STORAGE_ROOT whose files import jobs refer to.
+        from portal.documents import register_storage_folder, stored_names
+
+        from .models import CPLImport
+
+        register_storage_folder("imports", stored_names(CPLImport))

@@ -1,7 +1,8 @@
 """The CPL exchange format (../shared/samples/README.md): reading, validating and writing.
 
-Reading is streaming and all-or-nothing: `read_exchange_file` returns validated rows
-or raises `ExchangeFileRejected` with a per-row report (row number, column, reason).
+Reading is one streaming pass: `read_exchange_file` yields validated rows as plain tuples and
+collects a per-row report (row number, column, reason); the import stages the rows, adds the
+rules across rows and raises `ExchangeFileRejected` with the whole report, all or nothing.
 Row numbers are spreadsheet rows: the header is row 1, the first device model row 2.
 """
 
@@ -12,7 +13,10 @@ import io
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
 
 from .models import DLMS_DEVICE_TYPES, DeviceType
 
@@ -60,8 +64,6 @@ BINARY_SIGNATURES = (
 )
 XLSX_SIGNATURE = b"PK\x03\x04"
 
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
-
 
 def normalise_header(name: str) -> str:
     return re.sub(r"[\s/_\-]", "", str(name or "")).lower()
@@ -88,30 +90,82 @@ class ExchangeFileRejected(Exception):
         self.error_count = error_count or len(self.errors)
 
 
-@dataclass(slots=True)
-class CertificateFact:
-    kind: str
-    number: str
-    issued: datetime.date | None
-    expiry: datetime.date
+class RowErrors:
+    """The per-row report: every problem counted, the first `limit` kept (memory stays bounded
+    however many rows are bad)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.kept, self.count = limit, [], 0
+
+    def append(self, error: RowError) -> None:
+        self.count += 1
+        if len(self.kept) < self.limit:
+            self.kept.append(error)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def reject_if_any(self, more: list[RowError] = (), more_count: int = 0) -> None:
+        """Raise with this report merged, in row order, with problems found later (across rows);
+        `more` holds at most `limit` of them out of `more_count`."""
+        total = self.count + more_count
+        if not total:
+            return
+        shown = sorted([*self.kept, *more], key=lambda e: e.row)[: self.limit]
+        raise ExchangeFileRejected(
+            f"{total} problem{'s' if total != 1 else ''} found; nothing was imported.",
+            shown,
+            total,
+        )
 
 
-@dataclass(slots=True)
-class DeviceModelRow:
-    row: int
-    device_type: str
-    manufacturer_id: str
-    manufacturer_name: str
-    model_id: str
-    hardware_version: str
-    firmware_version: str
-    smets_chts_version: str
-    date_added: datetime.date
-    certificates: list[CertificateFact] = field(default_factory=list)
+# A validated row as plain values, in this order: what the import stages, one tuple per row.
+STAGED_COLUMNS = (
+    "row",
+    "device_type",
+    "manufacturer_id",
+    "manufacturer_name",
+    "model_id",
+    "hardware_version",
+    "firmware_version",
+    "smets_chts_version",
+    "date_added",
+    "cpa_number",
+    "cpa_issued",
+    "cpa_expiry",
+    "zigbee_number",
+    "zigbee_expiry",
+    "dlms_number",
+    "dlms_expiry",
+)
+CERTIFICATE_LABELS = {"cpa": "CPA", "zigbee": "ZigBee", "dlms": "DLMS"}
 
-    @property
-    def identity(self) -> tuple[str, str, str, str]:
-        return (self.manufacturer_id, self.model_id, self.hardware_version, self.firmware_version)
+
+# Rules that span rows (one identity once, one name per manufacturer, one set of dates per
+# certificate) are checked by the import over all the staged rows; their wording lives here.
+def duplicate_identity_error(row: int, first_row: int) -> RowError:
+    return RowError(
+        row,
+        "Firmware Version",
+        f"duplicate device model: the same manufacturer, model, hardware "
+        f"and firmware version as row {first_row}",
+    )
+
+
+def manufacturer_name_error(row: int, manufacturer_id: str, name: str, first_row: int):
+    return RowError(
+        row,
+        "Manufacturer Name",
+        f"manufacturer {manufacturer_id} is named '{name}' on row {first_row}",
+    )
+
+
+def certificate_dates_error(row: int, kind: str, number: str, first_row: int) -> RowError:
+    return RowError(
+        row,
+        f"{CERTIFICATE_LABELS[kind]} Expiry Date",
+        f"certificate {number} has different dates on row {first_row}",
+    )
 
 
 def neutralise_formula(value):
@@ -141,6 +195,32 @@ class _Progress:
             self.callback(rows, percent)
 
 
+class _RowBounds:
+    """Limits every reader applies while it streams: rows, and runs of empty rows (which cost
+    time and, in a sheet, memory, but carry nothing)."""
+
+    def __init__(self):
+        self.max_rows = settings.CPL_IMPORT_MAX_ROWS
+        self.max_empty = settings.CPL_IMPORT_MAX_EMPTY_ROWS
+        self.empty_since = 0
+
+    def check(self, row: int, cells: Iterable[str]) -> None:
+        if row > self.max_rows + 1:  # the header, then at most max_rows device models
+            raise ExchangeFileRejected(
+                f"The file has more than {self.max_rows:,} rows; a CPL file holds at most "
+                f"{self.max_rows:,} device models."
+            )
+        if any(c.strip() for c in cells):
+            self.empty_since = 0
+            return
+        self.empty_since = self.empty_since or row
+        if row - self.empty_since >= self.max_empty:
+            raise ExchangeFileRejected(
+                f"Rows {self.empty_since:,} to {row:,} are all empty: a CPL file has no runs of "
+                f"more than {self.max_empty:,} empty rows. Delete the empty rows and try again."
+            )
+
+
 def _csv_records(binary, size: int) -> Iterator[tuple[int, list[str], int]]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
     consumed = 0
@@ -160,12 +240,20 @@ def _csv_records(binary, size: int) -> Iterator[tuple[int, list[str], int]]:
                     f"The file is not UTF-8 text (invalid byte at offset "
                     f"{consumed - len(chunk) + exc.start}). Save it as CSV UTF-8 and try again."
                 ) from None
-        yield decoder.decode(b"", final=True)
+        try:
+            yield decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ExchangeFileRejected(
+                "The file is not UTF-8 text (it ends inside a character). Save it as CSV UTF-8 "
+                "and try again."
+            ) from None
 
-    lines = _LineSplitter(text_chunks())
+    lines = _LineSplitter(text_chunks(), max_chars=settings.CPL_IMPORT_MAX_LINE_CHARS)
     reader = csv.reader(lines, strict=True)
+    bounds = _RowBounds()
     try:
         for record in reader:
+            bounds.check(reader.line_num, record)
             yield reader.line_num, record, (consumed * 100 // size) if size else 100
     except csv.Error as exc:
         raise ExchangeFileRejected(
@@ -174,45 +262,256 @@ def _csv_records(binary, size: int) -> Iterator[tuple[int, list[str], int]]:
 
 
 class _LineSplitter:
-    """Iterates lines (keeping their endings) over a stream of decoded text chunks."""
+    """Iterates lines (keeping their endings) over a stream of decoded text chunks; a line
+    longer than `max_chars` (a file with no line breaks, say) ends the file with an error
+    instead of being gathered in memory."""
 
-    def __init__(self, chunks: Iterable[str]):
+    def __init__(self, chunks: Iterable[str], max_chars: int):
         self._chunks = iter(chunks)
         self._buffer = ""
+        self._start = 0  # consumed lines are skipped by index: slicing each off is quadratic
+        self._max_chars = max_chars
+        self._lines = 0
 
     def __iter__(self):
         return self
 
+    def _too_long(self):
+        raise ExchangeFileRejected(
+            f"Row {self._lines + 1}: the line is longer than {self._max_chars:,} characters. "
+            "A CPL row is far shorter: is this a CSV file with line breaks?"
+        )
+
     def __next__(self) -> str:
         while True:
-            newline = self._buffer.find("\n")
+            newline = self._buffer.find("\n", self._start)
             if newline >= 0:
-                line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1 :]
+                if newline + 1 - self._start > self._max_chars:
+                    self._too_long()
+                line, self._start = self._buffer[self._start : newline + 1], newline + 1
+                self._lines += 1
                 return line
+            if len(self._buffer) - self._start > self._max_chars:
+                self._too_long()
             try:
-                self._buffer += next(self._chunks)
+                chunk = next(self._chunks)
             except StopIteration:
-                if self._buffer:
-                    line, self._buffer = self._buffer, ""
+                line, self._buffer, self._start = self._buffer[self._start :], "", 0
+                if line:
+                    self._lines += 1
                     return line
                 raise
+            self._buffer = self._buffer[self._start :] + chunk
+            self._start = 0
+
+
+# Parts an XLSX workbook is made of (ECMA-376 package); anything else is not a workbook.
+_XLSX_PART = re.compile(r"\[Content_Types\]\.xml|(?:_rels|docProps|xl|customXml)/[\w\-. \[\]/]+")
+_ZIP_END_RECORD = b"PK\x05\x06"
+_ENTITIES_REFUSED = (
+    "The file contains XML entity declarations (a DTD), which are not allowed in a workbook: "
+    "they can read files on the server or expand without end. Save the workbook again from "
+    "Excel or LibreOffice and try again."
+)
+
+
+def _zip_declared_parts(binary) -> int | None:
+    """The number of parts the ZIP's end record declares, read before `zipfile` builds an
+    object for each entry of its directory (a small file can declare millions)."""
+    binary.seek(0, io.SEEK_END)
+    end = binary.tell()
+    binary.seek(max(0, end - (22 + 65535)))  # the end record, then at most a 64 KiB comment
+    tail = binary.read()
+    binary.seek(0)
+    at = tail.rfind(_ZIP_END_RECORD)
+    if at < 0 or len(tail) - at < 22:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")  # 0xFFFF: ZIP64, far too many
+
+
+def _check_xlsx_package(binary) -> None:
+    """Refuse a workbook whose parts would unpack to more than an import can hold, or that holds
+    anything but workbook parts, before any of it is decompressed."""
+    max_parts = settings.CPL_IMPORT_XLSX_MAX_PARTS
+    max_part = settings.CPL_IMPORT_XLSX_MAX_PART_BYTES
+    max_total = settings.CPL_IMPORT_XLSX_MAX_UNPACKED_BYTES
+    max_ratio = settings.CPL_IMPORT_XLSX_MAX_RATIO
+    declared = _zip_declared_parts(binary)
+    if declared is None:
+        raise ExchangeFileRejected("The file is not a readable XLSX workbook (no ZIP directory).")
+    if declared > max_parts:
+        raise ExchangeFileRejected(
+            f"The workbook has {declared:,} parts; an XLSX workbook of the CPL has at most "
+            f"{max_parts}."
+        )
+    try:
+        with zipfile.ZipFile(binary) as package:
+            parts = package.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ExchangeFileRejected(f"The file is not a readable XLSX workbook ({exc}).") from None
+    finally:
+        binary.seek(0)
+    if len(parts) > max_parts:
+        raise ExchangeFileRejected(
+            f"The workbook has {len(parts):,} parts; an XLSX workbook of the CPL has at most "
+            f"{max_parts}."
+        )
+    total = 0
+    for part in parts:
+        name = part.filename
+        if not _XLSX_PART.fullmatch(name) or ".." in name:
+            raise ExchangeFileRejected(
+                f"The file holds '{name[:80]}', which is not part of an XLSX workbook."
+            )
+        if part.flag_bits & 0x1:
+            raise ExchangeFileRejected("The workbook is encrypted: save it without a password.")
+        if part.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ExchangeFileRejected(
+                f"The workbook's part {name} is compressed in a way XLSX workbooks are not."
+            )
+        if part.file_size > max_part:
+            raise ExchangeFileRejected(
+                f"The workbook's part {name} unpacks to {part.file_size / 1048576:,.0f} MB; "
+                f"at most {max_part / 1048576:,.0f} MB is accepted."
+            )
+        # Spreadsheet XML compresses about 10:1; a bomb, hundreds or thousands to one.
+        if part.file_size > 1048576 and part.file_size > max_ratio * max(part.compress_size, 1):
+            raise ExchangeFileRejected(
+                f"The workbook's part {name} is compressed "
+                f"{part.file_size // max(part.compress_size, 1):,} to 1, far more than a "
+                f"spreadsheet is (at most {max_ratio} to 1): it is not accepted."
+            )
+        total += part.file_size
+    if total > max_total:
+        raise ExchangeFileRejected(
+            f"The workbook unpacks to {total / 1048576:,.0f} MB; at most "
+            f"{max_total / 1048576:,.0f} MB is accepted."
+        )
+
+
+@contextmanager
+def _readable_xlsx():
+    """What openpyxl raises on a malformed workbook becomes a file-level rejection."""
+    from defusedxml import DefusedXmlException
+
+    try:
+        yield
+    except ExchangeFileRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on malformed parts
+        # openpyxl wraps what failed in "could not read worksheets from <path>": report the cause.
+        while exc.__cause__ is not None:
+            exc = exc.__cause__
+        if isinstance(exc, DefusedXmlException):
+            raise ExchangeFileRejected(_ENTITIES_REFUSED) from None
+        raise ExchangeFileRejected(
+            f"The file is not a readable XLSX workbook ({type(exc).__name__}: {str(exc)[:200]})."
+        ) from None
+
+
+class _SheetScan:
+    """One streaming pass over the sheet's XML before openpyxl reads it: openpyxl builds a whole
+    row in memory before it yields it, so a row of millions of cells, or a jump to row 1,048,576
+    (openpyxl yields every row in between), exhausts memory or time. Expat calls back on each
+    start tag only and builds nothing; a DTD (entities, external references) is refused, as
+    defusedxml does for openpyxl's own parsing."""
+
+    def __init__(self, bounds: _RowBounds):
+        self.bounds, self.max_cells = bounds, settings.CPL_IMPORT_MAX_COLUMNS
+        self.row = self.cells = 0
+
+    def run(self, source) -> None:
+        from xml.parsers import expat
+
+        parser = expat.ParserCreate()
+        parser.StartDoctypeDeclHandler = self._refuse_dtd
+        parser.EntityDeclHandler = self._refuse_dtd
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartElementHandler = self._start
+        try:
+            while chunk := source.read(256 * 1024):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+        except expat.ExpatError as exc:
+            raise ExchangeFileRejected(
+                f"The file is not a readable XLSX workbook (its sheet is not well-formed XML: "
+                f"{exc})."
+            ) from None
+
+    def _refuse_dtd(self, *args):
+        raise ExchangeFileRejected(_ENTITIES_REFUSED)
+
+    def _start(self, name: str, attributes: dict):
+        tag = name.rpartition(":")[2]
+        if tag == "c":
+            self.cells += 1
+            if self.cells > self.max_cells:
+                raise ExchangeFileRejected(
+                    f"Row {self.row:,} has more than {self.max_cells} cells; a CPL row has "
+                    f"{len(EXPORT_COLUMNS)} columns."
+                )
+        elif tag == "row":
+            number = attributes.get("r", "")
+            following = int(number) if number.isdigit() else self.row + 1
+            # Rows the sheet skips are empty rows: at most a run's worth are checked.
+            for empty in range(self.row + 1, min(following, self.row + self.bounds.max_empty + 2)):
+                self.bounds.check(empty, ())
+            self.row, self.cells = following, 0
+            if following > self.bounds.max_rows + 1:
+                self.bounds.check(following, ())
 
 
 def _xlsx_records(binary) -> Iterator[tuple[int, list[str], int]]:
     from openpyxl import load_workbook
 
-    try:
+    _check_xlsx_package(binary)
+    with _readable_xlsx():
         workbook = load_workbook(binary, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ExchangeFileRejected(f"The file is not a readable XLSX workbook ({exc}).") from None
     try:
-        sheet = workbook.worksheets[0]
-        total = sheet.max_row or 0
-        for index, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_xlsx_text(v) for v in values]
+        with _readable_xlsx():
+            if not workbook.worksheets:
+                raise ExchangeFileRejected("The workbook has no sheet.")
+            sheet = workbook.worksheets[0]
+            declared_rows, declared_columns = sheet.max_row or 0, sheet.max_column or 0
+            if declared_rows > settings.CPL_IMPORT_MAX_ROWS + 1:
+                raise ExchangeFileRejected(
+                    f"The sheet declares {declared_rows:,} rows; a CPL file holds at most "
+                    f"{settings.CPL_IMPORT_MAX_ROWS:,} device models."
+                )
+            if declared_columns > settings.CPL_IMPORT_MAX_COLUMNS:
+                raise ExchangeFileRejected(
+                    f"The sheet declares {declared_columns:,} columns; a CPL file has "
+                    f"{len(EXPORT_COLUMNS)} (at most {settings.CPL_IMPORT_MAX_COLUMNS} accepted)."
+                )
+            with sheet._get_source() as source:  # the first sheet's part, as openpyxl opens it
+                _SheetScan(_RowBounds()).run(source)
+            # Every row the sheet holds from A1, not only its declared range: a stale
+            # dimension would silently drop rows.
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+        bounds = _RowBounds()
+        total = max(declared_rows, 1)
+        index = 0
+        while True:
+            with _readable_xlsx():
+                values = next(rows, None)
+            if values is None:
+                break
+            index += 1
+            width = settings.CPL_IMPORT_MAX_COLUMNS
+            beyond = next(
+                (i for i, v in enumerate(values[width:], width + 1) if v not in (None, "")), None
+            )
+            if beyond is not None:
+                raise ExchangeFileRejected(
+                    f"Row {index:,}: a value in column {beyond:,}, beyond the {width} columns a "
+                    "CPL file may have."
+                )
+            cells = [_xlsx_text(v) for v in values[:width]]
             while cells and cells[-1] == "":
                 cells.pop()
-            yield index, cells, (index * 100 // total) if total else 100
+            bounds.check(index, cells)
+            yield index, cells, min(index * 100 // total, 100)
     finally:
         workbook.close()
 
@@ -264,9 +563,12 @@ def _map_header(cells: list[str]) -> dict[str, int]:
     return mapping
 
 
-def _parse_date(value: str, column: str, errors: list, row: int) -> datetime.date | None:
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _parse_date(value: str, column: str, errors, row: int) -> datetime.date | None:
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not _ISO_DATE.fullmatch(value):
             raise ValueError
         return datetime.date.fromisoformat(value)
     except ValueError:
@@ -275,28 +577,36 @@ def _parse_date(value: str, column: str, errors: list, row: int) -> datetime.dat
         return None
 
 
-def _validate_row(
-    row: int, values: dict[str, str], errors: list[RowError]
-) -> DeviceModelRow | None:
+# Looked up once: a Django choices enum builds its `values` list on every access.
+_DEVICE_TYPES = frozenset(DeviceType.values)
+_DEVICE_TYPE_LIST = ", ".join(DeviceType.values)
+_DLMS_TYPES = frozenset(str(t) for t in DLMS_DEVICE_TYPES)
+_REQUIRED = [column for column in COLUMNS if not column.startswith("DLMS")]
+_HEX_FIELDS = [
+    (column, length, re.compile(f"[0-9A-Fa-f]{{{length}}}"))
+    for column, length in HEX_LENGTHS.items()
+]
+
+
+def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple | None:
+    """The row as a STAGED_COLUMNS tuple, or None with its problems added to `errors`."""
     start = len(errors)
-    for column in COLUMNS:
-        if column.startswith("DLMS"):
-            continue
+    for column in _REQUIRED:
         if not values[column]:
             errors.append(RowError(row, column, "is required"))
     device_type = values["Device Type"].upper()
-    if values["Device Type"] and device_type not in DeviceType.values:
+    if values["Device Type"] and device_type not in _DEVICE_TYPES:
         errors.append(
             RowError(
                 row,
                 "Device Type",
                 f"unknown device type '{values['Device Type'][:40]}'"
-                f" (expected one of {', '.join(DeviceType.values)})",
+                f" (expected one of {_DEVICE_TYPE_LIST})",
             )
         )
-    for column, length in HEX_LENGTHS.items():
+    for column, length, pattern in _HEX_FIELDS:
         value = values[column]
-        if value and (len(value) != length or not _HEX.match(value)):
+        if value and not pattern.fullmatch(value):
             errors.append(
                 RowError(row, column, f"'{value[:40]}' is not {length} hexadecimal digits")
             )
@@ -318,16 +628,16 @@ def _validate_row(
             )
         )
     dlms_number, dlms_expiry = values["DLMS Certificate Number"], values["DLMS Expiry Date"]
-    if device_type in DLMS_DEVICE_TYPES:
+    if device_type in _DLMS_TYPES:
         if not dlms_number:
             errors.append(
                 RowError(row, "DLMS Certificate Number", f"is required for {device_type}")
             )
         if not dlms_expiry:
             errors.append(RowError(row, "DLMS Expiry Date", f"is required for {device_type}"))
-        elif dlms_expiry:
+        else:
             dates["DLMS Expiry Date"] = _parse_date(dlms_expiry, "DLMS Expiry Date", errors, row)
-    elif device_type in DeviceType.values:
+    elif device_type in _DEVICE_TYPES:
         for column, value in (
             ("DLMS Certificate Number", dlms_number),
             ("DLMS Expiry Date", dlms_expiry),
@@ -336,77 +646,92 @@ def _validate_row(
                 errors.append(RowError(row, column, f"must be empty for {device_type}"))
     if len(errors) > start:
         return None
-    certificates = [
-        CertificateFact(
-            "cpa",
-            values["CPA Certificate Number"],
-            dates["CPA Issue Date"],
-            dates["CPA Expiry Date"],
-        ),
-        CertificateFact(
-            "zigbee", values["ZigBee Certificate Number"], None, dates["ZigBee Expiry Date"]
-        ),
-    ]
-    if device_type in DLMS_DEVICE_TYPES:
-        certificates.append(CertificateFact("dlms", dlms_number, None, dates["DLMS Expiry Date"]))
-    return DeviceModelRow(
-        row=row,
-        device_type=device_type,
-        manufacturer_id=values["Manufacturer ID"].upper(),
-        manufacturer_name=values["Manufacturer Name"],
-        model_id=values["Model ID"].upper(),
-        hardware_version=values["Hardware Version"].upper(),
-        firmware_version=values["Firmware Version"].upper(),
-        smets_chts_version=values["SMETS CHTS Version"],
-        date_added=dates["Date Added"],
-        certificates=certificates,
+    dlms = device_type in _DLMS_TYPES
+    return (
+        row,
+        device_type,
+        values["Manufacturer ID"].upper(),
+        values["Manufacturer Name"],
+        values["Model ID"].upper(),
+        values["Hardware Version"].upper(),
+        values["Firmware Version"].upper(),
+        values["SMETS CHTS Version"],
+        dates["Date Added"],
+        values["CPA Certificate Number"],
+        dates["CPA Issue Date"],
+        dates["CPA Expiry Date"],
+        values["ZigBee Certificate Number"],
+        dates["ZigBee Expiry Date"],
+        dlms_number if dlms else None,
+        dates["DLMS Expiry Date"] if dlms else None,
     )
 
 
-class _CrossRowChecks:
-    """Rules that span rows: one identity once, one name per manufacturer, one set of dates per
-    certificate."""
+class ExchangeFileReading:
+    """One streaming pass over a CPL exchange file: iterating yields each valid row as a
+    STAGED_COLUMNS tuple and collects the per-row problems in `errors`. Nothing is kept per row,
+    so memory stays flat in the file's size; the rules across rows are the reader's caller's
+    (over everything it staged), and `reject_if_any` ends the import if anything was wrong."""
 
-    def __init__(self):
-        self.identities: dict[tuple, int] = {}
-        self.manufacturers: dict[str, tuple[str, int]] = {}
-        self.certificates: dict[tuple[str, str], tuple[CertificateFact, int]] = {}
+    def __init__(
+        self,
+        binary,
+        *,
+        size: int,
+        max_bytes: int,
+        max_errors: int = 500,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        if size == 0:
+            raise ExchangeFileRejected("The file is empty.")
+        if size > max_bytes:
+            raise ExchangeFileRejected(
+                f"The file is {size / 1048576:.1f} MB; the largest file accepted is "
+                f"{max_bytes / 1048576:.0f} MB."
+            )
+        self.binary, self.size, self.progress = binary, size, progress
+        self.errors = RowErrors(max_errors)
+        self.valid_rows = 0
 
-    def check(self, parsed: DeviceModelRow, errors: list[RowError]) -> None:
-        first = self.identities.setdefault(parsed.identity, parsed.row)
-        if first != parsed.row:
-            errors.append(
-                RowError(
-                    parsed.row,
-                    "Firmware Version",
-                    f"duplicate device model: the same manufacturer, model, hardware "
-                    f"and firmware version as row {first}",
-                )
-            )
-        name, name_row = self.manufacturers.setdefault(
-            parsed.manufacturer_id, (parsed.manufacturer_name, parsed.row)
-        )
-        if name != parsed.manufacturer_name:
-            errors.append(
-                RowError(
-                    parsed.row,
-                    "Manufacturer Name",
-                    f"manufacturer {parsed.manufacturer_id} is named '{name}' on row {name_row}",
-                )
-            )
-        for fact in parsed.certificates:
-            seen, seen_row = self.certificates.setdefault(
-                (fact.kind, fact.number), (fact, parsed.row)
-            )
-            if (seen.issued, seen.expiry) != (fact.issued, fact.expiry):
-                label = {"cpa": "CPA", "zigbee": "ZigBee", "dlms": "DLMS"}[fact.kind]
+    def __iter__(self) -> Iterator[tuple]:
+        records = _open_records(self.binary, self.size)
+        report = _Progress(self.progress)
+        errors = self.errors
+        header = None
+        count = 0
+        for row, cells, percent in records:
+            if header is None:
+                if not any(c.strip() for c in cells):
+                    continue
+                header = _map_header(cells)
+                positions = list(header.items())
+                width = len(cells)
+                continue
+            if not "".join(cells).strip():
+                continue
+            count += 1
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
                 errors.append(
-                    RowError(
-                        parsed.row,
-                        f"{label} Expiry Date",
-                        f"certificate {fact.number} has different dates on row {seen_row}",
-                    )
+                    RowError(row, f"column {width + 1}", "value outside the header's columns")
                 )
+                continue
+            values = {}
+            for column, pos in positions:
+                value = cells[pos].strip() if pos < len(cells) else ""
+                values[column] = _restore_neutralised(value) if value[:1] == "'" else value
+            staged = _validate_row(row, values, errors)
+            if staged is not None:
+                self.valid_rows += 1
+                yield staged
+            report(count, percent)
+        report(count, 100, force=True)
+        if header is None:
+            raise ExchangeFileRejected("The file has no header row: it is empty.")
+        if not errors and not self.valid_rows:
+            raise ExchangeFileRejected("The file has a header row but no device models.")
+
+    def reject_if_any(self, more: list[RowError] = (), more_count: int = 0) -> None:
+        self.errors.reject_if_any(more, more_count)
 
 
 def read_exchange_file(
@@ -416,59 +741,12 @@ def read_exchange_file(
     max_bytes: int,
     max_errors: int = 500,
     progress: Callable[[int, int], None] | None = None,
-) -> list[DeviceModelRow]:
-    """Validate a whole CPL exchange file and return its rows, or raise ExchangeFileRejected."""
-    if size == 0:
-        raise ExchangeFileRejected("The file is empty.")
-    if size > max_bytes:
-        raise ExchangeFileRejected(
-            f"The file is {size / 1048576:.1f} MB; the largest file accepted is "
-            f"{max_bytes / 1048576:.0f} MB."
-        )
-    records = _open_records(binary, size)
-    report = _Progress(progress)
-    header = None
-    errors: list[RowError] = []
-    rows: list[DeviceModelRow] = []
-    cross = _CrossRowChecks()
-    count = 0
-    for row, cells, percent in records:
-        if header is None:
-            if not any(c.strip() for c in cells):
-                continue
-            header = _map_header(cells)
-            width = len(cells)
-            continue
-        if not any(c.strip() for c in cells):
-            continue
-        count += 1
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            errors.append(
-                RowError(row, f"column {width + 1}", "value outside the header's columns")
-            )
-            continue
-        values = {
-            column: _restore_neutralised(cells[pos].strip()) if pos < len(cells) else ""
-            for column, pos in header.items()
-        }
-        parsed = _validate_row(row, values, errors)
-        if parsed is not None:
-            cross.check(parsed, errors)
-            rows.append(parsed)
-        report(count, percent)
-    report(count, 100, force=True)
-    if header is None:
-        raise ExchangeFileRejected("The file has no header row: it is empty.")
-    if errors:
-        shown = errors[:max_errors]
-        raise ExchangeFileRejected(
-            f"{len(errors)} problem{'s' if len(errors) != 1 else ''} found; nothing was imported.",
-            shown,
-            len(errors),
-        )
-    if not rows:
-        raise ExchangeFileRejected("The file has a header row but no device models.")
-    return rows
+) -> ExchangeFileReading:
+    """Start reading a CPL exchange file (see ExchangeFileReading); size limits are checked
+    at once."""
+    return ExchangeFileReading(
+        binary, size=size, max_bytes=max_bytes, max_errors=max_errors, progress=progress
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------

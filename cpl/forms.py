@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 
+from portal.forms import OneTimeSubmissionMixin
+
 from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer
 
 
@@ -33,7 +35,7 @@ class RegisterFilterForm(forms.Form):
     )
 
 
-class CPLImportForm(forms.Form):
+class CPLImportForm(OneTimeSubmissionMixin, forms.Form):
     file = forms.FileField(
         label="CPL file (CSV or XLSX)",
         help_text="In the CPL exchange format. The whole file is checked first: "
@@ -65,7 +67,7 @@ class CertificateEventForm(forms.Form):
     )
 
 
-class CertificateAddForm(forms.Form):
+class CertificateAddForm(OneTimeSubmissionMixin, forms.Form):
     kind = forms.ChoiceField(label="Kind of certificate", choices=AssuranceCertificate.Kind.choices)
     number = forms.CharField(label="Certificate number", max_length=100)
     issued = forms.DateField(
@@ -80,7 +82,7 @@ class CertificateAddForm(forms.Form):
         return data
 
 
-class InventoryImportForm(forms.Form):
+class InventoryImportForm(OneTimeSubmissionMixin, forms.Form):
     file = forms.FileField(
         label="DCC inventory extract (CSV, or CSV compressed with gzip)",
         error_messages={"required": "Select an extract", "empty": "The selected file is empty."},

@@ -17,6 +17,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from portal.audit import audit_record
@@ -70,11 +71,48 @@ def model_keys() -> dict[str, int]:
     }
 
 
-def _text_stream(binary):
+class _Unpacked(io.RawIOBase):
+    """The extract's bytes as decompressed, refused past `limit`: a few megabytes of gzip can
+    unpack to gigabytes."""
+
+    def __init__(self, raw, limit: int):
+        self._raw, self._limit, self._read = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        self._read += len(data)
+        if self._read > self._limit:
+            raise ExchangeFileRejected(
+                f"The extract unpacks to more than {self._limit / 1048576:,.0f} MB, the most "
+                "accepted. Split it, or ask for an aggregated extract."
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _text_stream(binary, max_unpacked: int):
     head = binary.read(2)
     binary.seek(0)
     raw = gzip.GzipFile(fileobj=binary) if head == b"\x1f\x8b" else binary
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+    unpacked = io.BufferedReader(_Unpacked(raw, max_unpacked), 256 * 1024)
+    return io.TextIOWrapper(unpacked, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _lines(stream, max_chars: int):
+    """The stream's lines, each read at most `max_chars` at a time: a file without line breaks
+    is refused at its first line instead of gathered in memory."""
+    number = 0
+    while line := stream.readline(max_chars + 1):
+        number += 1
+        if len(line) > max_chars:
+            raise ExchangeFileRejected(
+                f"Line {number:,} is longer than {max_chars:,} characters: an inventory line is "
+                "far shorter. Is this a CSV file with line breaks?"
+            )
+        yield line
 
 
 def _header(cells: list[str]) -> tuple[str, dict[str, int]]:
@@ -94,10 +132,18 @@ def _header(cells: list[str]) -> tuple[str, dict[str, int]]:
 
 
 def read_inventory(
-    binary, *, as_of: datetime.date | None = None, max_errors: int = 500, progress=None
+    binary,
+    *,
+    as_of: datetime.date | None = None,
+    max_errors: int = 500,
+    progress=None,
+    max_unpacked: int | None = None,
 ) -> tuple[str, datetime.date, Counter, int]:
     """Validate and count a whole extract. Returns (format, as of, counts by (model, supplier)
-    ids, rows read) or raises ExchangeFileRejected."""
+    ids, rows read) or raises ExchangeFileRejected. Bounded whatever the file: at most
+    `max_unpacked` bytes once decompressed (INVENTORY_MAX_UNPACKED_BYTES), lines of at most
+    INVENTORY_MAX_LINE_CHARS, and reading stops at INVENTORY_MAX_BLANK_LINES blank lines or
+    INVENTORY_MAX_ERRORS problems."""
     models = model_keys()
     suppliers = dict(
         Organisation.objects.filter(party_type__in=SUPPLIER_TYPES)
@@ -108,16 +154,25 @@ def read_inventory(
     errors: list[RowError] = []
     error_count = 0
     dates: set[datetime.date] = set()
-    rows = 0
+    rows = blank = 0
+    max_unpacked = max_unpacked or settings.INVENTORY_MAX_UNPACKED_BYTES
 
     def fail(row, column, reason):
         nonlocal error_count
         error_count += 1
         if len(errors) < max_errors:
             errors.append(RowError(row, column, reason))
+        if error_count >= settings.INVENTORY_MAX_ERRORS:
+            raise ExchangeFileRejected(
+                f"{error_count:,} problems found by line {row:,}: reading stopped there and "
+                "nothing was imported.",
+                errors,
+                error_count,
+            )
 
     try:
-        reader = csv.reader(_text_stream(binary), strict=True)
+        stream = _text_stream(binary, max_unpacked)
+        reader = csv.reader(_lines(stream, settings.INVENTORY_MAX_LINE_CHARS), strict=True)
         header = next(reader, None)
         if header is None:
             raise ExchangeFileRejected("The file is empty.")
@@ -131,6 +186,13 @@ def read_inventory(
             if len(cells) != width:
                 if cells:
                     fail(line, "row", f"has {len(cells)} cells, the header has {width}")
+                    continue
+                blank += 1
+                if blank > settings.INVENTORY_MAX_BLANK_LINES:
+                    raise ExchangeFileRejected(
+                        f"The file has more than {settings.INVENTORY_MAX_BLANK_LINES:,} blank "
+                        f"lines (the last at line {line:,}): it is not an inventory extract."
+                    )
                 continue
             rows += 1
             model = models.get(cells[c_model].strip().upper())

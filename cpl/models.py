@@ -296,6 +296,9 @@ class CPLImport(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a worker starts it: a job still running past CPL_IMPORT_STALE_AFTER lost its
+    # worker (the task's hard time limit is shorter), and cpl_imports_reap fails it.
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     phase = models.CharField(max_length=32, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)
@@ -355,6 +358,44 @@ class CPLImport(ConcurrentTransitionMixin, models.Model):
     )
     def fail(self, message: str):
         self.message = message
+
+
+class ImportChange(models.Model):
+    """What one CPL import changed for one object (a device model, certificate or manufacturer).
+
+    An import writes one audit event (`cpl.imported`: the file's SHA-256 and the counts), not one
+    per row; its per-row changes are kept here, under that event, and shown in each object's
+    history beside its audit events."""
+
+    event = models.ForeignKey("portal.AuditEvent", on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.action} {self.object_type} {self.object_id} (import #{self.event_id})"
+
+    # Read like an audit event by the history templates.
+    @property
+    def occurred_at(self):
+        return self.event.occurred_at
+
+    @property
+    def actor_label(self):
+        return self.event.actor_label
+
+    @property
+    def seq(self):
+        return self.event.seq
+
+    @property
+    def import_file(self) -> str:
+        return self.event.object_repr
 
 
 class InventorySnapshot(models.Model):

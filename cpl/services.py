@@ -16,14 +16,14 @@ from portal.models import Notice, Organisation
 from portal.notices import notice_send
 from portal.transitions import run_transition
 
-from .exchange import DeviceModelRow, read_exchange_file
+from .exchange import read_exchange_file
+from .import_staging import ImportStaging
 from .models import (
     DLMS_DEVICE_TYPES,
     AssuranceCertificate,
     CPLChangeNotice,
     CPLVersion,
     DeviceModel,
-    Manufacturer,
 )
 from .policies import DEVICE_MODELS, VERSIONS
 from .selectors import register_rows, row_identity
@@ -71,32 +71,44 @@ def file_sha256(binary) -> str:
 
 
 def cpl_import(*, actor, binary, size: int, file_name: str, progress=None) -> ImportSummary:
-    """Import a CPL exchange file, all or nothing. Raises ExchangeFileRejected on any bad row."""
+    """Import a CPL exchange file, all or nothing. Raises ExchangeFileRejected on any bad row.
+
+    One streaming pass validates the rows and stages them (import_staging); the rules across
+    rows run over the staged rows; then one transaction merges them set-based, acts on the
+    certificates, and writes ONE audit event (the file's SHA-256 and the counts) with the
+    per-row changes kept under it (ImportChange)."""
     sha = file_sha256(binary)
-    rows = read_exchange_file(
+    reading = read_exchange_file(
         binary,
         size=size,
         max_bytes=settings.CPL_IMPORT_MAX_BYTES,
         max_errors=settings.CPL_IMPORT_MAX_REPORTED_ERRORS,
         progress=progress,
     )
-    summary = ImportSummary(file_name=file_name, file_sha256=sha, rows=len(rows))
-    with transaction.atomic():
-        _apply_rows(actor=actor, rows=rows, summary=summary)
-        # Act on the facts at once: the whole register, as the periodic check would.
-        check = certificates_check(actor=actor)
-        summary.suspended, summary.reinstated = check.suspended, check.reinstated
-        audit_record(
-            actor=actor,
-            action="cpl.imported",
-            object_type="cpl.import",
-            object_repr=file_name,
-            after=asdict(summary),
-        )
+    with ImportStaging() as staging:
+        staging.load(reading)
+        with transaction.atomic():
+            reading.reject_if_any(*staging.cross_row_errors(reading.errors.limit))
+            summary = ImportSummary(file_name=file_name, file_sha256=sha, rows=staging.rows)
+            counts = staging.merge(now=timezone.now())
+            summary.created, summary.updated = counts.created, counts.updated
+            summary.unchanged = summary.rows - counts.created - counts.updated
+            summary.certificates_created = counts.certificates_created
+            summary.certificates_updated = counts.certificates_updated
+            # Act on the facts at once: the whole register, as the periodic check would.
+            check = certificates_check(actor=actor)
+            summary.suspended, summary.reinstated = check.suspended, check.reinstated
+            event = audit_record(
+                actor=actor,
+                action="cpl.imported",
+                object_type="cpl.import",
+                object_repr=file_name,
+                after=asdict(summary),
+            )
+            staging.record_changes(event_id=event.pk)
+            if summary.changed_anything:
+                staging.analyze()
     return summary
-
-
-CHUNK = 2000
 
 
 def cpl_import_path(*, actor, path: Path, progress=None) -> ImportSummary:
@@ -108,198 +120,6 @@ def cpl_import_path(*, actor, path: Path, progress=None) -> ImportSummary:
             file_name=path.name,
             progress=progress,
         )
-
-
-def _model_entry(action: str, pk: int, row: DeviceModelRow, **payload) -> AuditEntry:
-    return AuditEntry(
-        action,
-        object_type="cpl.devicemodel",
-        object_id=str(pk),
-        object_repr=DeviceModel.describe(row.device_type, *row.identity),
-        **payload,
-    )
-
-
-def _apply_manufacturers(rows, entries) -> dict[str, int]:
-    manufacturers = {m.manufacturer_id: m for m in Manufacturer.objects.select_for_update()}
-    wanted = {r.manufacturer_id: r.manufacturer_name for r in rows}
-    created = [
-        Manufacturer(manufacturer_id=mid, name=name)
-        for mid, name in wanted.items()
-        if mid not in manufacturers
-    ]
-    Manufacturer.objects.bulk_create(created)
-    for manufacturer in created:
-        entries.append(
-            AuditEntry("manufacturer.created", manufacturer, after={"name": manufacturer.name})
-        )
-    for mid, manufacturer in manufacturers.items():
-        if mid in wanted and manufacturer.name != wanted[mid]:
-            entries.append(
-                AuditEntry(
-                    "manufacturer.renamed",
-                    manufacturer,
-                    before={"name": manufacturer.name},
-                    after={"name": wanted[mid]},
-                )
-            )
-            manufacturer.name = wanted[mid]
-            manufacturer.save(update_fields=["name"])
-    return {m.manufacturer_id: m.pk for m in [*manufacturers.values(), *created]}
-
-
-def _apply_certificates(rows, entries, summary) -> dict[tuple[str, str], int]:
-    """One row per (kind, number), shared by the device models that cite it. Returns their ids."""
-    known = {
-        (kind, number): (pk, issued, expiry)
-        for pk, kind, number, issued, expiry in Cert.objects.select_for_update().values_list(
-            "pk", "kind", "number", "issued", "expiry"
-        )
-    }
-    new, changed = {}, []
-    for row in rows:
-        for fact in row.certificates:
-            key = (fact.kind, fact.number)
-            if key in new:
-                continue
-            if key not in known:
-                new[key] = Cert(
-                    kind=fact.kind, number=fact.number, issued=fact.issued, expiry=fact.expiry
-                )
-                continue
-            pk, issued, expiry = known[key]
-            if (issued, expiry) != (fact.issued, fact.expiry):
-                entries.append(
-                    AuditEntry(
-                        "certificate.updated",
-                        object_type="cpl.assurancecertificate",
-                        object_id=str(pk),
-                        object_repr=f"{fact.kind} {fact.number}",
-                        before={"issued": issued, "expiry": expiry},
-                        after={"issued": fact.issued, "expiry": fact.expiry},
-                    )
-                )
-                changed.append(Cert(pk=pk, issued=fact.issued, expiry=fact.expiry))
-                known[key] = (pk, fact.issued, fact.expiry)
-    Cert.objects.bulk_update(changed, ["issued", "expiry"], batch_size=CHUNK)
-    ids = {key: value[0] for key, value in known.items()}
-    created = list(new.values())
-    for start in range(0, len(created), CHUNK):
-        for certificate in Cert.objects.bulk_create(created[start : start + CHUNK]):
-            ids[(certificate.kind, certificate.number)] = certificate.pk
-    summary.certificates_created, summary.certificates_updated = len(created), len(changed)
-    return ids
-
-
-def _apply_rows(*, actor, rows: list[DeviceModelRow], summary: ImportSummary) -> None:
-    """Write the validated rows. Plain tuples, not model instances, for what is only compared:
-    memory stays modest on registers of tens of thousands of device models."""
-    entries: list[AuditEntry] = []
-    manufacturer_ids = _apply_manufacturers(rows, entries)
-    certificate_ids = _apply_certificates(rows, entries, summary)
-    through = DeviceModel.certificates.through
-    compared = ("device_type", "smets_chts_version", "date_added")
-    existing = {
-        (mid, model_id, hw, fw): (pk, values)
-        for pk, mid, model_id, hw, fw, *values in DeviceModel.objects.select_for_update(
-            of=("self",)
-        )
-        .values_list(
-            "pk",
-            "manufacturer__manufacturer_id",
-            "model_id",
-            "hardware_version",
-            "firmware_version",
-            *compared,
-        )
-        .iterator(chunk_size=CHUNK)
-    }
-    links = set(
-        through.objects.values_list("devicemodel_id", "assurancecertificate_id").iterator(
-            chunk_size=10000
-        )
-    )
-    new_rows, changed, new_links = [], [], []
-    now = timezone.now()
-    for row in rows:
-        if row.identity not in existing:
-            new_rows.append(row)
-            continue
-        pk, values = existing[row.identity]
-        before, after = {}, {}
-        for name, value in zip(compared, values, strict=True):
-            if value != getattr(row, name):
-                before[name], after[name] = value, getattr(row, name)
-        added = []
-        for fact in row.certificates:
-            certificate_id = certificate_ids[(fact.kind, fact.number)]
-            if (pk, certificate_id) not in links:
-                new_links.append(through(devicemodel_id=pk, assurancecertificate_id=certificate_id))
-                added.append(f"{fact.kind}:{fact.number}")
-        if added:
-            after["certificates_added"] = added
-        if after:
-            changed.append(
-                DeviceModel(
-                    pk=pk, updated_at=now, **{name: getattr(row, name) for name in compared}
-                )
-            )
-            entries.append(_model_entry("devicemodel.updated", pk, row, before=before, after=after))
-        else:
-            summary.unchanged += 1
-    DeviceModel.objects.bulk_update(changed, [*compared, "updated_at"], batch_size=CHUNK)
-    through.objects.bulk_create(new_links, batch_size=CHUNK)
-    audit_record_many(actor=actor, entries=entries)
-    for start in range(0, len(new_rows), CHUNK):
-        _create_models(actor, new_rows[start : start + CHUNK], manufacturer_ids, certificate_ids)
-    summary.created, summary.updated = len(new_rows), len(changed)
-
-
-def _create_models(actor, rows, manufacturer_ids, certificate_ids) -> None:
-    models = DeviceModel.objects.bulk_create(
-        [
-            DeviceModel(
-                device_type=row.device_type,
-                manufacturer_id=manufacturer_ids[row.manufacturer_id],
-                model_id=row.model_id,
-                hardware_version=row.hardware_version,
-                firmware_version=row.firmware_version,
-                smets_chts_version=row.smets_chts_version,
-                date_added=row.date_added,
-                status=Status.LISTED,
-            )
-            for row in rows
-        ]
-    )
-    through = DeviceModel.certificates.through
-    through.objects.bulk_create(
-        [
-            through(
-                devicemodel_id=model.pk,
-                assurancecertificate_id=certificate_ids[(fact.kind, fact.number)],
-            )
-            for row, model in zip(rows, models, strict=True)
-            for fact in row.certificates
-        ]
-    )
-    audit_record_many(
-        actor=actor,
-        entries=[
-            _model_entry(
-                "devicemodel.created",
-                model.pk,
-                row,
-                after={
-                    "status": Status.LISTED,
-                    "device_type": row.device_type,
-                    "smets_chts_version": row.smets_chts_version,
-                    "date_added": row.date_added,
-                    "certificates": [f"{f.kind}:{f.number}" for f in row.certificates],
-                },
-            )
-            for row, model in zip(rows, models, strict=True)
-        ],
-    )
 
 
 # --- the periodic certificate check ------------------------------------------------------------

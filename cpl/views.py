@@ -1,15 +1,17 @@
 import tempfile
+from dataclasses import dataclass
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from portal.models import AuditEvent
 from portal.permissions import PolicyRequiredMixin
 
 from . import exchange, selectors, services
@@ -23,7 +25,7 @@ from .forms import (
 )
 from .imports import cpl_import_submit
 from .inventory import inventory_import
-from .models import DeviceModel
+from .models import CPLVersion, DeviceModel
 from .policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS, IMPORTS, INVENTORY, VERSIONS
 from .services import file_sha256
 
@@ -34,11 +36,54 @@ EXPORT_FORMATS = {
 }
 
 
+@dataclass
+class WindowPage:
+    """A page of a list read without counting it: one row more than the page tells whether
+    there is a next page (a COUNT of a search or filter cost as much as the page itself)."""
+
+    object_list: list
+    number: int
+    per_page: int
+    has_next: bool
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous() or self.has_next
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.object_list else 0
+
+    def end_index(self) -> int:
+        return (self.number - 1) * self.per_page + len(self.object_list)
+
+
 class RegisterView(PolicyRequiredMixin, ListView):
     policy = DEVICE_MODELS
     template_name = "cpl/register.html"
     context_object_name = "device_models"
     paginate_by = 50
+
+    def paginate_queryset(self, queryset, page_size):
+        try:
+            number = int(self.request.GET.get("page") or 1)
+        except ValueError:
+            raise Http404("That page number is not a number.") from None
+        if number < 1:
+            raise Http404("There is no such page.")
+        offset = (number - 1) * page_size
+        rows = list(queryset[offset : offset + page_size + 1])
+        if not rows and number > 1:
+            raise Http404("There is no such page.")
+        page = WindowPage(rows[:page_size], number, page_size, len(rows) > page_size)
+        return None, page, page.object_list, page.has_other_pages()
 
     def get_queryset(self):
         self.filter_form = RegisterFilterForm(self.request.GET or None)
@@ -83,9 +128,7 @@ class DeviceModelDetailView(PolicyRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, model = self.request.user, self.object
-        context["history"] = AuditEvent.objects.filter(
-            object_type="cpl.devicemodel", object_id=str(model.pk)
-        ).order_by("-seq")[:100]
+        context["history"] = selectors.object_history("cpl.devicemodel", model.pk)
         context["change_notices"] = selectors.cpl_change_notices(user=user).filter(
             device_model=model
         )[:50]
@@ -107,9 +150,7 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         actions = CERTIFICATES.actions(self.request.user, self.object)
         context["actions"] = actions
-        context["history"] = AuditEvent.objects.filter(
-            object_type="cpl.assurancecertificate", object_id=str(self.object.pk)
-        ).order_by("-seq")
+        context["history"] = selectors.object_history("cpl.assurancecertificate", self.object.pk)
         if "view_cases" in actions:
             context["cases"] = self.object.cases.all()
         if "record_event" in actions:
@@ -173,10 +214,14 @@ class CertificateAddView(PolicyRequiredMixin, FormView):
         return super().get_context_data(device_model=self.device_model, **kwargs)
 
     def form_valid(self, form):
+        data = dict(form.cleaned_data)
         try:
-            certificate = services.certificate_add(
-                actor=self.request.user, device_model=self.device_model, **form.cleaned_data
-            )
+            with form.submitted_once(self.request.user) as submission:
+                data.pop(form.TOKEN_FIELD)
+                certificate = services.certificate_add(
+                    actor=self.request.user, device_model=self.device_model, **data
+                )
+                submission.result_url = reverse("cpl:device-model", args=[self.device_model.pk])
         except ValueError as exc:
             form.add_error("number", str(exc))
             return self.render_to_response(self.get_context_data(form=form), status=400)
@@ -204,7 +249,9 @@ class ImportView(PolicyRequiredMixin, FormView):
         return context
 
     def form_valid(self, form):
-        job = cpl_import_submit(actor=self.request.user, upload=form.cleaned_data["file"])
+        with form.submitted_once(self.request.user) as submission:
+            job = cpl_import_submit(actor=self.request.user, upload=form.cleaned_data["file"])
+            submission.result_url = reverse("cpl:import-detail", args=[job.pk])
         return redirect("cpl:import-detail", pk=job.pk)
 
     def form_invalid(self, form):
@@ -230,6 +277,11 @@ class ImportDetailView(PolicyRequiredMixin, DetailView):
         if self.request.headers.get("HX-Request"):
             return ["cpl/_import_status.html"]
         return ["cpl/import_detail.html"]
+
+
+def _version_rows(pk: int) -> list[dict]:
+    """A version's rows, read only when its export is not cached (they are the large part)."""
+    return CPLVersion.objects.values_list("rows", flat=True).get(pk=pk)
 
 
 def version_or_404(user, number: int, action: str = "view"):
@@ -288,21 +340,56 @@ class VersionPublishView(PolicyRequiredMixin, View):
         return redirect("cpl:version-detail", number=version.number)
 
 
-def export_response(rows, fmt: str, filename: str, meta: dict):
-    """An attachment download of rows in the exchange format."""
-    if fmt == "csv":
-        response = StreamingHttpResponse(exchange.write_csv(rows), content_type=EXPORT_FORMATS[fmt])
-    elif fmt == "json":
-        response = StreamingHttpResponse(
-            exchange.write_json(rows, meta), content_type=EXPORT_FORMATS[fmt]
-        )
-    elif fmt == "xlsx":
-        spool = tempfile.TemporaryFile()
-        exchange.write_xlsx(rows, spool)
-        spool.seek(0)
-        response = FileResponse(spool, content_type=EXPORT_FORMATS[fmt])
-    else:
+# Rendered exports are kept this long; their key names the content, so they are never stale.
+EXPORT_CACHE_SECONDS = 24 * 60 * 60
+EXPORT_CHUNK = 256 * 1024
+
+
+def _chunks(content: bytes):
+    for start in range(0, len(content), EXPORT_CHUNK):
+        yield content[start : start + EXPORT_CHUNK]
+
+
+def _rendered_and_cached(parts, key: str):
+    """Stream the parts as they are made and, once the last has gone out, keep the whole for
+    the next download of the same content (a download broken off is not kept)."""
+    kept = []
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        kept.append(data)
+        yield data
+    cache.set(key, b"".join(kept), EXPORT_CACHE_SECONDS)
+
+
+def export_response(rows, fmt: str, filename: str, meta: dict, content_key: str = ""):
+    """An attachment download of rows in the exchange format, streamed as it is written.
+
+    `content_key` names the content (a published version's hash, or the current register's
+    stamp): the same content is then served from the cache instead of being rendered again.
+    `rows` may be a callable, called only when the content is not cached."""
+    if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format")
+    key = f"cpl-export:{fmt}:{content_key}" if content_key else ""
+    cached_content = cache.get(key) if key else None
+    if cached_content is not None:
+        body = _chunks(cached_content)
+    else:
+        rows = rows() if callable(rows) else rows
+        if fmt == "csv":
+            parts = exchange.write_csv(rows)
+        elif fmt == "json":
+            parts = exchange.write_json(rows, meta)
+        else:  # xlsx: openpyxl writes a whole file, which is spooled and sent in chunks
+            spool = tempfile.TemporaryFile()
+            exchange.write_xlsx(rows, spool)
+            spool.seek(0)
+            if not key:
+                response = FileResponse(spool, content_type=EXPORT_FORMATS[fmt])
+                response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+                return response
+            parts = iter(lambda: spool.read(EXPORT_CHUNK), b"")
+        body = _rendered_and_cached(parts, key) if key else parts
+    response = StreamingHttpResponse(body, content_type=EXPORT_FORMATS[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
     return response
 
@@ -317,7 +404,15 @@ class VersionDownloadView(PolicyRequiredMixin, View):
             "published_at": version.published_at.isoformat(),
             "content_hash": version.content_hash,
         }
-        return export_response(version.rows, fmt, f"cpl-version-{version.number}", meta)
+        # Published versions are immutable: their exports are cached by the content hash.
+        return export_response(
+            lambda: _version_rows(version.pk),
+            fmt,
+            f"cpl-version-{version.number}",
+            meta,
+            content_key=f"version-{version.number}-{version.content_hash}-"
+            f"{version.published_at.timestamp()}",
+        )
 
 
 class RegisterExportView(PolicyRequiredMixin, View):
@@ -327,7 +422,13 @@ class RegisterExportView(PolicyRequiredMixin, View):
         now = timezone.now()
         meta = {"cpl_version": None, "exported_at": now.isoformat()}
         stamp = now.strftime("%Y%m%d-%H%M")
-        return export_response(selectors.register_rows(), fmt, f"cpl-current-{stamp}", meta)
+        return export_response(
+            selectors.register_rows_streamed,
+            fmt,
+            f"cpl-current-{stamp}",
+            meta,
+            content_key=f"current-{selectors.register_stamp()}",
+        )
 
 
 class ChangeNoticeListView(PolicyRequiredMixin, ListView):
@@ -358,13 +459,15 @@ class InventoryImportView(PolicyRequiredMixin, FormView):
         upload = form.cleaned_data["file"]
         upload.seek(0)
         try:
-            summary = inventory_import(
-                actor=self.request.user,
-                binary=upload,
-                file_name=upload.name,
-                file_sha256=file_sha256(upload),
-                as_of=form.cleaned_data["as_of"],
-            )
+            with form.submitted_once(self.request.user) as submission:
+                summary = inventory_import(
+                    actor=self.request.user,
+                    binary=upload,
+                    file_name=upload.name,
+                    file_sha256=file_sha256(upload),
+                    as_of=form.cleaned_data["as_of"],
+                )
+                submission.result_url = reverse("cpl:inventory")
         except ExchangeFileRejected as rejected:
             return self.render_to_response(
                 self.get_context_data(form=form, rejected=rejected), status=400

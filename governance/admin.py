@@ -1,6 +1,8 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
+from portal.admin_site import ReadOnlyAdmin
+
 from .models import (
     Ballot,
     Case,
@@ -13,18 +15,9 @@ from .models import (
     Vote,
 )
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """State changes go through the services (audit, permissions), never through the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# State changes go through the services (policies, transitions, audit), never through the
+# admin: every governance model shown here is read-only, and plans, referrals and packs have
+# no admin page at all.
 
 
 @admin.register(Case)

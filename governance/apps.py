@@ -40,3 +40,22 @@ class GovernanceConfig(AppConfig):
         from . import policies  # noqa: F401  (registers the policies)
 
         register_audit_actions(*AUDIT_ACTIONS)
+        # The folders under PRIVATE_STORAGE_ROOT and the rows that refer to their files: the
+        # documents' own rows, and the referral packs that list them (sweep_private_files).
+        from portal.documents import listed_files, register_storage_folder, stored_names
+
+        from . import models
+
+        for folder, model in (
+            ("evidence", models.EvidenceDocument),
+            ("characteristics", models.SecurityCharacteristics),
+            ("plans", models.RemedialPlan),
+            ("policies", models.SupplierPolicy),
+            ("referrals", models.ReferralDocument),
+            ("packs", None),
+        ):
+            register_storage_folder(
+                folder,
+                *([stored_names(model)] if model else []),
+                listed_files(models.ReferralPack, "files", folder),
+            )

@@ -37,88 +37,123 @@ def _panel(title, template, objects, empty, more_url="") -> Panel:
 
 # Panels of work the user may do now (each list is exactly the objects where the policy gives
 # the user that action); a panel with nothing in it is not shown.
+def _sees_any(policy, user) -> bool:
+    """Whether the user may see any object of the policy's model, known without a query: no
+    one acts on what they may not see, so a work panel of a model the user never sees is not
+    read at all (a supplier's dashboard read every open ballot to find none it may vote in)."""
+    return not policy.visible(user).query.is_empty()
+
+
 def _work_panels(user) -> list[Panel]:
     plan_list = reverse("governance:plan-list")
     referral_list = reverse("governance:referral-list")
-    return [
-        _panel(
+    sees_ballots = _sees_any(policies.ballots, user)
+    # Chairing, ballots and decisions are the SSC's deliberation.
+    deliberates = policies.cases.can(user, "view_deliberation", None)
+    sees_referrals = _sees_any(policies.referrals, user)
+    sees_plans = _sees_any(policies.plan_requirements, user)
+    panels = [
+        (
+            sees_ballots,
             "Ballots waiting for your vote",
             "portal/panels/my_ballots.html",
-            governance_selectors.ballots_to_vote(user),
+            lambda: governance_selectors.ballots_to_vote(user),
             "No ballot is waiting for you.",
+            "",
         ),
-        _panel(
+        (
+            sees_ballots,
             "Ballots you chair",
             "portal/panels/ballots.html",
-            governance_selectors.ballots_to_close(user),
+            lambda: governance_selectors.ballots_to_close(user),
             "No ballot is open.",
+            "",
         ),
-        _panel(
+        (
+            sees_ballots,
             "Ballots waiting for your casting vote",
             "portal/panels/ballots.html",
-            governance_selectors.ballots_to_cast(user),
+            lambda: governance_selectors.ballots_to_cast(user),
             "No ballot is tied.",
+            "",
         ),
-        _panel(
+        (
+            deliberates,
             "Cases needing an acting chair",
             "portal/panels/cases.html",
-            governance_selectors.cases_needing_an_acting_chair(user),
+            lambda: governance_selectors.cases_needing_an_acting_chair(user),
             "No chair is conflicted.",
+            "",
         ),
-        _panel(
+        (
+            deliberates,
             "Cases ready for a ballot",
             "portal/panels/cases.html",
-            governance_selectors.cases_with_action(user, "open_ballot"),
+            lambda: governance_selectors.cases_with_action(user, "open_ballot"),
             "No case is waiting for a ballot.",
+            "",
         ),
-        _panel(
+        (
+            deliberates,
             "Decisions to issue",
             "portal/panels/cases.html",
-            governance_selectors.cases_with_action(user, "issue_decision"),
+            lambda: governance_selectors.cases_with_action(user, "issue_decision"),
             "No decision is waiting to be issued.",
+            "",
         ),
-        _panel(
+        (
+            sees_referrals,
             "Referrals waiting for your determination",
             "portal/panels/referrals.html",
-            governance_selectors.referrals_to_determine(user),
+            lambda: governance_selectors.referrals_to_determine(user),
             "No referral is waiting for a determination.",
-            more_url=referral_list,
+            referral_list,
         ),
-        _panel(
+        (
+            sees_referrals,
             "Referrals needing the SSC",
             "portal/panels/referrals.html",
-            governance_selectors.referrals_to_send_or_answer(user),
+            lambda: governance_selectors.referrals_to_send_or_answer(user),
             "No referral needs the SSC now.",
-            more_url=referral_list,
+            referral_list,
         ),
-        _panel(
+        (
+            sees_plans,
             "Remedial plans to submit or revise",
             "portal/panels/plans.html",
-            governance_selectors.plans_to_submit(user),
+            lambda: governance_selectors.plans_to_submit(user),
             "No remedial plan is waiting for you.",
-            more_url=plan_list,
+            plan_list,
         ),
-        _panel(
+        (
+            sees_plans,
             "Remedial plans to review",
             "portal/panels/plans.html",
-            governance_selectors.plans_to_review(user),
+            lambda: governance_selectors.plans_to_review(user),
             "No plan is waiting for review.",
-            more_url=plan_list,
+            plan_list,
         ),
-        _panel(
+        (
+            sees_plans,
             "Approved remedial plans to confirm as completed",
             "portal/panels/plans.html",
-            governance_selectors.plans_to_complete(user),
+            lambda: governance_selectors.plans_to_complete(user),
             "No approved plan is waiting.",
-            more_url=plan_list + "?state=approved",
+            plan_list + "?state=approved",
         ),
-        _panel(
+        (
+            sees_plans,
             "Overdue remedial plans",
             "portal/panels/plans.html",
-            governance_selectors.plans_overdue(user),
+            lambda: governance_selectors.plans_overdue(user),
             "No plan is overdue.",
-            more_url=plan_list + "?state=overdue",
+            plan_list + "?state=overdue",
         ),
+    ]
+    return [
+        _panel(title, template, objects(), empty, more_url)
+        for shown, title, template, objects, empty, more_url in panels
+        if shown
     ]
 
 

@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from cpl.models import DeviceModel, DeviceType
-from portal.forms import DocumentField, ObjectsField
+from portal.forms import DocumentField, ObjectsField, OneTimeSubmissionMixin
 from portal.models import Organisation, User
 
 from . import policies
@@ -62,7 +62,7 @@ class CaseOpenForm(forms.Form):
         return value
 
 
-class EvidenceUploadForm(forms.Form):
+class EvidenceUploadForm(OneTimeSubmissionMixin, forms.Form):
     title = forms.CharField(label="Title", max_length=200)
     classification = forms.ChoiceField(
         label="Classification",
@@ -76,7 +76,7 @@ class EvidenceUploadForm(forms.Form):
     )
 
 
-class EvidenceGrantForm(forms.Form):
+class EvidenceGrantForm(OneTimeSubmissionMixin, forms.Form):
     users = ObjectsField(
         label="Give access to",
         queryset=User.objects.filter(is_active=True).order_by("username"),
@@ -105,7 +105,7 @@ class ConflictForm(forms.Form):
         return data
 
 
-class ExpertInviteForm(forms.Form):
+class ExpertInviteForm(OneTimeSubmissionMixin, forms.Form):
     expert = forms.ModelChoiceField(
         label="Technical expert",
         queryset=policies.experts(),
@@ -136,7 +136,7 @@ class ExpertInviteForm(forms.Form):
         return timezone.make_aware(end)
 
 
-class ActingChairForm(forms.Form):
+class ActingChairForm(OneTimeSubmissionMixin, forms.Form):
     member = forms.ModelChoiceField(
         label="Acting chair for this case",
         queryset=User.objects.none(),
@@ -149,7 +149,7 @@ class ActingChairForm(forms.Form):
         self.fields["member"].label_from_instance = lambda u: u.get_full_name() or u.username
 
 
-class CommentForm(forms.Form):
+class CommentForm(OneTimeSubmissionMixin, forms.Form):
     text = forms.CharField(
         label="Comment", max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -163,7 +163,7 @@ class BallotOpenForm(forms.Form):
     )
 
 
-class VoteForm(forms.Form):
+class VoteForm(OneTimeSubmissionMixin, forms.Form):
     choice = forms.ChoiceField(
         label="Your vote", choices=VoteChoice.choices, widget=forms.RadioSelect
     )
@@ -202,7 +202,7 @@ class DecisionIssueForm(forms.Form):
     )
 
 
-class CharacteristicsUploadForm(forms.Form):
+class CharacteristicsUploadForm(OneTimeSubmissionMixin, forms.Form):
     device_type = forms.ChoiceField(label="Device type", choices=DeviceType.choices)
     version_label = forms.CharField(label="Version", max_length=50)
     effective_date = forms.DateField(label="Effective from", widget=DATE)
@@ -221,7 +221,7 @@ MilestoneFormSet = forms.formset_factory(
 )
 
 
-class PlanSubmitForm(forms.Form):
+class PlanSubmitForm(OneTimeSubmissionMixin, forms.Form):
     summary = forms.CharField(
         label="Summary of the plan", max_length=20000, widget=forms.Textarea(attrs={"rows": 4})
     )
@@ -251,7 +251,7 @@ class PlanReviewForm(forms.Form):
         return data
 
 
-class PolicyUploadForm(forms.Form):
+class PolicyUploadForm(OneTimeSubmissionMixin, forms.Form):
     review_date = forms.DateField(label="Next review date", widget=DATE)
     file = DocumentField(label="Policy document")
 

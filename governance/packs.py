@@ -1,24 +1,34 @@
 """Referral packs: an immutable set of files (PDF summary, documents, audit.json) listed with
-their SHA-256 in manifest.json, streamed as one ZIP, and verifiable offline (verify_pack)."""
+their SHA-256 in manifest.json, streamed as one ZIP with the manifest's Ed25519 signature
+(manifest.json.sig, raw 64 bytes, by the key published at /signing-key/), and verifiable
+offline (verify_pack)."""
 
 import hashlib
 import json
 import re
 import uuid
 import zipfile
+from collections import Counter
 from pathlib import Path
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # nosec B406  # escapes text for reportlab; parses nothing
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
 
+from portal import signing
+from portal.audit import audit_checkpoint_on_commit
 from portal.models import AuditEvent
 
 from .models import Referral, ReferralPack
 
 CHUNK = 1024 * 1024
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024  # far more than any pack's manifest: a bomb is refused
+# A damaged, encrypted or oddly compressed member: a problem to report, not a traceback.
+_UNREADABLE = (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError)
 
 
 def _private(folder: str, stored_name: str) -> Path:
@@ -236,6 +246,8 @@ def pack_build(*, actor, referral: Referral) -> ReferralPack:
     pack = ReferralPack(referral=referral, version=version, built_by=actor, files=files)
     pack.manifest_sha256 = hashlib.sha256(manifest_bytes(pack)).hexdigest()
     pack.save()
+    # Every pack anchors the audit chain it quotes (once the pack's transaction commits).
+    audit_checkpoint_on_commit()
     return pack
 
 
@@ -253,40 +265,102 @@ def manifest_bytes(pack: ReferralPack) -> bytes:
 
 def pack_zip(pack: ReferralPack) -> ZipStream:
     """A ZIP streamed from the stored files (never built in memory); its length is known."""
+    manifest = manifest_bytes(pack)
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
-    stream.add(manifest_bytes(pack), "manifest.json")
+    stream.add(manifest, MANIFEST)
+    # Ed25519 is deterministic: the same manifest and key give the same signature each download.
+    stream.add(signing.sign(manifest), SIGNATURE)
     for entry in pack.files:
         stream.add_path(str(_private(entry["folder"], entry["stored_name"])), entry["path"])
     return stream
 
 
-def verify_pack(path) -> list[str]:
-    """Problems found in a downloaded pack; an empty list means it verifies."""
+def _manifest_entries(data: bytes) -> tuple[dict[str, dict], list[str]]:
+    """The manifest's files by path, or the problems that make it no manifest at all."""
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        return {}, [f"{MANIFEST} is not valid JSON ({exc})"]
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list):
+        return {}, [f"{MANIFEST} has no list of files"]
+    if not files:
+        return {}, [f"{MANIFEST} lists no files"]
+    listed, problems = {}, []
+    for number, entry in enumerate(files, start=1):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or not path:
+            problems.append(f"{MANIFEST}: entry {number} has no path")
+            continue
+        digest, size = entry.get("sha256"), entry.get("size")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            problems.append(f"{MANIFEST}: {path} has no SHA-256")
+        elif not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            problems.append(f"{MANIFEST}: {path} has no size")
+        elif path in listed or path in (MANIFEST, SIGNATURE):
+            problems.append(f"{MANIFEST}: {path} is listed twice")
+        else:
+            listed[path] = entry
+    return listed, problems
+
+
+def verify_pack(path, public_keys=None) -> list[str]:
+    """Problems found in a downloaded pack; an empty list means it verifies. The manifest must
+    carry a valid signature by one of public_keys (default: the portal's current and retired
+    keys), list at least one file, each with its SHA-256 and size, and match the ZIP exactly."""
     problems = []
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         return [f"not a readable ZIP file ({exc})"]
     with archive:
-        names = set(archive.namelist())
-        if "manifest.json" not in names:
-            return ["manifest.json is missing"]
+        counts = Counter(archive.namelist())
+        names = set(counts)
+        for name in sorted(n for n, count in counts.items() if count > 1):
+            problems.append(f"{name}: appears more than once in the ZIP")
+        if MANIFEST not in names:
+            return [*problems, f"{MANIFEST} is missing"]
+        for name in (MANIFEST, SIGNATURE):
+            if name in names and archive.getinfo(name).file_size > MANIFEST_MAX_BYTES:
+                return [*problems, f"{name} is too large"]
         try:
-            manifest = json.loads(archive.read("manifest.json"))
-            listed = {f["path"]: f for f in manifest["files"]}
-        except (ValueError, KeyError, TypeError) as exc:
-            return [f"manifest.json is not a valid manifest ({exc})"]
-        for extra in sorted(names - set(listed) - {"manifest.json"}):
+            manifest = archive.read(MANIFEST)
+            signature = archive.read(SIGNATURE) if SIGNATURE in names else None
+        except _UNREADABLE as exc:
+            return [*problems, f"{MANIFEST} cannot be read ({exc})"]
+        if signature is None:
+            problems.append(f"{SIGNATURE} is missing: the manifest is not signed")
+        else:
+            keys = public_keys
+            if keys is None:
+                try:
+                    keys = list(signing.trusted_public_keys().values())
+                except signing.SigningKeyError as exc:
+                    return [*problems, f"no public key to check the signature with ({exc})"]
+            if signing.verify_with(keys, manifest, signature) is None:
+                problems.append(
+                    f"{SIGNATURE} does not verify: the manifest was not signed by the portal's "
+                    "key, or was altered after"
+                )
+        listed, manifest_problems = _manifest_entries(manifest)
+        problems += manifest_problems
+        if not listed:
+            return problems
+        for extra in sorted(names - set(listed) - {MANIFEST, SIGNATURE}):
             problems.append(f"{extra}: not listed in the manifest")
         for name, entry in listed.items():
             if name not in names:
                 problems.append(f"{name}: listed in the manifest but missing")
                 continue
             digest, size = hashlib.sha256(), 0
-            with archive.open(name) as member:
-                while chunk := member.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
+            try:
+                with archive.open(name) as member:
+                    while chunk := member.read(CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+            except _UNREADABLE as exc:
+                problems.append(f"{name}: cannot be read from the ZIP ({exc})")
+                continue
             if digest.hexdigest() != entry["sha256"] or size != entry["size"]:
                 problems.append(f"{name}: SHA-256 does not match the manifest")
     return problems

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import ListView, TemplateView
@@ -79,13 +80,15 @@ class PlanDetailView(RequirementMixin, TemplateView):
         if form.is_valid() and milestones.is_valid():
             rows = [m for m in milestones.cleaned_data if m]
             try:
-                plan = plans.plan_submit(
-                    actor=request.user,
-                    requirement=self.requirement,
-                    summary=form.cleaned_data["summary"],
-                    upload=form.cleaned_data["file"],
-                    milestones=rows,
-                )
+                with form.submitted_once(request.user) as submission:
+                    plan = plans.plan_submit(
+                        actor=request.user,
+                        requirement=self.requirement,
+                        summary=form.cleaned_data["summary"],
+                        upload=form.cleaned_data["file"],
+                        milestones=rows,
+                    )
+                    submission.result_url = reverse("governance:plan", args=[self.requirement.pk])
             except ValidationError as exc:
                 form.add_error(None, " ".join(exc.messages))
             else:
@@ -173,11 +176,13 @@ class PolicyView(LoginRequiredMixin, TemplateView):
         policies.supplier_policies.require(request.user, "upload", None)
         form = PolicyUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            plans.policy_upload(
-                actor=request.user,
-                review_date=form.cleaned_data["review_date"],
-                upload=form.cleaned_data["file"],
-            )
+            with form.submitted_once(request.user) as submission:
+                plans.policy_upload(
+                    actor=request.user,
+                    review_date=form.cleaned_data["review_date"],
+                    upload=form.cleaned_data["file"],
+                )
+                submission.result_url = reverse("governance:policy")
             messages.success(request, "Your G8.64 policy is recorded.")
             return redirect("governance:policy")
         return self.render_to_response(self.get_context_data(form=form), status=400)

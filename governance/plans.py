@@ -154,7 +154,9 @@ def plan_review(
             .get(pk=requirement.pk)
         )
         plan = requirement.plans.order_by("-version").first()
-        if plan is not None and plan.version != version:
+        if plan is None:
+            raise ActionNotNow("The supplier has not submitted a plan to review.")
+        if plan.version != version:
             raise ActionNotNow(
                 f"The supplier submitted version {plan.version} after you opened version "
                 f"{version}. Read version {plan.version}, then review it."

@@ -137,7 +137,7 @@ def _then(who: Refusal, when: bool | NotNow) -> Refusal:
     """Who may act is asked first (403 for those who never may), then whether now (409)."""
     if who is not None:
         return who
-    return None if when is True else when
+    return None if when is True else (when or NotNow("This cannot be done at this stage."))
 
 
 def _in_remediation(requirement) -> bool | NotNow:
@@ -388,7 +388,8 @@ class EvidencePolicy(Policy):
             conflicted = ConflictDeclaration.objects.filter(
                 case=OuterRef("case"), member=user, has_conflict=True
             )
-            rule |= Q(classification=C.SSC_ONLY) & ~Exists(conflicted)
+            # Q & Exists is a Q at run time; the stubs say Combinable.
+            rule |= Q(classification=C.SSC_ONLY) & ~Exists(conflicted)  # type: ignore[assignment]
             rule |= Q(classification=C.PARTIES)
         elif user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
             rule |= Q(classification=C.PARTIES, case__addressed_to=user.organisation_id)

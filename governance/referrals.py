@@ -3,6 +3,7 @@
 import datetime
 import logging
 import uuid
+from typing import cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -14,7 +15,7 @@ from cpl.models import DeviceModel
 from cpl.services import device_model_change_status
 from portal.audit import audit_record
 from portal.documents import stored_documents
-from portal.models import Notice, Organisation
+from portal.models import Notice, Organisation, absolute_url
 from portal.notices import notice_send
 from portal.policies import NotNow
 from portal.transitions import run_transition
@@ -41,7 +42,7 @@ def _organisations(*party_types):
 
 
 def _notify(actor, referral: Referral, subject: str, body: str, authority=False):
-    recipients = _organisations(Organisation.PartyType.SSC) + [referral.organisation]
+    recipients = [*_organisations(Organisation.PartyType.SSC), referral.organisation]
     if authority:
         recipients += _organisations(Organisation.PartyType.AUTHORITY)
     notice_send(
@@ -166,6 +167,16 @@ def _transition(actor, referral: Referral, name: str, **kwargs) -> Referral:
     return referral
 
 
+def _pack_check(pack: ReferralPack) -> str:
+    """What the Authority checks a download against: the manifest's hash, stated outside the
+    ZIP, and the key that signs it."""
+    return (
+        f"Pack version {pack.version}: the SHA-256 of its manifest.json is "
+        f"{pack.manifest_sha256}. Its signature (manifest.json.sig) verifies with the portal's "
+        f"public key, published at {absolute_url(reverse('signing-key'))}."
+    )
+
+
 def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPack:
     """The secretariat assembles the pack (with the evidence it discloses) and sends it."""
     disclosed = list(disclosed)
@@ -193,7 +204,7 @@ def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPa
             referral,
             "referral pack sent to the Authority",
             f"The pack for referral {referral.reference} (case {referral.case.reference}) "
-            f"is with the Authority.",
+            f"is with the Authority.\n\n{_pack_check(pack)}",
             authority=True,
         )
     return pack
@@ -239,7 +250,8 @@ def information_provide(
             actor,
             referral,
             "information provided to the Authority",
-            f"The SSC answered; pack version {pack.version} includes the answer.",
+            f"The SSC answered; pack version {pack.version} includes the answer."
+            f"\n\n{_pack_check(pack)}",
             authority=True,
         )
     return pack
@@ -297,7 +309,7 @@ def referrals_apply_due(*, today: datetime.date | None = None) -> int:
 
 
 # Where each kind of overturn puts what it overturns, and the transition that puts it there.
-_OVERTURN = {
+_OVERTURN: dict[str, tuple[str, str]] = {
     Kind.REMOVE: (Case.State.REMEDIATION, "overturn_to_remediation"),
     Kind.NOT_REMOVE: (Case.State.SUSPENSION, "overturn_to_suspension"),
 }
@@ -315,8 +327,9 @@ def _apply_overturn(actor, referral: Referral) -> bool:
     referral.save(update_fields=["effect_applied_at"])
 
     case = Case.objects.select_for_update().get(pk=referral.case_id)
+    obj: Case | PlanRequirement = case
     if referral.kind in _OVERTURN:
-        obj, (target, name) = case, _OVERTURN[referral.kind]
+        target, name = _OVERTURN[referral.kind]
     else:
         obj = PlanRequirement.objects.select_for_update().get(pk=referral.plan_requirement_id)
         target, name = PlanRequirement.State.APPROVED, "approve_by_determination"
@@ -372,7 +385,7 @@ def _apply_overturn(actor, referral: Referral) -> bool:
             audit_extra={"decision": Decision.SUSPEND},
         )
     else:
-        requirement = obj
+        requirement = cast(PlanRequirement, obj)
         run_transition(
             actor=actor,
             obj=requirement,
@@ -380,7 +393,7 @@ def _apply_overturn(actor, referral: Referral) -> bool:
             consequence_of="referral.determine",
             audit_extra={"referral": referral.reference},
         )
-        plan = requirement.plans.order_by("-version").first()
+        plan = requirement.plans.latest("version")  # a referred review has a plan
         plan.review, plan.review_comments = RemedialPlan.Review.APPROVED, reason
         plan.reviewed_at = timezone.now()
         plan.save()

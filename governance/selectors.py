@@ -84,7 +84,8 @@ def open_cases(user) -> QuerySet[Case]:
 def _with_not_voted(ballots: list[Ballot]) -> list[Ballot]:
     for ballot in ballots:
         voted = {v.member_id for v in ballot.votes.all()}
-        ballot.not_voted = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
+        not_voted = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
+        ballot.not_voted = not_voted  # type: ignore[attr-defined]  # for the ballot pages
     return ballots
 
 

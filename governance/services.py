@@ -9,6 +9,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
@@ -167,7 +168,7 @@ def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
                 f"{member.get_full_name() or member} has voted in this case's ballot and "
                 "cannot chair it."
             )
-        before = case.acting_chair.username if case.acting_chair_id else None
+        before = case.acting_chair.username if case.acting_chair else None
         case.acting_chair = member
         case.save(update_fields=["acting_chair"])
         audit_record(
@@ -237,7 +238,7 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
                 actor=actor,
                 action="case.acting_chair_designated",
                 obj=case,
-                before={"acting_chair": case.acting_chair.username},
+                before={"acting_chair": case.acting_chair.username},  # type: ignore[union-attr]
                 after={"acting_chair": None},
             )
             case.acting_chair = None
@@ -274,7 +275,7 @@ def evidence_sync_access(*, actor, case: Case) -> None:
         if wanted is None:
             continue
         current = set(
-            get_users_with_perms(document, only_with_perms_in=[VIEW_DOCUMENT]).values_list(
+            get_users_with_perms(document, only_with_perms_in=[VIEW_DOCUMENT]).values_list(  # type: ignore[union-attr]
                 "pk", flat=True
             )
         )
@@ -455,9 +456,11 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
     if choice not in VoteChoice.values:
         raise ValidationError("Choose one of the options.")
     with transaction.atomic():
-        # Fresh rows, locked: the ballot may have closed or the member declared meanwhile.
-        locked = Ballot.objects.select_for_update().get(pk=ballot.pk)
-        locked.case = Case.objects.select_for_update().get(pk=locked.case_id)
+        # Fresh rows, locked (the ballot and its case, in one statement): the ballot may have
+        # closed or the member declared meanwhile. The case's declarations are read once, for
+        # the policy and for the check below.
+        locked = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
+        prefetch_related_objects([locked.case], "conflicts")
         policies.ballots.require(actor, "vote", locked)
         if policies.declaration_for(actor, locked.case) is None:
             if not no_conflict:
@@ -466,9 +469,14 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
                     "one on the case page."
                 )
             conflict_declare(actor=actor, case=locked.case, has_conflict=False, reason="")
-        vote, created = Vote.objects.update_or_create(
-            ballot=locked, member=actor, defaults={"choice": choice}
-        )
+        # The locked ballot serialises its votes: no savepoint of update_or_create needed.
+        vote = Vote.objects.filter(ballot=locked, member=actor).first()
+        created = vote is None
+        if vote is None:
+            vote = Vote.objects.create(ballot=locked, member=actor, choice=choice)
+        else:
+            vote.choice = choice
+            vote.save(update_fields=["choice", "changed_at"])
         audit_record(
             actor=actor,
             action="vote.cast" if created else "vote.changed",
@@ -741,15 +749,22 @@ def characteristics_upload(
         if becomes_current and current is not None:
             current.is_current = False
             current.save(update_fields=["is_current"])
-        document = SecurityCharacteristics.objects.create(
-            device_type=device_type,
-            version_label=version_label,
-            effective_date=effective_date,
-            ncsc_reference=ncsc_reference,
-            **stored.fields(),
-            is_current=becomes_current,
-            uploaded_by=actor,
-        )
+        try:
+            with transaction.atomic():
+                document = SecurityCharacteristics.objects.create(
+                    device_type=device_type,
+                    version_label=version_label,
+                    effective_date=effective_date,
+                    ncsc_reference=ncsc_reference,
+                    **stored.fields(),
+                    is_current=becomes_current,
+                    uploaded_by=actor,
+                )
+        except IntegrityError:  # another upload for this type committed meanwhile
+            raise ValidationError(
+                f"Another version for {device_type} was recorded at the same time. "
+                "Check the list, then upload again if this one is still needed."
+            ) from None
         audit_record(
             actor=actor,
             action="characteristics.uploaded",

@@ -13,6 +13,7 @@ from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
 from cpl.policies import CERTIFICATES
 from portal.documents import attachment_response
+from portal.forms import AlreadySubmitted
 from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
 
@@ -146,6 +147,8 @@ class CaseDetailView(CaseMixin, TemplateView):
             )
         if "designate_acting_chair" in actions:
             context["acting_chair_form"] = ActingChairForm(case=case)
+        if "comment" in actions:
+            context["comment_form"] = CommentForm()  # its one-time token
         context.update(kwargs)
         return super().get_context_data(**context)
 
@@ -181,9 +184,13 @@ class CaseFormView(CaseMixin, FormView):
     def form_invalid(self, form):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
+    @property
+    def case_url(self):
+        return reverse("governance:case", kwargs={"case_pk": self.case.pk})
+
     def done(self, text):
         messages.success(self.request, text)
-        return redirect("governance:case", case_pk=self.case.pk)
+        return redirect(self.case_url)
 
 
 class EvidenceUploadView(CaseFormView):
@@ -192,13 +199,15 @@ class EvidenceUploadView(CaseFormView):
     form_class = EvidenceUploadForm
 
     def form_valid(self, form):
-        document = services.evidence_upload(
-            actor=self.request.user,
-            case=self.case,
-            title=form.cleaned_data["title"],
-            classification=form.cleaned_data["classification"],
-            upload=form.cleaned_data["file"],
-        )
+        with form.submitted_once(self.request.user) as submission:
+            document = services.evidence_upload(
+                actor=self.request.user,
+                case=self.case,
+                title=form.cleaned_data["title"],
+                classification=form.cleaned_data["classification"],
+                upload=form.cleaned_data["file"],
+            )
+            submission.result_url = self.case_url
         return self.done(f"{document.title} uploaded.")
 
 
@@ -223,9 +232,11 @@ class EvidenceGrantView(CaseFormView):
         return super().get_context_data(document=self.document, **kwargs)
 
     def form_valid(self, form):
-        services.evidence_grant(
-            actor=self.request.user, document=self.document, users=form.cleaned_data["users"]
-        )
+        with form.submitted_once(self.request.user) as submission:
+            services.evidence_grant(
+                actor=self.request.user, document=self.document, users=form.cleaned_data["users"]
+            )
+            submission.result_url = self.case_url
         return self.done(f"Access to {self.document.title} granted.")
 
 
@@ -267,9 +278,11 @@ class ActingChairView(CaseFormView):
     def form_valid(self, form):
         member = form.cleaned_data["member"]
         try:
-            services.case_designate_acting_chair(
-                actor=self.request.user, case=self.case, member=member
-            )
+            with form.submitted_once(self.request.user) as submission:
+                services.case_designate_acting_chair(
+                    actor=self.request.user, case=self.case, member=member
+                )
+                submission.result_url = self.case_url
         except ValidationError as exc:
             _form_errors(form, exc, "member")
             return self.form_invalid(form)
@@ -286,13 +299,15 @@ class ExpertInviteView(CaseFormView):
 
     def form_valid(self, form):
         try:
-            invitation = services.expert_invite(
-                actor=self.request.user,
-                case=self.case,
-                expert=form.cleaned_data["expert"],
-                expires_at=form.expires_at,
-                documents=form.cleaned_data["documents"],
-            )
+            with form.submitted_once(self.request.user) as submission:
+                invitation = services.expert_invite(
+                    actor=self.request.user,
+                    case=self.case,
+                    expert=form.cleaned_data["expert"],
+                    expires_at=form.expires_at,
+                    documents=form.cleaned_data["documents"],
+                )
+                submission.result_url = self.case_url
         except ValidationError as exc:
             _form_errors(form, exc)
             return self.form_invalid(form)
@@ -307,14 +322,17 @@ class CommentView(CaseMixin, View):
 
     def post(self, request, case_pk):
         form = CommentForm(request.POST)
+        comments = reverse("governance:case", kwargs={"case_pk": case_pk}) + "#comments"
         if form.is_valid():
-            services.case_comment(
-                actor=request.user, case=self.case, text=form.cleaned_data["text"]
-            )
+            with form.submitted_once(request.user) as submission:
+                services.case_comment(
+                    actor=request.user, case=self.case, text=form.cleaned_data["text"]
+                )
+                submission.result_url = comments
             messages.success(request, "Comment added.")
         else:
             messages.error(request, "Write a comment before you add it.")
-        return redirect(reverse("governance:case", kwargs={"case_pk": case_pk}) + "#comments")
+        return redirect(comments)
 
 
 class BallotOpenView(CaseMixin, View):
@@ -380,19 +398,29 @@ class VoteView(BallotMixin, View):
     """htmx: the vote panel is swapped in place; without htmx, back to the ballot page."""
 
     def post(self, request, ballot_pk):
+        # Who may see ballots does not depend on the ballot: the service reads it once, locked,
+        # and the policy decides on that row rather than on a copy read before it.
+        if not policies.ballots.can(request.user, "view", None):
+            raise Http404
         form = VoteForm(request.POST)
         status, note = 200, ""
         if not form.is_valid():
             status, note = 400, "Choose one of the options."
         else:
             try:
-                services.vote_cast(
-                    actor=request.user,
-                    ballot=self.ballot,
-                    choice=form.cleaned_data["choice"],
-                    no_conflict=form.cleaned_data["no_conflict"],
-                )
+                with form.submitted_once(request.user) as submission:
+                    services.vote_cast(
+                        actor=request.user,
+                        ballot=Ballot(pk=ballot_pk),
+                        choice=form.cleaned_data["choice"],
+                        no_conflict=form.cleaned_data["no_conflict"],
+                    )
+                    submission.result_url = reverse("governance:ballot", args=[ballot_pk])
                 note = "Your vote is recorded. You may change it until the ballot closes."
+            except AlreadySubmitted:  # a double click: the first one counted
+                note = "Your vote is recorded. You may change it until the ballot closes."
+            except Ballot.DoesNotExist:
+                raise Http404 from None
             except ValidationError as exc:
                 status, note = 400, " ".join(exc.messages)
             except ActionNotNow as exc:
@@ -486,9 +514,12 @@ class CharacteristicsListView(PortalPermissionRequiredMixin, ListView):
         if form.is_valid():
             try:
                 data = dict(form.cleaned_data)
-                document = services.characteristics_upload(
-                    actor=request.user, upload=data.pop("file"), **data
-                )
+                with form.submitted_once(request.user) as submission:
+                    data.pop(form.TOKEN_FIELD)
+                    document = services.characteristics_upload(
+                        actor=request.user, upload=data.pop("file"), **data
+                    )
+                    submission.result_url = reverse("governance:characteristics")
             except ValidationError as exc:
                 _form_errors(form, exc, "version_label")
             else:

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from .admin_site import ReadOnlyAdmin
 from .models import AuditEvent, Notice, Organisation, User
+
+# Users and organisations are the admin's to change; each change is audited (admin_site).
 
 
 @admin.register(Organisation)
@@ -20,34 +23,16 @@ class PortalUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "occurred_at", "actor_label", "action", "object_type", "object_repr"]
     list_filter = ["action"]
     search_fields = ["object_repr", "actor_label", "action"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Notice)
-class NoticeAdmin(admin.ModelAdmin):
-    """Read-only: notices are written by the services, with their deliveries and audit."""
+class NoticeAdmin(ReadOnlyAdmin):
+    """Notices are written by the services, with their deliveries and audit."""
 
     list_display = ["subject", "kind", "reference", "created_at"]
     list_filter = ["kind"]
     search_fields = ["subject", "reference"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

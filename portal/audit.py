@@ -2,17 +2,34 @@
 
 Every append locks the chain head row (SELECT … FOR UPDATE) so that concurrent
 transactions in several web and worker processes extend one chain, never fork it.
+
+The chain alone cannot show that it was truncated or rewritten by someone with database
+access (they can fix the head and recompute the hashes). Checkpoints anchor it outside the
+database: the head's sequence number and hash, signed with the portal's Ed25519 key
+(portal.signing), appended as JSON lines to PORTAL_AUDIT_ANCHOR_DIR. `audit_verify_chain`
+checks every checkpoint against the chain.
 """
 
+import base64
+import binascii
 import datetime
 import decimal
+import fcntl
+import json
+import logging
+import os
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import signing
 from .models import AuditChainHead, AuditEvent
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
@@ -123,11 +140,134 @@ def audit_record(*, actor, action: str, obj=None, before=None, after=None, **kwa
     return audit_record_many(actor=actor, entries=[entry])[0]
 
 
+# --- Anchors: signed checkpoints of the chain head, outside the database ----------------------
+
+CHECKPOINT_FILE = "audit-checkpoints.jsonl"
+_CHECKPOINT_CONTEXT = b"portal-audit-checkpoint-v1\n"
+
+
+def _anchor_dir() -> Path:
+    return Path(settings.PORTAL_AUDIT_ANCHOR_DIR)
+
+
+def _checkpoint_payload(seq: int, head_hash: str, at: str, key: str) -> bytes:
+    body = {"seq": seq, "hash": head_hash, "at": at, "key": key}
+    return _CHECKPOINT_CONTEXT + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _last_checkpoint(path: Path) -> dict | None:
+    """The file's last line, read from its end (the file only grows)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 4096))
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
+def audit_checkpoint(*, only_if_moved: bool = False) -> dict | None:
+    """Sign the committed chain head and append it to the anchor file. With only_if_moved, a
+    head already anchored under the same key is not written again (the periodic task)."""
+    head = AuditChainHead.objects.get(pk=1)
+    key = signing.fingerprint()
+    path = _anchor_dir() / CHECKPOINT_FILE
+    if only_if_moved:
+        last = _last_checkpoint(path)
+        if last and (last.get("seq"), last.get("hash"), last.get("key")) == (
+            head.last_seq,
+            head.last_hash,
+            key,
+        ):
+            return None
+    at = timezone.now().isoformat()
+    signature = signing.sign(_checkpoint_payload(head.last_seq, head.last_hash, at, key))
+    checkpoint = {
+        "seq": head.last_seq,
+        "hash": head.last_hash,
+        "at": at,
+        "key": key,
+        "signature": base64.b64encode(signature).decode(),
+    }
+    line = (json.dumps(checkpoint, sort_keys=True) + "\n").encode()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Append-only: O_APPEND and one write per line under an exclusive lock, so web and worker
+    # processes never interleave; fsync so a crash cannot lose a checkpoint already reported.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return checkpoint
+
+
+def audit_checkpoint_on_commit() -> None:
+    """A checkpoint once the caller's transaction commits: a rolled-back head is never signed.
+    A failure is logged, never raised into the committed request; the periodic task catches up."""
+
+    def write():
+        try:
+            audit_checkpoint()
+        except Exception:
+            logger.exception("The audit chain checkpoint could not be written")
+
+    transaction.on_commit(write)
+
+
+@dataclass
+class Checkpoint:
+    seq: int
+    hash: str
+    at: str
+    where: str
+
+
+def _read_checkpoints() -> tuple[list[Checkpoint], str | None]:
+    """Every checkpoint in the anchor directory, each signature checked; or the first problem."""
+    try:
+        keys = signing.trusted_public_keys()
+    except signing.SigningKeyError as exc:
+        return [], f"the checkpoints cannot be checked: {exc}"
+    checkpoints = []
+    for path in sorted(_anchor_dir().glob("audit-checkpoints*.jsonl")):
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                where = f"{path.name} line {number}"
+                if not raw.strip():
+                    continue
+                try:
+                    entry = json.loads(raw)
+                    seq, head_hash = int(entry["seq"]), str(entry["hash"])
+                    at, key = str(entry["at"]), str(entry["key"])
+                    signature = base64.b64decode(entry["signature"], validate=True)
+                except (ValueError, KeyError, TypeError, binascii.Error):
+                    return [], f"checkpoint {where} is not a readable checkpoint"
+                public_key = keys.get(key)
+                if public_key is None:
+                    return [], (
+                        f"checkpoint {where} names a key ({key[:16]}…) that is neither the "
+                        "portal's signing key nor a retired one"
+                    )
+                payload = _checkpoint_payload(seq, head_hash, at, key)
+                if signing.verify_with([public_key], payload, signature) is None:
+                    return [], (f"checkpoint {where} has a bad signature: it was forged or altered")
+                checkpoints.append(Checkpoint(seq, head_hash, at, where))
+    return checkpoints, None
+
+
 @dataclass
 class ChainReport:
     checked: int
     error: str | None = None
     bad_seq: int | None = None
+    checkpoints: int = 0
+    anchored_seq: int = 0  # the highest sequence number a checkpoint signed
 
     @property
     def ok(self) -> bool:
@@ -135,7 +275,18 @@ class ChainReport:
 
 
 def audit_verify_chain() -> ChainReport:
-    """Recompute every link; name the first event that was altered, removed or inserted."""
+    """Recompute every link and compare the chain with every signed checkpoint; name the first
+    event that was altered, removed or inserted."""
+    checkpoints, problem = _read_checkpoints()
+    if problem:
+        return ChainReport(0, problem)
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for checkpoint in checkpoints:
+        by_seq.setdefault(checkpoint.seq, []).append(checkpoint)
+    for checkpoint in by_seq.get(0, []):
+        if checkpoint.hash != GENESIS_HASH:
+            return ChainReport(0, f"checkpoint {checkpoint.where} does not match the chain", 1)
+    anchored = max(by_seq, default=0)
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -155,9 +306,25 @@ def audit_verify_chain() -> ChainReport:
             return ChainReport(
                 checked, f"event #{event.seq} was altered after it was written", event.seq
             )
+        for checkpoint in by_seq.get(event.seq, []):
+            if checkpoint.hash != event.hash:
+                return ChainReport(
+                    checked,
+                    f"event #{event.seq} differs from the checkpoint signed at {checkpoint.at} "
+                    f"({checkpoint.where}): the chain was rewritten up to it",
+                    event.seq,
+                )
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
+    if anchored > checked:
+        at = max((c for c in checkpoints if c.seq == anchored), key=lambda c: c.at).at
+        return ChainReport(
+            checked,
+            f"the chain ends at #{checked} but a checkpoint signed at {at} records "
+            f"#{anchored}: the latest events were removed",
+            checked + 1,
+        )
     head = AuditChainHead.objects.get(pk=1)
     if head.last_seq != checked or head.last_hash != expected_prev:
         return ChainReport(
@@ -166,4 +333,4 @@ def audit_verify_chain() -> ChainReport:
             f"#{head.last_seq}: the latest events were removed",
             checked + 1,
         )
-    return ChainReport(checked)
+    return ChainReport(checked, checkpoints=len(checkpoints), anchored_seq=anchored)

@@ -21,7 +21,10 @@ def measured(argv: list[str]) -> tuple[float, float, str]:
     """Wall time and peak RSS of a child. The peak is the child's own VmHWM, polled: wait4's
     ru_maxrss would include this (large) process's image, inherited across fork+exec."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # argv is built by the bench commands themselves, never from input.
+    child = subprocess.Popen(  # nosec B603
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = 0
     while child.poll() is None:
         peak = max(peak, _high_water_kb(child.pid))

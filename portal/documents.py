@@ -5,8 +5,11 @@ permission-checked views."""
 
 import codecs
 import hashlib
+import logging
+import time
 import uuid
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +18,12 @@ import filetype
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db import transaction
 from django.http import FileResponse, HttpResponse, QueryDict
 from django.urls import Resolver404, resolve
 from django.utils.datastructures import MultiValueDict
+
+logger = logging.getLogger(__name__)
 
 ALLOWED_TYPES = {
     "application/pdf": "PDF",
@@ -237,8 +243,9 @@ def stored_documents(*, folder: str) -> Iterator[Callable[..., StoredFile]]:
     Wrap the service's transaction in it, outside: `with stored_documents(folder=...) as store,
     transaction.atomic():`. Then a rollback (of the transaction, or of the savepoint when the
     service runs inside another one) and a failed COMMIT both reach it as an exception, and no
-    stored file outlives the row that would have pointed at it. Django has no on_rollback hook;
-    this is the savepoint-safe equivalent."""
+    stored file outlives the row that would have pointed at it. When the block's transaction
+    was itself inside another one, that one can still roll back after the block: the files are
+    then removed at its rollback too (`remove_on_rollback`)."""
     paths: list[Path] = []
 
     def store(upload) -> StoredFile:
@@ -249,9 +256,46 @@ def stored_documents(*, folder: str) -> Iterator[Callable[..., StoredFile]]:
     try:
         yield store
     except BaseException:
-        for path in paths:
-            path.unlink(missing_ok=True)
+        _remove(paths)
         raise
+    remove_on_rollback(paths)
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+class _CommitMark:
+    """An on_commit callback that only records that the commit happened."""
+
+    def __init__(self, committed: list):
+        self.committed = committed
+
+    def __call__(self):
+        self.committed.append(True)
+
+
+def remove_on_rollback(paths: list[Path]) -> None:
+    """Remove these files if the transaction in progress rolls back; keep them if it commits.
+
+    Django has no on_rollback hook, but a rollback discards the on_commit callbacks registered
+    inside it (and a commit runs, then drops them): the callback is freed at once, and its
+    finaliser removes the files if it was freed by a rollback. Freed while commit hooks run
+    (a hook before it raised), it keeps them. Outside a transaction: nothing to wait for. A
+    process killed before either leaves the files to `private_files_sweep`."""
+    connection = transaction.get_connection()
+    if not paths or not connection.in_atomic_block:
+        return
+    committed: list = []
+    mark = _CommitMark(committed)
+    weakref.finalize(mark, _remove_if_rolled_back, list(paths), committed, connection)
+    transaction.on_commit(mark)
+
+
+def _remove_if_rolled_back(paths: list[Path], committed: list, connection) -> None:
+    if not committed and not getattr(connection, "run_commit_hooks_on_set_autocommit_on", True):
+        _remove(paths)
 
 
 def attachment_response(document, *, folder: str):
@@ -323,11 +367,71 @@ def upload_limit_exceeded(request) -> HttpResponse | None:
     limit = getattr(request, "upload_refused_limit", None)
     if limit is None:
         return None
-    from django.template.defaultfilters import filesizeformat
+    from .errors import error_page
 
-    return HttpResponse(
-        f"The file is too large: this page accepts files of at most {filesizeformat(limit)}. "
-        "Nothing was uploaded. Go back and choose a smaller file.",
-        status=413,
-        content_type="text/plain; charset=utf-8",
-    )
+    return error_page(413, request, limit=limit)
+
+
+# Files no row refers to ------------------------------------------------------------------------
+# A file is written before the row that points at it. `stored_documents` removes it when the
+# transaction fails inside its block; a rollback of an enclosing transaction later, or a process
+# killed mid-upload, can still leave one behind: `private_files_sweep` deletes those, once they
+# are older than PRIVATE_ORPHAN_GRACE_HOURS (an upload in progress has no row yet). Django's own
+# temporary upload files are in the OS temporary folder (FILE_UPLOAD_TEMP_DIR unset), which
+# Django deletes after the request and the OS cleans.
+
+_STORAGE_FOLDERS: dict[str, list[Callable[[], Iterable[str]]]] = {}
+
+
+def register_storage_folder(folder: str, *referenced: Callable[[], Iterable[str]]) -> None:
+    """Declare a folder under PRIVATE_STORAGE_ROOT and how to list the stored names that rows
+    refer to. Only declared folders are swept."""
+    _STORAGE_FOLDERS.setdefault(folder, []).extend(referenced)
+
+
+def stored_names(model, field: str = "stored_name") -> Callable[[], Iterable[str]]:
+    """The stored names of a model's rows."""
+    return lambda: model._default_manager.values_list(field, flat=True).iterator()
+
+
+def listed_files(model, field: str, folder: str) -> Callable[[], Iterable[str]]:
+    """The stored names in `folder` listed by a JSON field of entries {"folder", "stored_name"}
+    (a referral pack's files)."""
+
+    def names():
+        for entries in model._default_manager.values_list(field, flat=True).iterator():
+            for entry in entries or ():
+                if isinstance(entry, dict) and entry.get("folder") == folder:
+                    yield entry.get("stored_name")
+
+    return names
+
+
+def private_files_sweep(*, grace_hours: float | None = None, dry_run: bool = False) -> list[Path]:
+    """Delete the files of declared folders that no row refers to and that are older than the
+    grace period; return them."""
+    hours = settings.PRIVATE_ORPHAN_GRACE_HOURS if grace_hours is None else grace_hours
+    cutoff = time.time() - hours * 3600
+    root = Path(settings.PRIVATE_STORAGE_ROOT)
+    swept = []
+    for folder, providers in _STORAGE_FOLDERS.items():
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        # Listed before the rows are read: a file written after the listing is not a candidate.
+        candidates = [
+            path
+            for path in directory.iterdir()
+            if path.is_file() and not path.is_symlink() and path.lstat().st_mtime < cutoff
+        ]
+        if not candidates:
+            continue
+        referenced = {name for provider in providers for name in provider()}
+        for path in candidates:
+            if path.name not in referenced:
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+                swept.append(path)
+    if swept and not dry_run:
+        logger.info("Deleted %d private files no row refers to", len(swept))
+    return swept

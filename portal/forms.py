@@ -1,8 +1,13 @@
+import contextlib
+import uuid
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
+from django.db import IntegrityError, transaction
 
 from .documents import detect_content_type
+from .models import SubmissionToken
 
 
 class LoginForm(AuthenticationForm):
@@ -73,3 +78,52 @@ class ObjectsField(forms.ModelMultipleChoiceField):
                     params={"pk": text[:20]},
                 )
         return super()._check_values(value)
+
+
+class AlreadySubmitted(Exception):
+    """The same form was submitted before (a double click, a replay): nothing was done again.
+    `result_url` is where the first submission's result is, when it said."""
+
+    def __init__(self, result_url: str = ""):
+        super().__init__("This form was already sent, so it was not saved a second time.")
+        self.result_url = result_url
+
+
+class OneTimeSubmissionMixin:
+    """A hidden one-time token, new each time the form is shown. The view wraps the form's
+    effect in `submitted_once`: the token is written (unique per user) in the same transaction,
+    so a second submission of the same form waits for the first, finds the token taken and
+    raises AlreadySubmitted (answered by portal.middleware with the first one's result) instead
+    of doing it again. Database-enforced, so it holds across workers and parallel requests.
+
+    A POST without a token (a client that never fetched the form) is not deduplicated."""
+
+    TOKEN_FIELD = "submission_token"  # nosec B105  # a field name, not a secret
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[self.TOKEN_FIELD] = forms.UUIDField(
+            required=False,
+            initial=uuid.uuid4,
+            widget=forms.HiddenInput,
+            error_messages={"invalid": "This form is out of date: reload the page and try again."},
+        )
+
+    @contextlib.contextmanager
+    def submitted_once(self, user):
+        """Do the form's effect inside this block; set `.result_url` on what it yields to send a
+        replay there."""
+        token = self.cleaned_data.get(self.TOKEN_FIELD)
+        with transaction.atomic():
+            if token is None:
+                yield SubmissionToken(user=user)  # unsaved: nothing to deduplicate on
+                return
+            try:
+                with transaction.atomic():
+                    submission = SubmissionToken.objects.create(user=user, token=token)
+            except IntegrityError:
+                first = SubmissionToken.objects.filter(user=user, token=token).first()
+                raise AlreadySubmitted(first.result_url if first else "") from None
+            yield submission
+            if submission.result_url:
+                submission.save(update_fields=["result_url"])

@@ -1,13 +1,17 @@
+from urllib.parse import urlencode
+
 from django.shortcuts import redirect
 from django.urls import reverse
 
-# Paths an authenticated but not yet second-factor-verified user may still reach.
-# The load balancer's probes too: a half-signed-in browser must not be redirected from them.
-_OPEN_URL_NAMES = ("mfa-verify", "mfa-setup", "logout", "healthz", "readyz")
+# Paths a signed-in user who has not passed the second factor yet may still reach: sign-in,
+# enrolment, the security code, sign-out, and the load balancer's probes (a half-signed-in
+# browser must not be redirected from them). Static files are open too.
+_OPEN_URL_NAMES = ("login", "mfa-verify", "mfa-setup", "logout", "healthz", "readyz")
 
 
 class SecondFactorRequiredMiddleware:
-    """Privileged roles must pass TOTP before any page; the password alone is not enough."""
+    """Every signed-in user, of every role, passes TOTP before any page: the password alone
+    opens nothing but the pages above. A user without an authenticator enrols one first."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -15,11 +19,16 @@ class SecondFactorRequiredMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and user.requires_second_factor and not user.is_verified():
+        if user.is_authenticated and not user.is_verified():
+            from django.conf import settings
+
             if self._open_paths is None:
                 self._open_paths = {reverse(name) for name in _OPEN_URL_NAMES}
-            if request.path not in self._open_paths and not request.path.startswith("/static/"):
-                return redirect(f"{reverse('mfa-verify')}?next={request.get_full_path()}")
+            static_url = "/" + settings.STATIC_URL.lstrip("/")
+            if request.path not in self._open_paths and not request.path.startswith(static_url):
+                return redirect(
+                    f"{reverse('mfa-verify')}?{urlencode({'next': request.get_full_path()})}"
+                )
         return self.get_response(request)
 
 
@@ -37,15 +46,25 @@ class ConcurrentChangeMiddleware:
         from django.utils.http import url_has_allowed_host_and_scheme
         from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+        from .forms import AlreadySubmitted
         from .policies import ActionNotNow
 
-        if not isinstance(exception, (ConcurrentTransition, TransitionNotAllowed, ActionNotNow)):
+        if not isinstance(
+            exception, (ConcurrentTransition, TransitionNotAllowed, ActionNotNow, AlreadySubmitted)
+        ):
             return None
         back = request.META.get("HTTP_REFERER", "")
         if not url_has_allowed_host_and_scheme(
             back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         ):
             back = request.path if request.method == "GET" else "/"
+        if isinstance(exception, AlreadySubmitted):
+            # A double click or replay: show what the first submission made, not a second one.
+            from django.contrib import messages
+            from django.shortcuts import redirect
+
+            messages.info(request, str(exception))
+            return redirect(exception.result_url or back)
         return render(request, "409.html", {"reason": str(exception), "back": back}, status=409)
 
 
@@ -66,7 +85,7 @@ class RequestInputMiddleware:
 
     def __call__(self, request):
         if _has_nul(request.GET):
-            return _nul_refused()
+            return _nul_refused(request)
         if request.method == "POST":
             from .documents import upload_limit_exceeded
 
@@ -75,7 +94,7 @@ class RequestInputMiddleware:
             if too_large is not None:
                 return too_large
             if _has_nul(form_data):
-                return _nul_refused()
+                return _nul_refused(request)
         return self.get_response(request)
 
 
@@ -83,12 +102,11 @@ def _has_nul(data) -> bool:
     return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())
 
 
-def _nul_refused():
-    from django.http import HttpResponseBadRequest
+def _nul_refused(request):
+    from .errors import error_page
 
-    return HttpResponseBadRequest(
-        "The request contains a NUL character, which no field accepts.",
-        content_type="text/plain; charset=utf-8",
+    return error_page(
+        400, request, reason="The request contains a NUL character, which no field accepts."
     )
 
 

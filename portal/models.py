@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.functional import cached_property
 
-from .roles import MFA_REQUIRED_ROLES, SSC_ROLES, Role
+from .roles import SSC_ROLES, Role
 
 
 class Organisation(models.Model):
@@ -50,19 +50,25 @@ class User(AbstractUser):
     # Formal notices to the user's organisation go to its named contacts (all its users when
     # it names none).
     is_notice_contact = models.BooleanField("receives formal notices", default=False)
+    # Bumped on every change to what the user may do (portal.permission_cache): the key of the
+    # cached roles, permissions and second-factor device.
+    access_version = models.PositiveIntegerField(default=0, editable=False)
 
     @cached_property
     def roles(self) -> frozenset[str]:
-        if not self.is_authenticated or not self.is_active:
+        from .permission_cache import user_roles
+
+        if not self.is_authenticated or not self.is_active or self.pk is None:
             return frozenset()
-        return frozenset(self.groups.values_list("name", flat=True))
+        return user_roles(self)
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
 
     @property
     def requires_second_factor(self) -> bool:
-        return self.is_superuser or bool(self.roles & MFA_REQUIRED_ROLES)
+        """Every user, whatever the role: all see vulnerability details, plans or decisions."""
+        return True
 
     @property
     def is_ssc(self) -> bool:
@@ -175,6 +181,7 @@ class Notice(models.Model):
         EXPERT_INVITATION = "expert_invitation", "Technical expert invitation"
         CHASER = "chaser", "Reminder to acknowledge a notice"
         CHAIRING = "chairing", "Chairing a case"
+        SIGN_IN_ALERT = "sign_in_alert", "Failed sign-ins alert"
 
     # Prompts to act that are overtaken by events (a ballot closes) or are chasers themselves:
     # chasing them would only add noise.
@@ -263,3 +270,23 @@ class StoredDocument(models.Model):
 
     class Meta:
         abstract = True
+
+
+class SubmissionToken(models.Model):
+    """A form's one-time token (portal.forms.OneTimeSubmissionMixin), written in the same
+    transaction as the form's effect. The unique constraint makes a double click or a replayed
+    request of the same form wait for the first and then find its token taken: one effect."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.UUIDField()
+    used_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Where the first submission's result is, for the replay's answer.
+    result_url = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="one_effect_per_form_token")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.token}"

@@ -10,10 +10,11 @@ notice in the outbox, so an SMTP failure cannot lose it.
 import datetime
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -117,6 +118,13 @@ def email_body(delivery: NoticeDelivery) -> str:
     return "\n".join(lines) + "\n"
 
 
+def delivery_message_id(delivery: NoticeDelivery) -> str:
+    """The same for every attempt: a worker killed after the mail server accepted a message
+    but before its commit sends it again, and mail systems see it is the same message."""
+    host = urlsplit(settings.PORTAL_BASE_URL).hostname or "ssc-portal"
+    return f"<notice-delivery-{delivery.pk}@{host}>"
+
+
 def notice_deliver(*, notice_id: int) -> int:
     """E-mail every undelivered recipient of a notice. Safe to run twice, even at once: each
     delivery row is locked and marked in the same transaction as its e-mail is sent."""
@@ -134,10 +142,13 @@ def notice_deliver(*, notice_id: int) -> int:
                 continue  # another run delivered it
             delivery.attempts += 1
             try:
-                send_mail(
-                    delivery.notice.subject, email_body(delivery), None, [delivery.recipient.email]
-                )
-            except Exception as exc:  # SMTP down: keep it undelivered, retry later
+                EmailMessage(
+                    delivery.notice.subject,
+                    email_body(delivery),
+                    to=[delivery.recipient.email],
+                    headers={"Message-ID": delivery_message_id(delivery)},
+                ).send()
+            except Exception as exc:  # noqa: BLE001  any failed send stays undelivered, retried
                 delivery.last_error = str(exc)[:500]
                 delivery.save(update_fields=["attempts", "last_error"])
                 continue
@@ -154,6 +165,7 @@ def notices_redispatch(*, older_than=datetime.timedelta(minutes=1)) -> int:
             attempts__lt=20,
             notice__created_at__lt=timezone.now() - older_than,
         )
+        .order_by()  # the model's ordering would make DISTINCT per delivery, not per notice
         .values_list("notice_id", flat=True)
         .distinct()
     )

@@ -15,7 +15,9 @@ anywhere else.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from typing import TypeVar
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import models
 from django.http import Http404
 
@@ -32,6 +34,7 @@ class ActionNotNow(PermissionDenied):
 Refusal = str | None
 
 _REGISTRY: dict[type[models.Model], Policy] = {}
+PolicyT = TypeVar("PolicyT", bound="Policy")
 
 
 class Policy:
@@ -97,7 +100,7 @@ class Policy:
         )
         try:
             obj = queryset.get(pk=pk)
-        except (self.model.DoesNotExist, ValueError, TypeError):
+        except (ObjectDoesNotExist, ValueError, TypeError):
             raise Http404 from None
         if not self.can(user, "view", obj):
             raise Http404
@@ -113,14 +116,14 @@ class Policy:
         return " ".join((check.__doc__ or "").split()) if check else ""
 
 
-def register(policy: Policy) -> Policy:
+def register(policy: PolicyT) -> PolicyT:
     _REGISTRY[policy.model] = policy
     return policy
 
 
-def policy_for(obj_or_model) -> Policy:
+def policy_for(obj_or_model: models.Model | type[models.Model]) -> Policy:
     model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
-    return _REGISTRY[model._meta.concrete_model]
+    return _REGISTRY[model._meta.concrete_model]  # type: ignore[index]  # None only if abstract
 
 
 def policy_permission(action: str):
@@ -130,5 +133,5 @@ def policy_permission(action: str):
     def permitted(instance, user) -> bool:
         return policy_for(instance).can(user, action, instance)
 
-    permitted.policy_action = action
+    permitted.policy_action = action  # type: ignore[attr-defined]  # for the state-machine docs
     return permitted

@@ -13,8 +13,4 @@ class Role(models.TextChoices):
     AUTHORITY = "Authority", "Authority"
 
 
-# Roles that see vulnerability details or decide on them: a second factor is mandatory.
-MFA_REQUIRED_ROLES = frozenset(
-    {Role.SECRETARIAT, Role.CHAIR, Role.MEMBER, Role.EXPERT, Role.AUTHORITY}
-)
 SSC_ROLES = frozenset({Role.SECRETARIAT, Role.CHAIR, Role.MEMBER})

@@ -32,7 +32,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    SECRET_KEY = "django-insecure-development-only-key-not-for-production-use-0123456789"
+    SECRET_KEY = "django-insecure-development-only-key-not-for-production-use-0123456789"  # nosec B105  # DEBUG only
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -67,7 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # After authentication (it asks who is signed in); on the way out it sees every response.
     "portal.middleware.NoStoreMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # django-otp's, with the verified device cached per access version (portal.permission_cache).
+    "portal.permission_cache.CachedOTPMiddleware",
     "portal.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -113,7 +114,9 @@ AUTH_USER_MODEL = "portal.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Model permissions cached per user's access version (portal.permission_cache). Object
+    # permissions are read per request: a grant must hold for the very instance that made it.
+    "portal.permission_cache.CachedModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 
@@ -135,14 +138,43 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# Lockout (django-axes): five failures lock the username, and separately the client address,
-# for an hour.
+# Lockout (django-axes, see portal.lockout and the README's "Signing in"). Five failed passwords
+# lock that username from that client address only, for an hour: another user at the same address
+# (one office, or everyone when the load balancer's address was taken) and the same user elsewhere
+# are not affected, and a success resets only that username's failures from that address.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Attempts refused while locked are not failures: hammering cannot stretch a lock for ever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "portal.lockout.PortalLockoutHandler"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 AXES_VERBOSE = False
+# The client address: the socket's, or behind the load balancer (DJANGO_BEHIND_PROXY) the entry
+# the trusted proxies appended to X-Forwarded-For, counted from the right (django-ipware), so a
+# client cannot choose its address by sending the header itself. DJANGO_TRUSTED_PROXY_COUNT is
+# the number of proxies in front of Django that each append their peer's address (default 1).
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY")
+if BEHIND_PROXY:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    # ipware counts the proxies listed in the header: the nearest one is REMOTE_ADDR, not listed.
+    AXES_IPWARE_PROXY_COUNT = max(int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "1")) - 1, 0)
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+    AXES_IPWARE_PROXY_COUNT = None
+# More entries than the proxies appended (a client's own header) are allowed and ignored.
+IPWARE_STRICT = False
+# Failures for one username from many addresses (a distributed guess) slow that username down:
+# from LOGIN_THROTTLE_AFTER failures in the cool-off window (each address counting at most
+# AXES_FAILURE_LIMIT), each further attempt waits LOGIN_THROTTLE_BASE_SECONDS after the latest
+# failure, doubling per further failure up to LOGIN_THROTTLE_MAX_SECONDS. Never a lock.
+LOGIN_THROTTLE_AFTER = int(os.environ.get("LOGIN_THROTTLE_AFTER", "10"))
+LOGIN_THROTTLE_BASE_SECONDS = 30
+LOGIN_THROTTLE_MAX_SECONDS = 15 * 60
+# The secretariat is told (once per username per cool-off window) when a username has failures
+# from this many addresses, or is locked or slowed down anywhere.
+LOGIN_ALERT_ADDRESSES = int(os.environ.get("LOGIN_ALERT_ADDRESSES", "3"))
 
 OTP_TOTP_ISSUER = "CPA/CPL Governance Portal"
 
@@ -170,6 +202,31 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CPL_IMPORT_MAX_BYTES = int(os.environ.get("CPL_IMPORT_MAX_BYTES", str(100 * 1024 * 1024)))
 CPL_IMPORT_MAX_REPORTED_ERRORS = 500
+# What an import file may expand to, whatever its size on disk (cpl.exchange, cpl.inventory):
+# a small compressed file can unpack to gigabytes, or to millions of empty rows.
+CPL_IMPORT_MAX_ROWS = int(os.environ.get("CPL_IMPORT_MAX_ROWS", "200000"))
+CPL_IMPORT_MAX_COLUMNS = 64
+CPL_IMPORT_MAX_EMPTY_ROWS = 10000  # in a row
+CPL_IMPORT_MAX_LINE_CHARS = 64 * 1024
+CPL_IMPORT_XLSX_MAX_PARTS = 100
+CPL_IMPORT_XLSX_MAX_PART_BYTES = 256 * 1024 * 1024
+CPL_IMPORT_XLSX_MAX_UNPACKED_BYTES = 320 * 1024 * 1024
+CPL_IMPORT_XLSX_MAX_RATIO = 100  # spreadsheet XML compresses about 10 to 1
+# The import task is stopped after the soft limit (the job fails, nothing changed) and killed
+# after the hard one; `cpl_imports_reap` fails a job still running after the hard limit and a
+# margin: its worker died.
+CPL_IMPORT_SOFT_TIME_LIMIT = int(os.environ.get("CPL_IMPORT_SOFT_TIME_LIMIT", str(15 * 60)))
+CPL_IMPORT_TIME_LIMIT = CPL_IMPORT_SOFT_TIME_LIMIT + 60
+CPL_IMPORT_STALE_AFTER = CPL_IMPORT_TIME_LIMIT + 5 * 60
+INVENTORY_MAX_UNPACKED_BYTES = int(
+    os.environ.get("INVENTORY_MAX_UNPACKED_BYTES", str(2 * 1024 * 1024 * 1024))
+)
+INVENTORY_MAX_LINE_CHARS = 4096
+INVENTORY_MAX_BLANK_LINES = 1000
+INVENTORY_MAX_ERRORS = 10000  # reading stops there: the report shows the first 500 anyway
+# Files under PRIVATE_STORAGE_ROOT that no row refers to are deleted by `sweep_private_files`
+# once this old (an upload in progress has no row yet).
+PRIVATE_ORPHAN_GRACE_HOURS = float(os.environ.get("PRIVATE_ORPHAN_GRACE_HOURS", "24"))
 CERTIFICATE_EXPIRY_WARNING_DAYS = 90
 EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 1024)))
 # Ballots: quorum is this share of the eligible (non-conflicted) voting members casting a
@@ -198,6 +255,19 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # Links in e-mails and inbox notices are absolute, built on this (no trailing slash).
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The Ed25519 key that signs audit checkpoints and referral pack manifests (portal.signing):
+# never in the database. PEM or base64 seed in PORTAL_SIGNING_KEY, or a file. Under DEBUG a
+# development key is generated in var/ (with a warning); production without a key fails the
+# system check. Checkpoints are appended to PORTAL_AUDIT_ANCHOR_DIR (keep it off the database
+# host, append-only, backed up).
+PORTAL_SIGNING_KEY = os.environ.get("PORTAL_SIGNING_KEY", "")
+PORTAL_SIGNING_KEY_FILE = os.environ.get("PORTAL_SIGNING_KEY_FILE", "")
+PORTAL_SIGNING_RETIRED_KEYS_FILE = os.environ.get("PORTAL_SIGNING_RETIRED_KEYS_FILE", "")
+PORTAL_DEV_SIGNING_KEY_FILE = BASE_DIR / "var" / "dev-signing-key.pem" if DEBUG else None
+PORTAL_AUDIT_ANCHOR_DIR = Path(
+    os.environ.get("PORTAL_AUDIT_ANCHOR_DIR", BASE_DIR / "var" / "anchors")
+)
 
 # Security headers. Content-Security-Policy has no inline scripts or styles.
 X_FRAME_OPTIONS = "DENY"
@@ -229,11 +299,36 @@ SECURE_SSL_REDIRECT = HTTPS and env_bool("DJANGO_SECURE_SSL_REDIRECT", default=T
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env_bool("DJANGO_BEHIND_PROXY"):
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Celery: a Redis broker when REDIS_URL is set, otherwise tasks run in-process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# The cache: Redis when REDIS_URL is set (shared by the workers), else each process's memory.
+# Cached roles and permissions are correct with either (keyed by User.access_version). Sessions
+# are read from the cache and written through to the database (cached_db) only when the cache is
+# shared: with per-process memory a signed-out session would live on in the other workers.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal",
+            # Redis down: fail fast and fall back to the database (a miss), like the broker
+            # below, never a 500 on every page.
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -257,6 +352,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,  # hourly: expiries are by date, so this catches each on its day
     },
     "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
+    "reap-cpl-imports": {"task": "cpl.tasks.cpl_imports_reap", "schedule": 5 * 60},
+    "sweep-private-files": {"task": "portal.tasks.private_files_sweep", "schedule": 6 * 60 * 60},
     "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
     "ballot-reminders": {"task": "governance.tasks.ballots_send_reminders", "schedule": 5 * 60},
     "notices-redispatch": {"task": "portal.tasks.notices_redispatch", "schedule": 60},
@@ -264,6 +361,7 @@ CELERY_BEAT_SCHEDULE = {
     "plans-overdue": {"task": "governance.tasks.plans_mark_overdue", "schedule": 60 * 60},
     "evidence-access": {"task": "governance.tasks.evidence_sync_all", "schedule": 60 * 60},
     "determinations-due": {"task": "governance.tasks.referrals_apply_due", "schedule": 60 * 60},
+    "audit-checkpoint": {"task": "portal.tasks.audit_checkpoint", "schedule": 10 * 60},
 }
 
 if REDIS_URL:
@@ -280,6 +378,11 @@ GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = (
     None  # no guardian anonymous user: anonymous visitors hold no object permissions
 )
+
+# `make bench-web` only: the ceiling pages and the query counter of portal.bench_views.
+BENCH_VIEWS = env_bool("PORTAL_BENCH_VIEWS")
+if BENCH_VIEWS:
+    MIDDLEWARE.insert(0, "portal.bench_views.QueryCountMiddleware")
 
 LOGGING = {
     "version": 1,

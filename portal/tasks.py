@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import notices
+from . import audit, documents, notices
 
 
 @shared_task(name="portal.tasks.notice_deliver")
@@ -23,3 +23,15 @@ def notices_chase():
 shared_task(name="governance.tasks.notice_deliver")(notice_deliver.run)
 shared_task(name="governance.tasks.notices_redispatch")(notices_redispatch.run)
 shared_task(name="governance.tasks.notices_chase")(notices_chase.run)
+
+
+@shared_task(name="portal.tasks.audit_checkpoint")
+def audit_checkpoint():
+    """Anchor the audit chain's head outside the database, when it moved since the last one."""
+    return audit.audit_checkpoint(only_if_moved=True) is not None
+
+
+@shared_task(name="portal.tasks.private_files_sweep")
+def private_files_sweep():
+    """Delete private files no row refers to, past the grace period (portal.documents)."""
+    return len(documents.private_files_sweep())

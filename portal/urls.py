@@ -1,8 +1,13 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import notice_views, views
+
+# The portal's own error pages (portal.errors): its layout, and 503 when the database went away.
+handler400 = "portal.errors.bad_request"
+handler500 = "portal.errors.server_error"
 
 urlpatterns = [
     # The home page combines both apps, so it lives in governance; included by string so that
@@ -24,6 +29,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
+    path("signing-key/", include("portal.key_views")),  # public: check packs and anchors
     path("inbox/", notice_views.InboxView.as_view(), name="inbox"),
     path("inbox/<int:pk>/", notice_views.InboxDetailView.as_view(), name="inbox-detail"),
     path("notices/", notice_views.NoticeListView.as_view(), name="notice-list"),
@@ -32,3 +38,6 @@ urlpatterns = [
     path("", include("governance.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_VIEWS:  # `make bench-web` only; never in production
+    urlpatterns.insert(0, path("bench/", include("portal.bench_views")))

@@ -34,9 +34,19 @@ def _safe_next(request, default: str = "/") -> str:
 
 
 class LoginView(auth_views.LoginView):
+    """The password step. Every user then passes the second factor (SecondFactorRequired-
+    Middleware): the security code, or at first sign-in the enrolment of an authenticator."""
+
     template_name = "registration/login.html"
-    redirect_authenticated_user = True
     authentication_form = LoginForm
+
+    def dispatch(self, request, *args, **kwargs):
+        # Fully signed in: nothing to do here. Half signed in (password only): the form, so
+        # that another person can still sign in on this browser.
+        user = request.user
+        if user.is_authenticated and user.is_verified():
+            return redirect(self.get_success_url())
+        return super().dispatch(request, *args, **kwargs)
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
@@ -51,11 +61,9 @@ class LoginView(auth_views.LoginView):
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        super().form_valid(form)
         user = form.get_user()
-        if user.requires_second_factor or user_has_device(user, confirmed=True):
-            return redirect(f"{_mfa_url(user)}?next={self.get_success_url()}")
-        return response
+        return redirect(f"{_mfa_url(user)}?{urlencode({'next': self.get_success_url()})}")
 
 
 def _mfa_url(user) -> str:
@@ -68,7 +76,7 @@ class SecondFactorVerifyView(LoginRequiredMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated and not user_has_device(request.user, confirmed=True):
-            return redirect(f"{_mfa_url(request.user)}?next={_safe_next(request)}")
+            return redirect(f"{_mfa_url(request.user)}?{urlencode({'next': _safe_next(request)})}")
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -103,14 +111,15 @@ class SecondFactorVerifyView(LoginRequiredMixin, FormView):
 
 
 class SecondFactorSetupView(LoginRequiredMixin, FormView):
-    """First sign-in of a user who has no authenticator yet: enrol one, then verify with it."""
+    """First sign-in of a user (any role) who has no authenticator yet: enrol one, then verify
+    with it. Once a device is confirmed this page only redirects: it cannot replace it."""
 
     template_name = "registration/mfa_setup.html"
     form_class = SecurityCodeForm
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated and user_has_device(request.user, confirmed=True):
-            return redirect(f"{_mfa_url(request.user)}?next={_safe_next(request)}")
+            return redirect(f"{_mfa_url(request.user)}?{urlencode({'next': _safe_next(request)})}")
         return super().dispatch(request, *args, **kwargs)
 
     def _device(self) -> TOTPDevice:

@@ -47,6 +47,13 @@ def committee(users):
     return {**users, "member2": members[1], "member3": members[2], "members": members}
 
 
+@pytest.fixture(autouse=True)
+def audit_anchor_dir(settings, tmp_path):
+    """Each test starts a new audit chain: its checkpoints go to a folder of its own."""
+    settings.PORTAL_AUDIT_ANCHOR_DIR = tmp_path / "anchors"
+    return settings.PORTAL_AUDIT_ANCHOR_DIR
+
+
 @pytest.fixture(autouse=True, scope="session")
 def test_audit_actions():
     """Names the audit tests write on purpose, declared like every app's."""

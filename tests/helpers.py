@@ -49,9 +49,7 @@ def make_user(key: str, username: str | None = None, with_device: bool = True) -
     )
     user.groups.add(Group.objects.get(name=role))
     if with_device:
-        TOTPDevice.objects.create(
-            user=user, name="phone", confirmed=True, key=base64.b32decode(TOTP_SECRET).hex()
-        )
+        enrol_device(user)
     return user
 
 
@@ -59,14 +57,21 @@ def current_code(secret: str = TOTP_SECRET, offset: int = 0) -> str:
     return f"{totp(base64.b32decode(secret), t0=0, step=30, digits=6, drift=offset):06d}"
 
 
-def sign_in(client, user: User) -> None:
-    """A fully signed-in session: password and, where the user has one, the second factor."""
-    client.force_login(user)
+def enrol_device(user: User) -> TOTPDevice:
+    """The user's confirmed authenticator, set up (with TOTP_SECRET) if there is none yet."""
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    if device is not None:
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
+    return device or TOTPDevice.objects.create(
+        user=user, name="phone", confirmed=True, key=base64.b32decode(TOTP_SECRET).hex()
+    )
+
+
+def sign_in(client, user: User) -> None:
+    """A fully signed-in session: password and second factor. Every user has one (portal.
+    middleware.SecondFactorRequiredMiddleware), so a user made without a device gets one."""
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = enrol_device(user).persistent_id
+    session.save()
 
 
 CPL_HEADER = COLUMNS

@@ -9,7 +9,7 @@ import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 
-from portal.settings import *  # noqa: E402,F403
+from portal.settings import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 HTTPS = False
@@ -22,3 +22,9 @@ CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PRIVATE_STORAGE_ROOT = tempfile.mkdtemp(prefix="portal-test-private-")
 STATIC_ROOT = tempfile.mkdtemp(prefix="portal-test-static-")
+# A development signing key generated once per run; each test anchors the audit chain in its
+# own folder (tests/conftest.py), since each test starts a new chain.
+PORTAL_DEV_SIGNING_KEY_FILE = os.path.join(
+    tempfile.mkdtemp(prefix="portal-test-key-"), "signing-key.pem"
+)
+PORTAL_AUDIT_ANCHOR_DIR = tempfile.mkdtemp(prefix="portal-test-anchors-")

@@ -12,7 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal.models import Organisation, User
 from portal.roles import Role
 
-DEMO_PASSWORD = "portal-demo-2026"
+DEMO_PASSWORD = "portal-demo-2026"  # nosec B105  # the published demo password (README)
 SAMPLE_CPL = Path(__file__).with_name("cpl-sample.csv")
 
 P = Organisation.PartyType
@@ -41,7 +41,9 @@ USERS = [
 
 def demo_totp_secret(username: str) -> str:
     """A fixed base32 TOTP secret per demo user, so scripts can sign in."""
-    return base64.b32encode(hashlib.sha1(f"cpa-cpl-demo:{username}".encode()).digest()).decode()
+    return base64.b32encode(
+        hashlib.sha1(f"cpa-cpl-demo:{username}".encode(), usedforsecurity=False).digest()
+    ).decode()
 
 
 @transaction.atomic

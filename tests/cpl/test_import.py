@@ -9,7 +9,7 @@ from django.core.management import call_command
 from openpyxl import Workbook
 
 from cpl.exchange import ExchangeFileRejected
-from cpl.models import AssuranceCertificate, DeviceModel, Manufacturer
+from cpl.models import AssuranceCertificate, DeviceModel, ImportChange, Manufacturer
 from portal.models import AuditEvent
 
 from ..helpers import CPL_HEADER, SAMPLE_CPL, cpl_csv, cpl_row, import_bytes, import_sample
@@ -77,9 +77,11 @@ def test_changed_row_updates_the_device_model_and_is_audited():
     assert (summary.updated, summary.unchanged) == (1, 1)
     model = DeviceModel.objects.get(firmware_version="00000001")
     assert model.smets_chts_version == "CHTS v1.3"
-    event = AuditEvent.objects.get(action="devicemodel.updated", object_id=str(model.pk))
-    assert event.before == {"smets_chts_version": "SMETS2 v5.0"}
-    assert event.after == {"smets_chts_version": "CHTS v1.3"}
+    # One audit event per import; the row's change is kept under it (ImportChange).
+    change = ImportChange.objects.get(action="devicemodel.updated", object_id=str(model.pk))
+    assert change.before == {"smets_chts_version": "SMETS2 v5.0"}
+    assert change.after == {"smets_chts_version": "CHTS v1.3"}
+    assert change.event == AuditEvent.objects.filter(action="cpl.imported").latest("seq")
 
 
 BAD_ROWS = [

@@ -119,7 +119,14 @@ def test_upload_while_the_broker_is_down_is_imported_when_it_returns(
     from portal.celery import app
 
     client = client_for("secretariat")
-    saved = dict(app.conf)
+    keys = (
+        "task_always_eager",
+        "broker_url",
+        "broker_connection_retry",
+        "broker_transport_options",
+        "task_publish_retry",
+    )
+    saved = {key: app.conf[key] for key in keys}
     # A broker nobody listens on: publishing fails the way it does when Redis is down.
     app.conf.update(
         task_always_eager=False,
@@ -133,18 +140,7 @@ def test_upload_while_the_broker_is_down_is_imported_when_it_returns(
             client, SAMPLE_CPL.read_bytes(), capture=django_capture_on_commit_callbacks
         )
     finally:
-        app.conf.update(
-            {
-                key: saved[key]
-                for key in (
-                    "task_always_eager",
-                    "broker_url",
-                    "broker_connection_retry",
-                    "broker_transport_options",
-                    "task_publish_retry",
-                )
-            }
-        )
+        app.conf.update(saved)
         app.close()  # drop connections made to the dead broker
     assert response.status_code == 302
     job = CPLImport.objects.get()

@@ -58,8 +58,9 @@ _SIGN_INS: dict[str, int] = {}
 
 
 def sign_in(page, username):
-    """Password and TOTP through the real pages. A code is accepted once, so a second sign-in
-    within the same 30 seconds uses the next step's code."""
+    """Password and TOTP through the real pages, for every user whatever the role (each made
+    by `make_user` has an authenticator with TOTP_SECRET). A code is accepted once, so a second
+    sign-in within the same 30 seconds uses the next step's code."""
     step = _SIGN_INS[username] = _SIGN_INS.get(username, -1) + 1
     page.context.clear_cookies()
     page.goto("/accounts/login/")

@@ -161,13 +161,14 @@ def test_case_and_ballot_pages_run_constant_queries(committee, client_for, size)
     assert Ballot.objects.get(pk=ballot.pk).votes.count() == size - 1
 
 
-# Every page: session, user, OTP device, groups, 2 × permissions, organisation (header) = 7.
+# Every page: session, user, organisation (header) = 3 (roles, permissions and the second
+# factor's device are cached per access version: portal.permission_cache).
 # Case page: + the case with certificate, opener, acting chair and decision record, device
 # models, manufacturers, parties, declarations with members, experts, comments, comment
 # authors, ballots, their votes (whether the member may still declare), plan requirements,
-# referrals, latest inventory snapshot, the chair's visible documents = 21.
-CASE_PAGE_QUERIES = 21
+# referrals, latest inventory snapshot, the chair's visible documents = 17.
+CASE_PAGE_QUERIES = 17
 # Ballot page: + the ballot with case and acting chair, votes with members, declarations with
 # members, the eligible members, the case's ballots and their votes (whether the user may still
-# declare) = 13.
-BALLOT_PAGE_QUERIES = 13
+# declare) = 9.
+BALLOT_PAGE_QUERIES = 9

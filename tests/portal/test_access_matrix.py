@@ -61,6 +61,9 @@ EXPECTED = {
     # Load balancer probes: open to all, no second factor.
     "healthz": row(OK),
     "readyz": row(OK),
+    # The portal's public signing key: open to all (the Authority checks packs against it).
+    "signing-key": row(OK),
+    "signing-key-pem": row(OK),
     "login": row(REDIRECT, anonymous=OK),
     "logout": row(NOT_ALLOWED),  # POST only
     "mfa-verify": SIGNED_IN,

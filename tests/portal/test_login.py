@@ -1,4 +1,6 @@
-"""Sign-in: password (argon2, lockout), TOTP second factor for privileged roles, sign-out."""
+"""Sign-in: password (argon2, lockout), TOTP second factor for every user, sign-out.
+
+More in test_second_factor.py (every role) and test_lockout.py (lockout, delay, alerts)."""
 
 import base64
 
@@ -60,11 +62,24 @@ def test_malformed_security_code_gets_a_clear_error(client, token):
     assert "govuk-error-summary" in response.content.decode()
 
 
-def test_supplier_without_authenticator_signs_in_with_password(client):
+@pytest.mark.parametrize("role", ["supplier_a", "dcc"])
+def test_suppliers_and_the_dcc_must_pass_totp_too(client, role):
+    make_user(role)
+    response = password_step(client, role)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/security-code/")
+    # The reported bypass: going straight to the home page after the password step.
+    page = client.get("/")
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/security-code/")
+    client.post("/accounts/security-code/", {"token": current_code()})
+    assert client.get("/").status_code == 200
+
+
+def test_supplier_without_authenticator_must_enrol_first(client):
     make_user("supplier_a", with_device=False)
     response = password_step(client, "supplier_a")
-    assert response.status_code == 302 and response["Location"] == "/"
-    assert client.get("/").status_code == 200
+    assert response["Location"].startswith("/accounts/authenticator/")
+    assert client.get("/").status_code == 302
 
 
 def test_privileged_user_without_authenticator_must_enrol_first(client, settings):
@@ -85,15 +100,31 @@ def test_privileged_user_without_authenticator_must_enrol_first(client, settings
     assert client.get("/accounts/authenticator/")["Location"].startswith("/accounts/security-code/")
 
 
-def test_failed_logins_are_audited_and_lock_the_account(client):
+def test_failed_logins_are_audited_and_lock_the_username_from_that_address(client):
     make_user("secretariat")
     for _ in range(django_settings.AXES_FAILURE_LIMIT):
         password_step(client, "secretariat", "wrong password")
     assert AuditEvent.objects.filter(action="login.failed").count() >= 4
     locked = password_step(client, "secretariat")  # even the right password
     assert locked.status_code == 429
-    assert "Your account is locked" in locked.content.decode()
+    assert "Sign-in paused" in locked.content.decode()
+    assert "Try again in 60 minutes" in locked.content.decode()
     assert client.get("/")["Location"].startswith("/accounts/login/")
+    # From another address the same user signs in.
+    elsewhere = client.post(
+        "/accounts/login/",
+        {"username": "secretariat", "password": PASSWORD},
+        REMOTE_ADDR="81.2.69.161",
+    )
+    assert elsewhere["Location"].startswith("/accounts/security-code/")
+
+
+def test_lockout_settings_are_per_username_and_address():
+    import portal.settings as production
+
+    assert production.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
+    assert production.AXES_RESET_ON_SUCCESS is True
+    assert production.AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT is False
 
 
 def test_open_redirects_are_refused(client):
@@ -106,7 +137,7 @@ def test_open_redirects_are_refused(client):
 
 
 def test_sign_out_needs_post_and_ends_the_session(client):
-    make_user("supplier_b", with_device=False)
+    make_user("supplier_b", with_device=False)  # half signed in: sign-out is still open
     password_step(client, "supplier_b")
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/").status_code == 302
@@ -114,8 +145,10 @@ def test_sign_out_needs_post_and_ends_the_session(client):
 
 
 def test_password_change(client):
-    user = make_user("supplier_a", with_device=False)
+    user = make_user("supplier_a")
     password_step(client, "supplier_a")
+    assert client.get("/accounts/password/").status_code == 302  # not before the code
+    client.post("/accounts/security-code/", {"token": current_code()})
     new = "a much longer new passphrase 42"
     response = client.post(
         "/accounts/password/",

@@ -1,5 +1,6 @@
 """Headers, CSRF, production settings and the admin site."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def _production_env(**extra):
         DJANGO_SETTINGS_MODULE="portal.settings",
         DJANGO_ALLOWED_HOSTS="ssc-portal.example",
         DJANGO_SECRET_KEY="p" + os.urandom(40).hex(),
+        PORTAL_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
         **extra,
     )
     return env

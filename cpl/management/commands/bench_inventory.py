@@ -47,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError("Load a CPL and supplier organisations first (the Makefile does).")
         path = Path(workdir) / f"inventory-{rows}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        rng = random.Random(7)
+        rng = random.Random(7)  # nosec B311  # reproducible benchmark data, not a secret
         statuses = ["Commissioned"] * 17 + [
             "Installed Not Commissioned",
             "Suspended",

@@ -1,0 +1,516 @@
+"""A CPL import's writes, set-based.
+
+The validated rows are staged in a temporary table (PostgreSQL: psycopg's COPY from plain
+tuples; SQLite: batched inserts), checked across rows there, and merged into the register with
+INSERT … SELECT and UPDATE … FROM: no row of the register is read into Python, so time is a
+handful of statements and memory stays flat in the size of the file. The same SQL runs on both
+databases; `_Dialect` holds their few differences (JSON builders, string aggregation).
+"""
+
+import datetime
+import json
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection, transaction
+
+from .exchange import (
+    STAGED_COLUMNS,
+    RowError,
+    certificate_dates_error,
+    duplicate_identity_error,
+    manufacturer_name_error,
+)
+from .models import AssuranceCertificate, DeviceModel, ImportChange, Manufacturer
+
+STAGE = "cpl_import_stage"  # one row per valid file row (STAGED_COLUMNS)
+FACT = "cpl_import_fact"  # a view: one row per certificate a file row cites
+EXISTING = "cpl_import_existing"  # file rows whose device model is already registered
+CHANGES = "cpl_import_changes"  # the change list, until the import's audit event exists
+CERTS = "cpl_import_certs"  # the distinct certificate facts (kind, number, issued, expiry)
+
+SEGMENT = 20000  # rows per COPY: progress is reported between segments
+BATCH = 2000  # rows per executemany on SQLite
+KIND_ORDER = {"cpa": 1, "zigbee": 2, "dlms": 3}
+_SEPARATOR = "\x1f"  # joins certificate labels in one aggregate: never in a validated number
+
+M = Manufacturer._meta.db_table
+D = DeviceModel._meta.db_table
+C = AssuranceCertificate._meta.db_table
+L = DeviceModel.certificates.through._meta.db_table
+X = ImportChange._meta.db_table
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    json_object: str
+    json_array: str
+    string_agg: str
+    json_cast: str  # text to the JSONField's column type
+    text_type: str
+    json_array_concat: bool  # PostgreSQL: jsonb || jsonb; SQLite: build the array whole
+
+
+POSTGRESQL = _Dialect(
+    "jsonb_build_object", "jsonb_build_array", "string_agg", "CAST({} AS jsonb)", "text", True
+)
+SQLITE = _Dialect("json_object", "json_array", "group_concat", "{}", "text", False)
+
+_STAGE_TYPES = {
+    "file_row": "integer NOT NULL",
+    "device_type": "varchar(8) NOT NULL",
+    "manufacturer_id": "varchar(4) NOT NULL",
+    "manufacturer_name": "varchar(200) NOT NULL",
+    "model_id": "varchar(4) NOT NULL",
+    "hardware_version": "varchar(4) NOT NULL",
+    "firmware_version": "varchar(8) NOT NULL",
+    "smets_chts_version": "varchar(50) NOT NULL",
+    "date_added": "date NOT NULL",
+    "cpa_number": "varchar(100) NOT NULL",
+    "cpa_issued": "date NOT NULL",
+    "cpa_expiry": "date NOT NULL",
+    "zigbee_number": "varchar(100) NOT NULL",
+    "zigbee_expiry": "date NOT NULL",
+    "dlms_number": "varchar(100)",
+    "dlms_expiry": "date",
+}
+_COLUMNS = ["file_row", *STAGED_COLUMNS[1:]]
+assert list(_STAGE_TYPES) == _COLUMNS  # nosec B101  # checks this module's own constants
+
+# Identity of a staged row's device model, joined through its manufacturer.
+_IDENTITY_JOIN = f"""
+    JOIN {M} m ON m.manufacturer_id = {{s}}.manufacturer_id
+    JOIN {D} d ON d.manufacturer_id = m.id AND d.model_id = {{s}}.model_id
+        AND d.hardware_version = {{s}}.hardware_version
+        AND d.firmware_version = {{s}}.firmware_version"""
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+def _first_and_count(sql: str, limit: int) -> tuple[list[tuple], int]:
+    """Rows of a query whose last column is COUNT(*) OVER (): the rows, and the count."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        rows = cursor.fetchall()
+    return [row[:-1] for row in rows], (rows[0][-1] if rows else 0)
+
+
+@dataclass
+class MergeCounts:
+    created: int = 0
+    updated: int = 0
+    certificates_created: int = 0
+    certificates_updated: int = 0
+
+
+class ImportStaging:
+    """The temporary tables of one import on the default connection. Use as a context manager:
+    they are dropped however the import ends (they are private to the connection anyway)."""
+
+    def __init__(self):
+        self.vendor = connection.vendor
+        self.dialect = POSTGRESQL if self.vendor == "postgresql" else SQLITE
+        self.rows = 0
+        self._max_model = self._max_manufacturer = 0
+        self._unanalyzed: set[str] = set()  # register tables written since their last ANALYZE
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self):
+        self._drop()
+        columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
+        identity = "manufacturer_id, model_id, hardware_version, firmware_version"
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ({columns})")
+            cursor.execute(
+                f"""CREATE TEMPORARY VIEW {FACT} AS
+                SELECT file_row, 1 AS position, 'cpa' AS kind, cpa_number AS number,
+                    cpa_issued AS issued, cpa_expiry AS expiry, {identity} FROM {STAGE}
+                UNION ALL
+                SELECT file_row, 2, 'zigbee', zigbee_number, NULL, zigbee_expiry, {identity}
+                FROM {STAGE}
+                UNION ALL
+                SELECT file_row, 3, 'dlms', dlms_number, NULL, dlms_expiry, {identity}
+                FROM {STAGE} WHERE dlms_number IS NOT NULL"""  # nosec B608  # identifiers are this module's constants
+            )
+        return self
+
+    def __exit__(self, *exc):
+        if connection.connection is not None and not connection.needs_rollback:
+            self._drop()
+        return False
+
+    def _drop(self):
+        # Qualified: only ever this connection's temporary objects.
+        temp = "pg_temp" if self.vendor == "postgresql" else "temp"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP VIEW IF EXISTS {temp}.{FACT}")
+            for table in (CERTS, CHANGES, EXISTING, STAGE):
+                cursor.execute(f"DROP TABLE IF EXISTS {temp}.{table}")
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load(self, reading) -> None:
+        """Stage the validated rows of an ExchangeFileReading as they are read.
+
+        PostgreSQL: one COPY per SEGMENT rows, fed while the file is validated, so the database
+        ingests as Python reads. The reader's progress callback (it writes the job's progress)
+        is held while a COPY has the connection and called between segments. Each segment is
+        atomic: a file rejected mid-segment ends its COPY cleanly, in or out of a transaction.
+        """
+        report, held = reading.progress, []
+        if report is not None:
+            reading.progress = lambda rows, percent: held.append((rows, percent))
+        rows = iter(reading)
+        with connection.cursor() as cursor:
+            while True:
+                with transaction.atomic():
+                    staged = self._stage_segment(cursor, rows)
+                self.rows += staged
+                if held:
+                    report(*held[-1])
+                    held.clear()
+                if staged < SEGMENT:
+                    break
+            self._analyze(cursor, STAGE)
+
+    def _stage_segment(self, cursor, rows) -> int:
+        if self.vendor == "postgresql":
+            count = 0
+            with cursor.cursor.copy(f"COPY {STAGE} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in islice(rows, SEGMENT):
+                    copy.write_row(row)
+                    count += 1
+            return count
+        marks = ", ".join(["%s"] * len(_COLUMNS))
+        count = 0
+        while batch := [tuple(_iso(v) for v in row) for row in islice(rows, BATCH)]:
+            cursor.executemany(f"INSERT INTO {STAGE} VALUES ({marks})", batch)  # nosec B608  # identifiers are this module's constants
+            count += len(batch)
+            if count >= SEGMENT:
+                break
+        return count
+
+    # --- rules across rows ---------------------------------------------------------------
+
+    def cross_row_errors(self, limit: int) -> tuple[list[RowError], int]:
+        """Problems that span rows, over every staged row: the first `limit` of each rule in
+        row order, and how many there are in all."""
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {CERTS} AS SELECT DISTINCT kind, number, "
+                f"issued, expiry FROM {FACT}"  # nosec B608  # identifiers are this module's constants
+            )
+            self._analyze(cursor, CERTS)
+            identity = "manufacturer_id, model_id, hardware_version, firmware_version"
+            probes = [
+                f"SELECT 1 FROM {STAGE} GROUP BY {identity} HAVING COUNT(*) > 1",  # nosec B608  # identifiers are this module's constants
+                f"""SELECT 1 FROM {STAGE} GROUP BY manufacturer_id
+                    HAVING COUNT(DISTINCT manufacturer_name) > 1""",  # nosec B608  # identifiers are this module's constants
+                f"SELECT 1 FROM {CERTS} GROUP BY kind, number HAVING COUNT(*) > 1",  # nosec B608  # identifiers are this module's constants
+            ]
+            broken = []
+            for probe in probes:
+                cursor.execute(f"SELECT EXISTS ({probe})")
+                broken.append(bool(cursor.fetchone()[0]))
+        if not any(broken):
+            return [], 0
+        found = []
+        identities, total = _first_and_count(
+            f"""SELECT file_row, first_row, COUNT(*) OVER () FROM (
+                SELECT file_row, MIN(file_row) OVER (PARTITION BY manufacturer_id,
+                    model_id, hardware_version, firmware_version) AS first_row
+                FROM {STAGE}) AS identities
+            WHERE file_row <> first_row ORDER BY file_row LIMIT %s""",  # nosec B608  # identifiers are this module's constants
+            limit,
+        )
+        found += [((row, 0), duplicate_identity_error(row, first)) for row, first in identities]
+        names, count = _first_and_count(
+            f"""SELECT file_row, manufacturer_id, first_name, first_row, COUNT(*) OVER ()
+            FROM (SELECT file_row, manufacturer_id, manufacturer_name,
+                    FIRST_VALUE(manufacturer_name) OVER w AS first_name,
+                    FIRST_VALUE(file_row) OVER w AS first_row
+                FROM {STAGE} WINDOW w AS (PARTITION BY manufacturer_id ORDER BY file_row)
+            ) AS names
+            WHERE manufacturer_name <> first_name ORDER BY file_row LIMIT %s""",  # nosec B608  # identifiers are this module's constants
+            limit,
+        )
+        total += count
+        found += [
+            ((row, 1), manufacturer_name_error(row, mid, name, first))
+            for row, mid, name, first in names
+        ]
+        dates, count = _first_and_count(
+            f"""SELECT file_row, position, kind, number, first_row, COUNT(*) OVER ()
+            FROM (SELECT file_row, position, kind, number, issued, expiry,
+                    FIRST_VALUE(issued) OVER w AS first_issued,
+                    FIRST_VALUE(expiry) OVER w AS first_expiry,
+                    FIRST_VALUE(file_row) OVER w AS first_row
+                FROM {FACT} WINDOW w AS (PARTITION BY kind, number ORDER BY file_row)
+            ) AS facts
+            WHERE issued IS DISTINCT FROM first_issued OR expiry <> first_expiry
+            ORDER BY file_row, position LIMIT %s""",  # nosec B608  # identifiers are this module's constants
+            limit,
+        )
+        total += count
+        found += [
+            ((row, 1 + position), certificate_dates_error(row, kind, number, first))
+            for row, position, kind, number, first in dates
+        ]
+        found.sort(key=lambda item: item[0])
+        return [error for _, error in found], total
+
+    # --- merging -------------------------------------------------------------------------
+
+    def merge(self, *, now: datetime.datetime) -> MergeCounts:
+        """Write the staged rows into the register; the caller's transaction holds it all."""
+        counts = MergeCounts()
+        text = self.dialect.text_type
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                # Imports and other writers of these tables take turns; readers carry on.
+                cursor.execute(f"LOCK TABLE {M}, {C}, {D}, {L} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {M}")  # nosec B608  # identifiers are this module's constants
+            self._max_manufacturer = cursor.fetchone()[0]
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {D}")  # nosec B608  # identifiers are this module's constants
+            self._max_model = cursor.fetchone()[0]
+            cursor.execute(
+                f"""CREATE TEMPORARY TABLE {CHANGES} (action varchar(64), object_type
+                varchar(64), object_pk bigint, before {text}, after {text})"""
+            )
+            self._merge_manufacturers(cursor)
+            counts.certificates_updated, counts.certificates_created = self._merge_certificates(
+                cursor, now
+            )
+            cursor.execute(
+                f"""CREATE TEMPORARY TABLE {EXISTING} AS
+                SELECT s.file_row, d.id AS model_pk FROM {STAGE} s
+                {_IDENTITY_JOIN.format(s="s")}"""  # nosec B608  # identifiers are this module's constants
+            )
+            counts.updated, links_added = self._merge_existing_models(cursor, now)
+            cursor.execute(
+                f"""INSERT INTO {D} (device_type, manufacturer_id, model_id, hardware_version,
+                    firmware_version, smets_chts_version, date_added, status, suspension_basis,
+                    created_at, updated_at)
+                SELECT s.device_type, m.id, s.model_id, s.hardware_version, s.firmware_version,
+                    s.smets_chts_version, s.date_added, %s, '', %s, %s
+                FROM {STAGE} s JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
+                WHERE NOT EXISTS (SELECT 1 FROM {EXISTING} e WHERE e.file_row = s.file_row)
+                ORDER BY s.file_row""",  # nosec B608  # identifiers are this module's constants
+                [DeviceModel.Status.LISTED, now, now],
+            )
+            counts.created = self._wrote(cursor, D)
+            if counts.created:
+                self._analyze(cursor, D)
+                # New device models have no links yet: every certificate their rows cite.
+                cursor.execute(
+                    f"""INSERT INTO {L} (devicemodel_id, assurancecertificate_id)
+                    SELECT d.id, c.id FROM {FACT} f {_IDENTITY_JOIN.format(s="f")}
+                    JOIN {C} c ON c.kind = f.kind AND c.number = f.number
+                    WHERE d.id > %s ORDER BY d.id, c.id""",  # nosec B608  # identifiers are this module's constants
+                    [self._max_model],
+                )
+                self._wrote(cursor, L)
+            if links_added:
+                cursor.execute(
+                    f"""INSERT INTO {L} (devicemodel_id, assurancecertificate_id)
+                    SELECT e.model_pk, c.id FROM {FACT} f
+                    JOIN {EXISTING} e ON e.file_row = f.file_row
+                    JOIN {C} c ON c.kind = f.kind AND c.number = f.number
+                    WHERE NOT EXISTS (SELECT 1 FROM {L} l
+                        WHERE l.devicemodel_id = e.model_pk AND l.assurancecertificate_id = c.id)"""  # nosec B608  # identifiers are this module's constants
+                )
+                self._wrote(cursor, L)
+        return counts
+
+    def _wrote(self, cursor, table: str) -> int:
+        """The rows the last statement wrote to a register table (noted for ANALYZE)."""
+        if cursor.rowcount > 0:
+            self._unanalyzed.add(table)
+        return max(cursor.rowcount, 0)
+
+    def _analyze(self, cursor, table: str) -> None:
+        """PostgreSQL plans the next joins from the rows just written, not from estimates."""
+        if self.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")
+        self._unanalyzed.discard(table)
+
+    def _merge_manufacturers(self, cursor) -> None:
+        obj = self.dialect.json_object
+        named = f"(SELECT DISTINCT manufacturer_id, manufacturer_name FROM {STAGE})"  # nosec B608  # identifiers are this module's constants
+        cursor.execute(
+            f"""INSERT INTO {CHANGES} (action, object_type, object_pk, before, after)
+            SELECT 'manufacturer.renamed', 'cpl.manufacturer', m.id, {obj}('name', m.name),
+                {obj}('name', s.manufacturer_name)
+            FROM {M} m JOIN {named} s ON s.manufacturer_id = m.manufacturer_id
+            WHERE m.name <> s.manufacturer_name"""  # nosec B608  # identifiers are this module's constants
+        )
+        cursor.execute(
+            f"""UPDATE {M} SET name = s.manufacturer_name FROM {named} s
+            WHERE {M}.manufacturer_id = s.manufacturer_id AND {M}.name <> s.manufacturer_name"""  # nosec B608  # identifiers are this module's constants
+        )
+        self._wrote(cursor, M)
+        cursor.execute(
+            f"""INSERT INTO {M} (manufacturer_id, name)
+            SELECT manufacturer_id, MIN(manufacturer_name) FROM {STAGE} s
+            WHERE NOT EXISTS (SELECT 1 FROM {M} m WHERE m.manufacturer_id = s.manufacturer_id)
+            GROUP BY manufacturer_id ORDER BY manufacturer_id"""  # nosec B608  # identifiers are this module's constants
+        )
+        self._wrote(cursor, M)
+
+    def _merge_certificates(self, cursor, now) -> tuple[int, int]:
+        obj = self.dialect.json_object
+        facts = CERTS
+        differs = "c.issued IS DISTINCT FROM f.issued OR c.expiry <> f.expiry"
+        cursor.execute(
+            f"""INSERT INTO {CHANGES} (action, object_type, object_pk, before, after)
+            SELECT 'certificate.updated', 'cpl.assurancecertificate', c.id,
+                {obj}('issued', c.issued, 'expiry', c.expiry),
+                {obj}('issued', f.issued, 'expiry', f.expiry)
+            FROM {C} c JOIN {facts} f ON c.kind = f.kind AND c.number = f.number
+            WHERE {differs}"""  # nosec B608  # identifiers are this module's constants
+        )
+        updated = max(cursor.rowcount, 0)
+        if updated:
+            cursor.execute(
+                f"""UPDATE {C} SET issued = f.issued, expiry = f.expiry FROM {facts} f
+                WHERE {C}.kind = f.kind AND {C}.number = f.number
+                    AND ({differs.replace("c.", f"{C}.")})"""  # nosec B608  # identifiers are this module's constants
+            )
+            self._wrote(cursor, C)
+        cursor.execute(
+            f"""INSERT INTO {C} (kind, number, issued, expiry, status, status_date,
+                status_reason, created_at)
+            SELECT f.kind, f.number, f.issued, f.expiry, %s, NULL, '', %s FROM {facts} f
+            WHERE NOT EXISTS (SELECT 1 FROM {C} c WHERE c.kind = f.kind AND c.number = f.number)
+            ORDER BY f.kind, f.number""",  # nosec B608  # identifiers are this module's constants
+            [AssuranceCertificate.Status.VALID, now],
+        )
+        created = self._wrote(cursor, C)
+        if created:
+            self._analyze(cursor, C)
+        return updated, created
+
+    def _merge_existing_models(self, cursor, now) -> tuple[int, bool]:
+        """Registered device models whose row says otherwise, or cites a certificate they are
+        not linked to yet: their change list entries (only what differs, as before/after)."""
+        agg = self.dialect.string_agg
+        compared = ("device_type", "smets_chts_version", "date_added")
+        query = f"""
+            SELECT e.model_pk, {", ".join(f"d.{c}, s.{c}" for c in compared)}, a.added
+            FROM {EXISTING} e JOIN {STAGE} s ON s.file_row = e.file_row
+            JOIN {D} d ON d.id = e.model_pk
+            LEFT JOIN (
+                SELECT e2.model_pk, {agg}(f.kind || ':' || f.number, %s) AS added
+                FROM {FACT} f JOIN {EXISTING} e2 ON e2.file_row = f.file_row
+                JOIN {C} c ON c.kind = f.kind AND c.number = f.number
+                WHERE NOT EXISTS (SELECT 1 FROM {L} l
+                    WHERE l.devicemodel_id = e2.model_pk AND l.assurancecertificate_id = c.id)
+                GROUP BY e2.model_pk
+            ) a ON a.model_pk = e.model_pk
+            WHERE {" OR ".join(f"d.{c} <> s.{c}" for c in compared)} OR a.added IS NOT NULL
+            ORDER BY e.file_row"""  # nosec B608  # identifiers are this module's constants
+        updated, links_added = 0, False
+        with connection.chunked_cursor() as changed:
+            changed.execute(query, [_SEPARATOR])
+            while batch := changed.fetchmany(2000):
+                entries = []
+                for pk, *values, added in batch:
+                    before, after = {}, {}
+                    for index, name in enumerate(compared):
+                        old, new = _iso(values[2 * index]), _iso(values[2 * index + 1])
+                        if old != new:
+                            before[name], after[name] = old, new
+                    if added:
+                        links_added = True
+                        labels = added.split(_SEPARATOR)
+                        labels.sort(key=lambda label: KIND_ORDER[label.split(":", 1)[0]])
+                        after["certificates_added"] = labels
+                    entries.append(
+                        (
+                            "devicemodel.updated",
+                            "cpl.devicemodel",
+                            pk,
+                            json.dumps(before),
+                            json.dumps(after),
+                        )
+                    )
+                cursor.executemany(
+                    f"""INSERT INTO {CHANGES} (action, object_type, object_pk, before, after)
+                    VALUES (%s, %s, %s, %s, %s)""",  # nosec B608  # identifiers are this module's constants
+                    entries,
+                )
+                updated += len(entries)
+        if updated:
+            cursor.execute(
+                f"""UPDATE {D} SET device_type = s.device_type,
+                    smets_chts_version = s.smets_chts_version, date_added = s.date_added,
+                    updated_at = %s
+                FROM {EXISTING} e JOIN {STAGE} s ON s.file_row = e.file_row
+                WHERE {D}.id = e.model_pk AND e.model_pk IN (SELECT object_pk FROM {CHANGES}
+                    WHERE action = 'devicemodel.updated')""",  # nosec B608  # identifiers are this module's constants
+                [now],
+            )
+            self._wrote(cursor, D)
+        return updated, links_added
+
+    # --- the change list -----------------------------------------------------------------
+
+    def record_changes(self, *, event_id: int) -> int:
+        """Keep what the import changed under its audit event (ImportChange)."""
+        obj, array = self.dialect.json_object, self.dialect.json_array
+        cast = self.dialect.json_cast
+        columns = f"INSERT INTO {X} (event_id, action, object_type, object_id, before, after)"
+        if self.dialect.json_array_concat:
+            certificates = (
+                f"{array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number) || "
+                f"CASE WHEN s.dlms_number IS NULL THEN {array}() "
+                f"ELSE {array}('dlms:' || s.dlms_number) END"
+            )
+        else:
+            certificates = (
+                f"json(CASE WHEN s.dlms_number IS NULL "
+                f"THEN {array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number) "
+                f"ELSE {array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number, "
+                f"'dlms:' || s.dlms_number) END)"
+            )
+        recorded = 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""{columns}
+                SELECT %s, 'manufacturer.created', 'cpl.manufacturer', CAST(id AS text), NULL,
+                    {obj}('name', name)
+                FROM {M} WHERE id > %s ORDER BY id""",  # nosec B608  # identifiers are this module's constants
+                [event_id, self._max_manufacturer],
+            )
+            recorded += max(cursor.rowcount, 0)
+            cursor.execute(
+                f"""{columns}
+                SELECT %s, action, object_type, CAST(object_pk AS text), {cast.format("before")},
+                    {cast.format("after")}
+                FROM {CHANGES} ORDER BY action, object_pk""",  # nosec B608  # identifiers are this module's constants
+                [event_id],
+            )
+            recorded += max(cursor.rowcount, 0)
+            cursor.execute(
+                f"""{columns}
+                SELECT %s, 'devicemodel.created', 'cpl.devicemodel', CAST(d.id AS text), NULL,
+                    {obj}('status', d.status, 'device_type', s.device_type,
+                        'smets_chts_version', s.smets_chts_version,
+                        'date_added', s.date_added, 'certificates', {certificates})
+                FROM {STAGE} s {_IDENTITY_JOIN.format(s="s")}
+                WHERE d.id > %s ORDER BY d.id""",  # nosec B608  # identifiers are this module's constants
+                [event_id, self._max_model],
+            )
+            recorded += max(cursor.rowcount, 0)
+        return recorded
+
+    def analyze(self) -> None:
+        """Fresh planner statistics for what the import wrote (autovacuum may be off, or late)."""
+        if self.vendor == "postgresql" and self._unanalyzed:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {', '.join(sorted(self._unanalyzed))}")
