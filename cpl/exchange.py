@@ -410,15 +410,22 @@ def _readable_xlsx():
 
 
 class _SheetScan:
-    """One streaming pass over the sheet's XML before openpyxl reads it: openpyxl builds a whole
-    row in memory before it yields it, so a row of millions of cells, or a jump to row 1,048,576
-    (openpyxl yields every row in between), exhausts memory or time. Expat calls back on each
-    start tag only and builds nothing; a DTD (entities, external references) is refused, as
-    defusedxml does for openpyxl's own parsing."""
+    """One streaming pass over a sheet's XML before openpyxl reads any of it: openpyxl builds
+    whole elements (each sheet up to its rows, to find its size; then each row before it yields
+    it), so a row of millions of cells, a sheet of millions of empty rows, or a jump to row
+    1,048,576 (openpyxl yields every row in between) exhausts memory or time. Expat calls back
+    on each tag only and builds nothing; a DTD (entities, external references) is refused, as
+    defusedxml does for openpyxl's own parsing.
 
-    def __init__(self, bounds: _RowBounds):
-        self.bounds, self.max_cells = bounds, settings.CPL_IMPORT_MAX_COLUMNS
+    The first sheet (the one imported) gets every row rule; the others, which openpyxl only
+    sizes, the cells-per-row and row-count limits. A row counts as empty here when none of its
+    cells holds a value element: lenient (a blank shared string counts as a value), so the exact
+    rule is still openpyxl's pass."""
+
+    def __init__(self, bounds: _RowBounds, sheet: str | None = None):
+        self.bounds, self.max_cells, self.sheet = bounds, settings.CPL_IMPORT_MAX_COLUMNS, sheet
         self.row = self.cells = 0
+        self.has_value = False
 
     def run(self, source) -> None:
         from xml.parsers import expat
@@ -428,6 +435,7 @@ class _SheetScan:
         parser.EntityDeclHandler = self._refuse_dtd
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
         try:
             while chunk := source.read(256 * 1024):
                 parser.Parse(chunk, False)
@@ -441,24 +449,60 @@ class _SheetScan:
     def _refuse_dtd(self, *args):
         raise ExchangeFileRejected(_ENTITIES_REFUSED)
 
+    def _where(self) -> str:
+        return f" of the sheet '{self.sheet[:80]}'" if self.sheet is not None else ""
+
     def _start(self, name: str, attributes: dict):
         tag = name.rpartition(":")[2]
         if tag == "c":
             self.cells += 1
             if self.cells > self.max_cells:
                 raise ExchangeFileRejected(
-                    f"Row {self.row:,} has more than {self.max_cells} cells; a CPL row has "
-                    f"{len(EXPORT_COLUMNS)} columns."
+                    f"Row {max(self.row, 1):,}{self._where()} has more than {self.max_cells} "
+                    f"cells; a CPL row has {len(EXPORT_COLUMNS)} columns."
                 )
+        elif tag in ("v", "is"):
+            self.has_value = True
         elif tag == "row":
             number = attributes.get("r", "")
             following = int(number) if number.isdigit() else self.row + 1
-            # Rows the sheet skips are empty rows: at most a run's worth are checked.
-            for empty in range(self.row + 1, min(following, self.row + self.bounds.max_empty + 2)):
-                self.bounds.check(empty, ())
-            self.row, self.cells = following, 0
             if following > self.bounds.max_rows + 1:
-                self.bounds.check(following, ())
+                raise ExchangeFileRejected(
+                    f"The file has more than {self.bounds.max_rows:,} rows{self._where()}; a "
+                    f"CPL file holds at most {self.bounds.max_rows:,} device models."
+                )
+            if self.sheet is None:
+                # Rows the sheet skips are empty rows: at most a run's worth are checked.
+                last = min(following, self.row + self.bounds.max_empty + 2)
+                for empty in range(self.row + 1, last):
+                    self.bounds.check(empty, ())
+            self.row, self.cells, self.has_value = following, 0, False
+
+    def _end(self, name: str):
+        if self.sheet is None and name.rpartition(":")[2] == "row":
+            self.bounds.check(self.row, ("value",) if self.has_value else ())
+
+
+def _scan_sheets(binary) -> None:
+    """Scan every worksheet of the workbook (see _SheetScan), found as openpyxl finds them, before
+    openpyxl opens any."""
+    from openpyxl.reader.excel import ExcelReader
+
+    reader = ExcelReader(binary, read_only=True, data_only=True)
+    try:
+        reader.read_manifest()
+        reader.read_workbook()
+        sheets = [
+            (sheet.name, rel.target)
+            for sheet, rel in reader.parser.find_sheets()
+            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+        ]
+        for index, (name, target) in enumerate(sheets):
+            with reader.archive.open(target) as source:
+                _SheetScan(_RowBounds(), sheet=name if index else None).run(source)
+    finally:
+        reader.archive.close()
+        binary.seek(0)
 
 
 def _xlsx_records(binary) -> Iterator[tuple[int, list[str], int]]:
@@ -466,6 +510,7 @@ def _xlsx_records(binary) -> Iterator[tuple[int, list[str], int]]:
 
     _check_xlsx_package(binary)
     with _readable_xlsx():
+        _scan_sheets(binary)
         workbook = load_workbook(binary, read_only=True, data_only=True)
     try:
         with _readable_xlsx():
@@ -483,8 +528,6 @@ def _xlsx_records(binary) -> Iterator[tuple[int, list[str], int]]:
                     f"The sheet declares {declared_columns:,} columns; a CPL file has "
                     f"{len(EXPORT_COLUMNS)} (at most {settings.CPL_IMPORT_MAX_COLUMNS} accepted)."
                 )
-            with sheet._get_source() as source:  # the first sheet's part, as openpyxl opens it
-                _SheetScan(_RowBounds()).run(source)
             # Every row the sheet holds from A1, not only its declared range: a stale
             # dimension would silently drop rows.
             sheet.reset_dimensions()

@@ -209,19 +209,18 @@ def cpa_certificates_flagged():
     """CPA certificates no longer valid whose device models are still listed: for the SSC.
 
     The statuses are named (not "other than valid") so the status index finds the few flagged
-    certificates instead of reading every CPA certificate."""
+    certificates instead of reading every CPA certificate; a join (not EXISTS) so PostgreSQL
+    follows the links of those few by index rather than hashing every link of the register."""
     not_valid = [status for status in Cert.Status.values if status != Cert.Status.VALID]
     return (
-        Cert.objects.filter(kind=Cert.Kind.CPA, status__in=not_valid)
-        .filter(
-            Exists(
-                DeviceModel.objects.filter(
-                    certificates=OuterRef("pk"), status=DeviceModel.Status.LISTED
-                )
-            )
+        Cert.objects.filter(
+            kind=Cert.Kind.CPA,
+            status__in=not_valid,
+            device_models__status=DeviceModel.Status.LISTED,
         )
+        .distinct()
         .prefetch_related("device_models__manufacturer", "cases")
-        .order_by("status_date", "number")
+        .order_by("status_date", "number", "pk")
     )
 
 

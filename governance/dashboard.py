@@ -17,6 +17,7 @@ from . import policies
 from . import selectors as governance_selectors
 
 PANEL_LIMIT = 20
+FETCH = PANEL_LIMIT + 1  # one more than is shown tells that there are more
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Panel:
 
 
 def _panel(title, template, objects, empty, more_url="") -> Panel:
-    items = list(objects[: PANEL_LIMIT + 1])
+    items = list(objects[:FETCH])
     return Panel(title, template, items[:PANEL_LIMIT], empty, more_url, total=len(items))
 
 
@@ -57,7 +58,7 @@ def _work_panels(user) -> list[Panel]:
             sees_ballots,
             "Ballots waiting for your vote",
             "portal/panels/my_ballots.html",
-            lambda: governance_selectors.ballots_to_vote(user),
+            lambda: governance_selectors.ballots_to_vote(user, FETCH),
             "No ballot is waiting for you.",
             "",
         ),
@@ -65,7 +66,7 @@ def _work_panels(user) -> list[Panel]:
             sees_ballots,
             "Ballots you chair",
             "portal/panels/ballots.html",
-            lambda: governance_selectors.ballots_to_close(user),
+            lambda: governance_selectors.ballots_to_close(user, FETCH),
             "No ballot is open.",
             "",
         ),
@@ -73,7 +74,7 @@ def _work_panels(user) -> list[Panel]:
             sees_ballots,
             "Ballots waiting for your casting vote",
             "portal/panels/ballots.html",
-            lambda: governance_selectors.ballots_to_cast(user),
+            lambda: governance_selectors.ballots_to_cast(user, FETCH),
             "No ballot is tied.",
             "",
         ),
@@ -81,7 +82,7 @@ def _work_panels(user) -> list[Panel]:
             deliberates,
             "Cases needing an acting chair",
             "portal/panels/cases.html",
-            lambda: governance_selectors.cases_needing_an_acting_chair(user),
+            lambda: governance_selectors.cases_needing_an_acting_chair(user, FETCH),
             "No chair is conflicted.",
             "",
         ),
@@ -89,7 +90,7 @@ def _work_panels(user) -> list[Panel]:
             deliberates,
             "Cases ready for a ballot",
             "portal/panels/cases.html",
-            lambda: governance_selectors.cases_with_action(user, "open_ballot"),
+            lambda: governance_selectors.cases_with_action(user, "open_ballot", FETCH),
             "No case is waiting for a ballot.",
             "",
         ),
@@ -97,7 +98,7 @@ def _work_panels(user) -> list[Panel]:
             deliberates,
             "Decisions to issue",
             "portal/panels/cases.html",
-            lambda: governance_selectors.cases_with_action(user, "issue_decision"),
+            lambda: governance_selectors.cases_with_action(user, "issue_decision", FETCH),
             "No decision is waiting to be issued.",
             "",
         ),
@@ -105,7 +106,7 @@ def _work_panels(user) -> list[Panel]:
             sees_referrals,
             "Referrals waiting for your determination",
             "portal/panels/referrals.html",
-            lambda: governance_selectors.referrals_to_determine(user),
+            lambda: governance_selectors.referrals_to_determine(user, FETCH),
             "No referral is waiting for a determination.",
             referral_list,
         ),
@@ -113,7 +114,7 @@ def _work_panels(user) -> list[Panel]:
             sees_referrals,
             "Referrals needing the SSC",
             "portal/panels/referrals.html",
-            lambda: governance_selectors.referrals_to_send_or_answer(user),
+            lambda: governance_selectors.referrals_to_send_or_answer(user, FETCH),
             "No referral needs the SSC now.",
             referral_list,
         ),
@@ -121,7 +122,7 @@ def _work_panels(user) -> list[Panel]:
             sees_plans,
             "Remedial plans to submit or revise",
             "portal/panels/plans.html",
-            lambda: governance_selectors.plans_to_submit(user),
+            lambda: governance_selectors.plans_to_submit(user, FETCH),
             "No remedial plan is waiting for you.",
             plan_list,
         ),
@@ -129,7 +130,7 @@ def _work_panels(user) -> list[Panel]:
             sees_plans,
             "Remedial plans to review",
             "portal/panels/plans.html",
-            lambda: governance_selectors.plans_to_review(user),
+            lambda: governance_selectors.plans_to_review(user, FETCH),
             "No plan is waiting for review.",
             plan_list,
         ),
@@ -137,7 +138,7 @@ def _work_panels(user) -> list[Panel]:
             sees_plans,
             "Approved remedial plans to confirm as completed",
             "portal/panels/plans.html",
-            lambda: governance_selectors.plans_to_complete(user),
+            lambda: governance_selectors.plans_to_complete(user, FETCH),
             "No approved plan is waiting.",
             plan_list + "?state=approved",
         ),

@@ -60,15 +60,41 @@ def conflicted_chairs(case: Case) -> list:
     ]
 
 
+def voting_members() -> QuerySet:
+    return (
+        User.objects.filter(is_active=True, groups__name=Role.MEMBER).distinct().order_by("username")
+    )
+
+
+def recused_from_voting(case: Case) -> set[int]:
+    """The members who do not vote on the case: the conflicted, and the acting chair (who
+    chairs instead). Read from `case.conflicts.all()`: prefetched on pages, fresh otherwise."""
+    recused = {d.member_id for d in case.conflicts.all() if d.has_conflict}
+    if case.acting_chair_id:
+        recused.add(case.acting_chair_id)
+    return recused
+
+
 def eligible_voters(case: Case) -> QuerySet:
     """Non-conflicted voting members (the acting chair chairs instead): quorum is on them."""
-    conflicted = case.conflicts.filter(has_conflict=True).values("member_id")
-    voters = User.objects.filter(is_active=True, groups__name=Role.MEMBER).exclude(
-        pk__in=conflicted
+    return voting_members().exclude(pk__in=recused_from_voting(case))
+
+
+def _may_chair(user, case_field: str = "") -> Q:
+    """The cases `user` may chair, as a filter (a superset of why_not_chair, for candidates):
+    those they are acting chair of, and, for the Chair, those with no acting chair."""
+    prefix = f"{case_field}__" if case_field else ""
+    chaired = Q(**{f"{prefix}acting_chair": user})
+    if user.has_role(Role.CHAIR):
+        chaired |= Q(**{f"{prefix}acting_chair__isnull": True})
+    return chaired
+
+
+def _not_conflicted(user, case_ref: str = "pk") -> Exists:
+    """A candidates filter: no conflict declared by `user` on the case (OuterRef `case_ref`)."""
+    return ~Exists(
+        ConflictDeclaration.objects.filter(case=OuterRef(case_ref), member=user, has_conflict=True)
     )
-    if case.acting_chair_id:
-        voters = voters.exclude(pk=case.acting_chair_id)
-    return voters.distinct().order_by("username")
 
 
 def referral_window(start) -> tuple:
@@ -195,14 +221,31 @@ class CasePolicy(Policy):
             "plan_requirements__referrals",
         )
 
-    def candidates(self, action):
+    def candidates(self, user, action):
         states = {
             "designate_acting_chair": [*UNDECIDED_STATES, Case.State.DECIDED],
             "open_ballot": [Case.State.ASSESSMENT],
             "issue_decision": [Case.State.DECIDED],
         }.get(action)
-        cases = Case.objects.order_by("opened_at")
-        return cases.filter(state__in=states) if states else cases
+        cases = Case.objects.order_by("opened_at", "pk")
+        if states:
+            cases = cases.filter(state__in=states)
+        if action in ("open_ballot", "issue_decision"):
+            cases = cases.filter(_may_chair(user), _not_conflicted(user))
+        elif action == "designate_acting_chair":
+            if _secretariat(user):
+                return cases.none()
+            cases = cases.filter(
+                Exists(
+                    ConflictDeclaration.objects.filter(
+                        case=OuterRef("pk"),
+                        has_conflict=True,
+                        member__is_active=True,
+                        member__groups__name=Role.CHAIR,
+                    )
+                )
+            )
+        return cases
 
     def visible(self, user) -> QuerySet:
         cases = Case.objects.all()
@@ -458,14 +501,22 @@ class BallotPolicy(Policy):
             "case__conflicts__member", "votes"
         )
 
-    def candidates(self, action):
+    def candidates(self, user, action):
         states = {
             "vote": [Ballot.State.OPEN],
             "close": [Ballot.State.OPEN],
             "cast_deciding_vote": [Ballot.State.AWAITING_CASTING_VOTE],
         }.get(action)
-        ballots = Ballot.objects.order_by("closes_at")
-        return ballots.filter(state__in=states) if states else ballots
+        ballots = Ballot.objects.order_by("closes_at", "pk")
+        if states:
+            ballots = ballots.filter(state__in=states)
+        if action == "vote":
+            if not user.has_role(Role.MEMBER):
+                return ballots.none()
+            ballots = ballots.exclude(case__acting_chair=user).filter(_not_conflicted(user, "case"))
+        elif action in ("close", "cast_deciding_vote"):
+            ballots = ballots.filter(_may_chair(user, "case"), _not_conflicted(user, "case"))
+        return ballots
 
     def visible(self, user) -> QuerySet:
         return (
@@ -521,7 +572,7 @@ class PlanRequirementPolicy(Policy):
             "case__conflicts__member", "plans", "referrals"
         )
 
-    def candidates(self, action):
+    def candidates(self, user, action):
         states = {
             "submit": [PlanState.NOTIFIED, PlanState.OVERDUE, PlanState.NOT_APPROVED, *REVIEWABLE],
             "review": list(REVIEWABLE),
@@ -529,7 +580,16 @@ class PlanRequirementPolicy(Policy):
             "refer": [PlanState.NOT_APPROVED],
         }.get(action)
         requirements = PlanRequirement.objects.order_by("due_date", "id")
-        return requirements.filter(state__in=states) if states else requirements
+        if not states:
+            return requirements
+        requirements = requirements.filter(state__in=states, case__state=Case.State.REMEDIATION)
+        if action in ("submit", "refer"):
+            if not (user.has_role(Role.SUPPLIER) and user.organisation_id):
+                return requirements.none()
+            return requirements.filter(supplier_id=user.organisation_id)
+        if not user.has_perm("governance.review_remedialplan"):
+            return requirements.none()
+        return requirements.filter(_not_conflicted(user, "case"))
 
     def visible(self, user) -> QuerySet:
         requirements = PlanRequirement.objects.all()
@@ -727,7 +787,7 @@ class ReferralPolicy(Policy):
             "disclosed_documents__case__addressed_to",
         )
 
-    def candidates(self, action):
+    def candidates(self, user, action):
         states = {
             "send_pack": [RState.LODGED],
             "request_information": [RState.PACK_SENT, RState.INFORMATION_PROVIDED],
@@ -735,8 +795,22 @@ class ReferralPolicy(Policy):
             "provide_information": [RState.INFORMATION_REQUESTED],
             "close": [RState.DETERMINED],
         }.get(action)
-        referrals = Referral.objects.order_by("lodged_at")
-        return referrals.filter(state__in=states) if states else referrals
+        referrals = Referral.objects.order_by("lodged_at", "pk")
+        if not states:
+            return referrals
+        referrals = referrals.filter(state__in=states)
+        secretariat, authority = _secretariat(user) is None, user.has_role(Role.AUTHORITY)
+        who = {
+            "send_pack": secretariat,
+            "request_information": authority,
+            "determine": authority,
+            "close": secretariat or authority,
+        }.get(action)
+        if who is False:
+            return referrals.none()
+        if action == "provide_information" and not secretariat:
+            referrals = referrals.filter(_may_chair(user, "case"), _not_conflicted(user, "case"))
+        return referrals
 
     def visible(self, user) -> QuerySet:
         found = Referral.objects.all()

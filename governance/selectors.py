@@ -82,41 +82,42 @@ def open_cases(user) -> QuerySet[Case]:
 
 
 def _with_not_voted(ballots: list[Ballot]) -> list[Ballot]:
+    # The voting members are read once for every ballot (each case's recusals are prefetched).
+    members = list(policies.voting_members()) if ballots else []
     for ballot in ballots:
-        voted = {v.member_id for v in ballot.votes.all()}
-        not_voted = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
-        ballot.not_voted = not_voted  # type: ignore[attr-defined]  # for the ballot pages
+        skip = policies.recused_from_voting(ballot.case) | {v.member_id for v in ballot.votes.all()}
+        ballot.not_voted = [u for u in members if u.pk not in skip]  # type: ignore[attr-defined]
     return ballots
 
 
-def ballots_to_close(user) -> list[Ballot]:
+def ballots_to_close(user, limit: int | None = None) -> list[Ballot]:
     """Open ballots the user chairs, soonest closing first, each with `.not_voted`."""
-    return _with_not_voted(policies.ballots.with_action(user, "close"))
+    return _with_not_voted(policies.ballots.with_action(user, "close", limit))
 
 
-def ballots_to_cast(user) -> list[Ballot]:
+def ballots_to_cast(user, limit: int | None = None) -> list[Ballot]:
     """Tied ballots whose casting vote the user gives (the case's chair or acting chair)."""
-    return _with_not_voted(policies.ballots.with_action(user, "cast_deciding_vote"))
+    return _with_not_voted(policies.ballots.with_action(user, "cast_deciding_vote", limit))
 
 
-def cases_with_action(user, action: str) -> list[Case]:
-    return policies.cases.with_action(user, action)
+def cases_with_action(user, action: str, limit: int | None = None) -> list[Case]:
+    return policies.cases.with_action(user, action, limit)
 
 
-def cases_needing_an_acting_chair(user) -> list[Case]:
+def cases_needing_an_acting_chair(user, limit: int | None = None) -> list[Case]:
     """Of the cases where the user may designate an acting chair, those with none able to act:
     none designated yet, or the one designated has since declared a conflict."""
     return [
         case
-        for case in policies.cases.with_action(user, "designate_acting_chair")
+        for case in policies.cases.with_action(user, "designate_acting_chair", limit)
         if case.acting_chair is None or policies.is_conflicted(case.acting_chair, case)
     ]
 
 
-def ballots_to_vote(user) -> list[Ballot]:
+def ballots_to_vote(user, limit: int | None = None) -> list[Ballot]:
     """Open ballots the user may vote in (a vote may be changed until closing), each with
     `.my_vote`."""
-    ballots = policies.ballots.with_action(user, "vote")
+    ballots = policies.ballots.with_action(user, "vote", limit)
     for ballot in ballots:
         ballot.my_vote = next((v for v in ballot.votes.all() if v.member_id == user.pk), None)
     return ballots
@@ -130,16 +131,16 @@ def unacknowledged_notices(user):
     )
 
 
-def plans_to_submit(user) -> list[PlanRequirement]:
-    return policies.plan_requirements.with_action(user, "submit")
+def plans_to_submit(user, limit: int | None = None) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "submit", limit)
 
 
-def plans_to_review(user) -> list[PlanRequirement]:
-    return policies.plan_requirements.with_action(user, "review")
+def plans_to_review(user, limit: int | None = None) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "review", limit)
 
 
-def plans_to_complete(user) -> list[PlanRequirement]:
-    return policies.plan_requirements.with_action(user, "complete")
+def plans_to_complete(user, limit: int | None = None) -> list[PlanRequirement]:
+    return policies.plan_requirements.with_action(user, "complete", limit)
 
 
 def plans_overdue(user) -> QuerySet[PlanRequirement]:
@@ -187,12 +188,12 @@ def referral_for_page(user, pk) -> Referral:
     )
 
 
-def referrals_to_determine(user) -> list[Referral]:
-    return policies.referrals.with_action(user, "determine")
+def referrals_to_determine(user, limit: int | None = None) -> list[Referral]:
+    return policies.referrals.with_action(user, "determine", limit)
 
 
-def referrals_to_send_or_answer(user) -> list[Referral]:
+def referrals_to_send_or_answer(user, limit: int | None = None) -> list[Referral]:
     """Lodged referrals whose pack the user may send, and requests the user may answer."""
-    return policies.referrals.with_action(user, "send_pack") + policies.referrals.with_action(
-        user, "provide_information"
-    )
+    return policies.referrals.with_action(
+        user, "send_pack", limit
+    ) + policies.referrals.with_action(user, "provide_information", limit)

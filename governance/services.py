@@ -208,43 +208,66 @@ def conflict_declare(*, actor, case: Case, has_conflict: bool, reason: str) -> C
         raise ValidationError("Give the reason for the conflict of interest.")
     with transaction.atomic():
         # Asked of the locked, fresh case: a ballot opened or a vote cast meanwhile counts.
-        case = Case.objects.select_for_update().get(pk=case.pk)
-        policies.cases.require(actor, "declare_conflict", case)
-        existing = (
-            ConflictDeclaration.objects.select_for_update().filter(case=case, member=actor).first()
+        case = (
+            Case.objects.select_for_update(of=("self",))
+            .select_related("certificate", "acting_chair")
+            .get(pk=case.pk)
         )
-        if (
-            existing is not None
-            and existing.has_conflict == has_conflict
-            and existing.reason == reason
-        ):
-            return existing
-        withdrawing = existing is not None and existing.has_conflict and not has_conflict
-        declaration, _ = ConflictDeclaration.objects.update_or_create(
-            case=case, member=actor, defaults={"has_conflict": has_conflict, "reason": reason}
+        prefetch_related_objects([case], "conflicts", "ballots__votes")
+        declaration, entries = _declare(actor, case, has_conflict, reason)
+        audit_record_many(actor=actor, entries=entries)
+    return declaration
+
+
+def _declare(actor, case: Case, has_conflict: bool, reason: str):
+    """The declaration on a case locked by the caller, whose declarations and ballots' votes
+    were read under the lock (a member's declarations are written only under it). Returns the
+    declaration and the audit entries for the caller to record with its own."""
+    policies.cases.require(actor, "declare_conflict", case)
+    existing = policies.declaration_for(actor, case)
+    if existing is not None and existing.has_conflict == has_conflict and existing.reason == reason:
+        return existing, []
+    withdrawing = existing is not None and existing.has_conflict and not has_conflict
+    if existing is None:
+        declaration = ConflictDeclaration.objects.create(
+            case=case, member=actor, has_conflict=has_conflict, reason=reason
         )
-        audit_record(
-            actor=actor,
-            action="conflict.declared",
-            obj=case,
+    else:
+        declaration = existing
+        declaration.has_conflict, declaration.reason = has_conflict, reason
+        declaration.save(update_fields=["has_conflict", "reason"])
+    # The declarations read before are stale now: read them again, once, for what follows.
+    case.refresh_from_db(fields=["conflicts"])
+    prefetch_related_objects([case], "conflicts")
+    entries = [
+        AuditEntry(
+            "conflict.declared",
+            case,
             before={"has_conflict": existing.has_conflict} if existing else None,
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
-        if has_conflict and actor in policies.conflicted_chairs(case):
-            _notify_chair_conflicted(actor=actor, case=case)
-        if withdrawing and case.acting_chair_id and not policies.conflicted_chairs(case):
-            # No chair is conflicted any more: the chair chairs the case again.
-            audit_record(
-                actor=actor,
-                action="case.acting_chair_designated",
-                obj=case,
+    ]
+    if has_conflict and actor in policies.conflicted_chairs(case):
+        audit_record_many(actor=actor, entries=entries)
+        entries = []
+        _notify_chair_conflicted(actor=actor, case=case)
+    if withdrawing and case.acting_chair_id and not policies.conflicted_chairs(case):
+        # No chair is conflicted any more: the chair chairs the case again.
+        entries.append(
+            AuditEntry(
+                "case.acting_chair_designated",
+                case,
                 before={"acting_chair": case.acting_chair.username},  # type: ignore[union-attr]
                 after={"acting_chair": None},
             )
-            case.acting_chair = None
-            case.save(update_fields=["acting_chair"])
+        )
+        case.acting_chair = None
+        case.save(update_fields=["acting_chair"])
+    if has_conflict or withdrawing:  # access to `ssc-only` evidence follows conflicts only
+        audit_record_many(actor=actor, entries=entries)
+        entries = []
         evidence_sync_access(actor=actor, case=case)
-    return declaration
+    return declaration, entries
 
 
 def _notify_chair_conflicted(*, actor, case: Case) -> None:
@@ -459,16 +482,22 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
         # Fresh rows, locked (the ballot and its case, in one statement): the ballot may have
         # closed or the member declared meanwhile. The case's declarations are read once, for
         # the policy and for the check below.
-        locked = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
+        locked = (
+            Ballot.objects.select_for_update(of=("self", "case"))
+            .select_related("case__certificate", "case__acting_chair")
+            .get(pk=ballot.pk)
+        )
         prefetch_related_objects([locked.case], "conflicts")
         policies.ballots.require(actor, "vote", locked)
+        entries = []
         if policies.declaration_for(actor, locked.case) is None:
             if not no_conflict:
                 raise ValidationError(
                     "Confirm that you have no conflict of interest on this case, or declare "
                     "one on the case page."
                 )
-            conflict_declare(actor=actor, case=locked.case, has_conflict=False, reason="")
+            prefetch_related_objects([locked.case], "ballots__votes")
+            _, entries = _declare(actor, locked.case, has_conflict=False, reason="")
         # The locked ballot serialises its votes: no savepoint of update_or_create needed.
         vote = Vote.objects.filter(ballot=locked, member=actor).first()
         created = vote is None
@@ -477,12 +506,15 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
         else:
             vote.choice = choice
             vote.save(update_fields=["choice", "changed_at"])
-        audit_record(
-            actor=actor,
-            action="vote.cast" if created else "vote.changed",
-            obj=locked,
-            after={"member": actor.username, "choice": choice},
+        vote.ballot = locked  # with its case and declarations, for the page that follows
+        entries.append(
+            AuditEntry(
+                "vote.cast" if created else "vote.changed",
+                locked,
+                after={"member": actor.username, "choice": choice},
+            )
         )
+        audit_record_many(actor=actor, entries=entries)
     return vote
 
 

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -361,28 +363,41 @@ class BallotMixin(ObjectActionMixin):
     def ballot(self) -> Ballot:
         return selectors.ballot_for_page(self.request.user, self.kwargs["ballot_pk"])
 
+    def vote_panel_context(self, ballot: Ballot, my_vote, **extra):
+        """The vote panel: the user's own vote and what they may do about it. It reads only the
+        ballot, its case and the case's declarations, so re-rendering it after a vote costs
+        no query per member or vote."""
+        user, case = self.request.user, ballot.case
+        return {
+            "ballot": ballot,
+            "case": case,
+            "actions": policies.ballots.actions(user, ballot),
+            "why_not_vote": policies.ballots.why_not(user, "vote", ballot),
+            "my_vote": my_vote,
+            "vote_form": VoteForm(initial={"choice": my_vote.choice if my_vote else None}),
+            "declaration": policies.declaration_for(user, case),
+            # Called by the template only where it shows it (a member who may not vote): the
+            # check reads the case's ballots and their votes.
+            "may_declare": partial(policies.cases.can, user, "declare_conflict", case),
+            **extra,
+        }
+
     def ballot_context(self, **extra):
         user, ballot = self.request.user, self.ballot
         votes = list(ballot.votes.all())
         mine = next((v for v in votes if v.member_id == user.pk), None)
         eligible = list(policies.eligible_voters(ballot.case))
         voted = {v.member_id for v in votes}
-        return {
-            "ballot": ballot,
-            "case": ballot.case,
-            "actions": policies.ballots.actions(user, ballot),
-            "why_not_vote": policies.ballots.why_not(user, "vote", ballot),
-            "my_vote": mine,
-            "vote_form": VoteForm(initial={"choice": mine.choice if mine else None}),
-            "eligible": eligible,
-            "not_voted": [u for u in eligible if u.pk not in voted],
-            "votes": votes,
-            "conflicted": [d for d in ballot.case.conflicts.all() if d.has_conflict],
-            "declaration": policies.declaration_for(user, ballot.case),
-            "may_declare": policies.cases.can(user, "declare_conflict", ballot.case),
-            "may_issue_decision": policies.cases.can(user, "issue_decision", ballot.case),
+        return self.vote_panel_context(
+            ballot,
+            mine,
+            eligible=eligible,
+            not_voted=[u for u in eligible if u.pk not in voted],
+            votes=votes,
+            conflicted=[d for d in ballot.case.conflicts.all() if d.has_conflict],
+            may_issue_decision=policies.cases.can(user, "issue_decision", ballot.case),
             **extra,
-        }
+        )
 
 
 class BallotDetailView(BallotMixin, TemplateView):
@@ -403,13 +418,13 @@ class VoteView(BallotMixin, View):
         if not policies.ballots.can(request.user, "view", None):
             raise Http404
         form = VoteForm(request.POST)
-        status, note = 200, ""
+        status, note, vote = 200, "", None
         if not form.is_valid():
             status, note = 400, "Choose one of the options."
         else:
             try:
                 with form.submitted_once(request.user) as submission:
-                    services.vote_cast(
+                    vote = services.vote_cast(
                         actor=request.user,
                         ballot=Ballot(pk=ballot_pk),
                         choice=form.cleaned_data["choice"],
@@ -434,13 +449,11 @@ class VoteView(BallotMixin, View):
                 raise PermissionDenied(note)
             (messages.success if status == 200 else messages.error)(request, note)
             return redirect("governance:ballot", ballot_pk=ballot_pk)
-        self.__dict__.pop("ballot", None)  # re-read with the new vote
-        return render(
-            request,
-            "governance/_vote_panel.html",
-            self.ballot_context(note=note, note_is_error=status != 200),
-            status=status,
-        )
+        if vote is not None:  # the rows the vote was cast on, read under its lock
+            context = self.vote_panel_context(vote.ballot, vote, note=note)
+        else:
+            context = self.ballot_context(note=note, note_is_error=status != 200)
+        return render(request, "governance/_vote_panel.html", context, status=status)
 
 
 class BallotCloseView(BallotMixin, View):

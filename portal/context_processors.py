@@ -16,7 +16,8 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     if user.requires_second_factor and not user.is_verified():
-        return {"nav_items": []}
+        # Half signed in (password only): nothing but signing out leads anywhere yet.
+        return {"nav_items": [], "half_signed_in": True}
     items = [("Home", reverse("dashboard"))]
     if _may(user, "cpl.DeviceModel"):
         items.append(("Central Products List", reverse("cpl:register")))

@@ -1,10 +1,12 @@
 import contextlib
+import datetime
 import uuid
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .documents import detect_content_type
 from .models import SubmissionToken
@@ -127,3 +129,15 @@ class OneTimeSubmissionMixin:
             yield submission
             if submission.result_url:
                 submission.save(update_fields=["result_url"])
+
+
+# A token guards against double clicks and replays of a form shown recently; a form left open
+# longer than this is long past its session (SESSION_COOKIE_AGE) and cannot be replayed.
+SUBMISSION_TOKEN_KEEP = datetime.timedelta(days=7)
+
+
+def submission_tokens_purge() -> int:
+    """Delete tokens past SUBMISSION_TOKEN_KEEP; the table would otherwise grow by every POST."""
+    cutoff = timezone.now() - SUBMISSION_TOKEN_KEEP
+    deleted, _ = SubmissionToken.objects.filter(used_at__lt=cutoff).delete()
+    return deleted

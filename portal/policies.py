@@ -34,6 +34,7 @@ class ActionNotNow(PermissionDenied):
 Refusal = str | None
 
 _REGISTRY: dict[type[models.Model], Policy] = {}
+WITH_ACTION_BATCH = 50
 PolicyT = TypeVar("PolicyT", bound="Policy")
 
 
@@ -49,14 +50,27 @@ class Policy:
     def visible(self, user) -> models.QuerySet:
         raise NotImplementedError
 
-    def candidates(self, action: str) -> models.QuerySet:
-        """A cheap superset of the objects on which `action` may be possible (for dashboards);
-        `with_action` narrows it with `can`, so the two answers agree by construction."""
+    def candidates(self, user, action: str) -> models.QuerySet:
+        """A cheap, ordered superset of the objects on which `user` may take `action` (for
+        dashboards): the state and who-filters an index can answer. `with_action` narrows it
+        with `can`, so the two answers agree by construction."""
         return self.model._default_manager.all()
 
-    def with_action(self, user, action: str) -> list:
-        objects = self.prepare(self.candidates(action))
-        return [obj for obj in objects if self.can(user, action, obj)]
+    def with_action(self, user, action: str, limit: int | None = None) -> list:
+        """At most `limit` objects: the candidates are read a batch at a time, so a dashboard
+        panel reads a page of rows, not every candidate with its prefetches."""
+        candidates = self.candidates(user, action)
+        if limit is None:
+            return [obj for obj in self.prepare(candidates) if self.can(user, action, obj)]
+        found: list = []
+        batch, start = max(limit, WITH_ACTION_BATCH), 0
+        while len(found) < limit:
+            objects = list(self.prepare(candidates[start : start + batch]))
+            found += [obj for obj in objects if self.can(user, action, obj)]
+            if len(objects) < batch:
+                break
+            start += batch
+        return found[:limit]
 
     def prepare(self, queryset: models.QuerySet) -> models.QuerySet:
         """Joins and prefetches that `can` reads, so checking a list costs no query per row."""

@@ -342,7 +342,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # kombu's and the result store's reconnect loops, and a chair's decision answered 500.
 # The worker's own consumer connection still retries (broker_connection_max_retries).
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "max_retries": 0}
+# socket_timeout: a Redis that accepts connections but never answers (hung, paused) would
+# otherwise block a publish for ever; above kombu's 1 s BRPOP wait so the worker is unaffected.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    "max_retries": 0,
+}
+CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_TIMEZONE = TIME_ZONE
@@ -362,6 +369,10 @@ CELERY_BEAT_SCHEDULE = {
     "evidence-access": {"task": "governance.tasks.evidence_sync_all", "schedule": 60 * 60},
     "determinations-due": {"task": "governance.tasks.referrals_apply_due", "schedule": 60 * 60},
     "audit-checkpoint": {"task": "portal.tasks.audit_checkpoint", "schedule": 10 * 60},
+    "submission-tokens-purge": {
+        "task": "portal.tasks.submission_tokens_purge",
+        "schedule": 24 * 60 * 60,
+    },
 }
 
 if REDIS_URL:

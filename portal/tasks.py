@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import audit, documents, notices
+from . import audit, documents, forms, notices
 
 
 @shared_task(name="portal.tasks.notice_deliver")
@@ -35,3 +35,9 @@ def audit_checkpoint():
 def private_files_sweep():
     """Delete private files no row refers to, past the grace period (portal.documents)."""
     return len(documents.private_files_sweep())
+
+
+@shared_task(name="portal.tasks.submission_tokens_purge")
+def submission_tokens_purge():
+    """Forget one-time form tokens once their forms are long out of date (portal.forms)."""
+    return forms.submission_tokens_purge()

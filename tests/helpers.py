@@ -215,3 +215,30 @@ def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200),
     )
     case.refresh_from_db()
     return case
+
+
+def referral_pack_sent(committee, kind="remove", decision="suspend"):
+    """A decided case referred by supplier_a with a grounds document, and the pack the
+    secretariat sent with one ssc-only evidence document disclosed: (case, referral, pack)."""
+    from governance import referrals, services
+    from governance.models import Referral
+
+    case = decided_case(committee, decision=decision)
+    evidence = services.evidence_upload(
+        actor=committee["secretariat"],
+        case=case,
+        title="NCSC advice",
+        classification="ssc-only",
+        upload=pdf_upload(),
+    )
+    referral = referrals.referral_lodge(
+        actor=committee["supplier_a"],
+        case=case,
+        kind=kind,
+        grounds="Disproportionate to the risk",
+        uploads=[pdf_upload("grounds.pdf")],
+    )
+    pack = referrals.referral_send_pack(
+        actor=committee["secretariat"], referral=referral, disclosed=[evidence]
+    )
+    return case, Referral.objects.get(pk=referral.pk), pack

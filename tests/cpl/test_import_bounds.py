@@ -174,6 +174,48 @@ def test_a_row_of_too_many_cells_or_a_value_far_to_the_right_is_refused():
     assert "a value in column 16,384" in rejected(workbook(far_right))
 
 
+def test_empty_rows_are_refused_as_a_run_before_the_row_limit(settings):
+    """A sheet of empty rows (styled, or rows of blank cells) ends at the empty-row rule, which
+    names the run, rather than at the row limit far below it."""
+    settings.CPL_IMPORT_MAX_EMPTY_ROWS = 50
+    settings.CPL_IMPORT_MAX_ROWS = 100
+    blank_cells = "".join(
+        f'<row r="{r}"><c r="A{r}" s="1"/><c r="B{r}"><v></v></c></row>' for r in range(2, 400)
+    )
+    message = rejected(workbook(blank_cells))
+    assert "Rows 2 to 52 are all empty" in message, message
+    unnumbered = "<row/>" * 400
+    message = rejected(workbook(unnumbered))
+    assert "Rows 2 to 52 are all empty" in message, message
+
+
+def test_rows_with_values_do_not_count_as_empty(settings):
+    settings.CPL_IMPORT_MAX_EMPTY_ROWS = 3
+    data = io.BytesIO()
+    write_xlsx([cpl_row(i) for i in range(1, 8)], data)
+    assert import_bytes(data.getvalue(), name="ok.xlsx").rows == 7
+
+
+def test_a_wide_row_in_any_sheet_is_refused_before_the_workbook_is_read():
+    """openpyxl reads every sheet up to its rows to find its size, building each row whole:
+    every sheet is scanned first."""
+    wide = "<row>" + "<c/>" * 100 + "</row>"
+    second = f'<?xml version="1.0"?><worksheet xmlns="{NS}"><sheetData>{wide}</sheetData></worksheet>'
+    extra = {
+        "xl/workbook.xml": PARTS["xl/workbook.xml"].replace(
+            "</sheets>", '<sheet name="Notes" sheetId="2" r:id="rId2"/></sheets>'
+        ),
+        "xl/_rels/workbook.xml.rels": PARTS["xl/_rels/workbook.xml.rels"].replace(
+            "</Relationships>",
+            f'<Relationship Id="rId2" Type="{REL}/worksheet" Target="worksheets/notes.xml"/>'
+            "</Relationships>",
+        ),
+        "xl/worksheets/notes.xml": second,
+    }
+    message = rejected(workbook("", extra=extra))
+    assert "Notes" in message and "more than 64 cells" in message, message
+
+
 def test_a_stale_dimension_does_not_hide_rows():
     """openpyxl reads only the declared range; every row the sheet holds is read."""
     data = io.BytesIO()

@@ -85,3 +85,17 @@ def test_a_malformed_token_is_a_form_error_and_changes_nothing(users, client_for
     assert response.status_code == 400
     assert "This form is out of date" in response.content.decode()
     assert not SupplierPolicy.objects.exists() and not SubmissionToken.objects.exists()
+
+
+def test_old_tokens_are_purged_and_recent_ones_kept(users):
+    from django.utils import timezone
+
+    from portal.tasks import submission_tokens_purge
+
+    old = SubmissionToken.objects.create(user=users["member"], token="0" * 32)
+    recent = SubmissionToken.objects.create(user=users["member"], token="1" * 32)
+    SubmissionToken.objects.filter(pk=old.pk).update(
+        used_at=timezone.now() - datetime.timedelta(days=8)
+    )
+    assert submission_tokens_purge() == 1
+    assert list(SubmissionToken.objects.values_list("pk", flat=True)) == [recent.pk]

@@ -12,12 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from governance import referrals, services
 from governance.packs import verify_pack
 from portal import signing
 from portal.models import Notice
 
-from ..helpers import decided_case, pdf_upload
+from ..helpers import referral_pack_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -27,24 +26,7 @@ MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
 @pytest.fixture
 def pack(committee, client_for, tmp_path):
     """A pack sent to the Authority and downloaded by it: (pack, members of the ZIP)."""
-    case = decided_case(committee, decision="suspend")
-    evidence = services.evidence_upload(
-        actor=committee["secretariat"],
-        case=case,
-        title="NCSC advice",
-        classification="ssc-only",
-        upload=pdf_upload(),
-    )
-    referral = referrals.referral_lodge(
-        actor=committee["supplier_a"],
-        case=case,
-        kind="remove",
-        grounds="Disproportionate",
-        uploads=[pdf_upload("grounds.pdf")],
-    )
-    pack = referrals.referral_send_pack(
-        actor=committee["secretariat"], referral=referral, disclosed=[evidence]
-    )
+    _case, referral, pack = referral_pack_sent(committee)
     response = client_for("authority").get(f"/referrals/{referral.pk}/packs/1/")
     assert response.status_code == 200
     body = b"".join(response.streaming_content)

@@ -11,12 +11,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cpl.models import CPLChangeNotice
-from governance import plans, policies, referrals, services
+from governance import plans, policies, referrals
 from governance.models import Case, DecisionRecord, PlanRequirement, Referral
 from governance.packs import verify_pack
 from portal.models import AuditEvent
 
-from ..helpers import decided_case, pdf_upload
+from ..helpers import decided_case, pdf_upload, referral_pack_sent
 
 pytestmark = pytest.mark.django_db
 TODAY = datetime.date.today()
@@ -32,20 +32,7 @@ def lodge(committee, case, kind, key="supplier_a", **kwargs):
     )
 
 
-def sent(committee, kind="remove", decision="suspend"):
-    case = decided_case(committee, decision=decision)
-    evidence = services.evidence_upload(
-        actor=committee["secretariat"],
-        case=case,
-        title="NCSC advice",
-        classification="ssc-only",
-        upload=pdf_upload(),
-    )
-    referral = lodge(committee, case, kind, uploads=[pdf_upload("grounds.pdf")])
-    pack = referrals.referral_send_pack(
-        actor=committee["secretariat"], referral=referral, disclosed=[evidence]
-    )
-    return case, Referral.objects.get(pk=referral.pk), pack
+sent = referral_pack_sent
 
 
 def download(client, referral, version):

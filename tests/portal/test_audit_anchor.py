@@ -13,13 +13,12 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 
-from governance import referrals, services
 from portal import signing
 from portal.audit import CHECKPOINT_FILE, audit_checkpoint, audit_record
 from portal.models import AuditChainHead, AuditEvent
 from portal.tasks import audit_checkpoint as audit_checkpoint_task
 
-from ..helpers import decided_case, pdf_upload
+from ..helpers import referral_pack_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -132,22 +131,9 @@ def test_an_unreadable_checkpoint_line_fails_cleanly(capsys):
 def test_a_checkpoint_is_written_when_a_referral_pack_is_built(
     committee, django_capture_on_commit_callbacks
 ):
-    case = decided_case(committee, decision="suspend")
-    evidence = services.evidence_upload(
-        actor=committee["secretariat"],
-        case=case,
-        title="NCSC advice",
-        classification="ssc-only",
-        upload=pdf_upload(),
-    )
-    referral = referrals.referral_lodge(
-        actor=committee["supplier_a"], case=case, kind="remove", grounds="Disproportionate"
-    )
     before = len(checkpoint_lines())
     with django_capture_on_commit_callbacks(execute=True):
-        referrals.referral_send_pack(
-            actor=committee["secretariat"], referral=referral, disclosed=[evidence]
-        )
+        referral_pack_sent(committee)
     lines = checkpoint_lines()
     assert len(lines) == before + 1
     head = AuditChainHead.objects.get(pk=1)

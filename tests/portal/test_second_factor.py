@@ -33,9 +33,13 @@ def test_every_role_must_pass_totp_before_any_page(client, role):
     for path in ("/", "/cpl/", "/plans/", "/inbox/", "/notices/", "/referrals/", "/cases/"):
         assert sends_to_code_page(client.get(path)), path
     assert sends_to_code_page(client.post("/plans/", {"action": "submit"}))
+    code_page = client.get(CODE_PAGE).content.decode()
+    # Half signed in: the page offers signing out, not links that lead back here.
+    assert "Sign out" in code_page and "Change password" not in code_page
     verified = client.post(f"{CODE_PAGE}?next=/", {"token": current_code()})
     assert verified.status_code == 302 and verified["Location"] == "/"
-    assert client.get("/").status_code == 200
+    home = client.get("/")
+    assert home.status_code == 200 and "Change password" in home.content.decode()
 
 
 def test_supplier_cannot_download_a_plan_after_the_password_step_only(committee):
