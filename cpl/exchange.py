@@ -419,7 +419,7 @@ class _SheetScan:
 
     The first sheet (the one imported) gets every row rule; the others, which openpyxl only
     sizes, the cells-per-row and row-count limits. A row counts as empty here when none of its
-    cells holds a value element: lenient (a blank shared string counts as a value), so the exact
+    cells holds a value element: lenient (an empty or blank value counts as one), so the exact
     rule is still openpyxl's pass."""
 
     def __init__(self, bounds: _RowBounds, sheet: str | None = None):
@@ -435,11 +435,11 @@ class _SheetScan:
         parser.EntityDeclHandler = self._refuse_dtd
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
         try:
             while chunk := source.read(256 * 1024):
                 parser.Parse(chunk, False)
             parser.Parse(b"", True)
+            self._row_read()
         except expat.ExpatError as exc:
             raise ExchangeFileRejected(
                 f"The file is not a readable XLSX workbook (its sheet is not well-formed XML: "
@@ -464,22 +464,25 @@ class _SheetScan:
         elif tag in ("v", "is"):
             self.has_value = True
         elif tag == "row":
+            self._row_read()
             number = attributes.get("r", "")
             following = int(number) if number.isdigit() else self.row + 1
-            if following > self.bounds.max_rows + 1:
-                raise ExchangeFileRejected(
-                    f"The file has more than {self.bounds.max_rows:,} rows{self._where()}; a "
-                    f"CPL file holds at most {self.bounds.max_rows:,} device models."
-                )
             if self.sheet is None:
                 # Rows the sheet skips are empty rows: at most a run's worth are checked.
                 last = min(following, self.row + self.bounds.max_empty + 2)
                 for empty in range(self.row + 1, last):
                     self.bounds.check(empty, ())
+            if following > self.bounds.max_rows + 1:
+                raise ExchangeFileRejected(
+                    f"The file has more than {self.bounds.max_rows:,} rows{self._where()}; a "
+                    f"CPL file holds at most {self.bounds.max_rows:,} device models."
+                )
             self.row, self.cells, self.has_value = following, 0, False
 
-    def _end(self, name: str):
-        if self.sheet is None and name.rpartition(":")[2] == "row":
+    def _row_read(self):
+        # Checked when the next row starts (or the sheet ends): an end-tag callback for every
+        # element would double the scan's time.
+        if self.row and self.sheet is None:
             self.bounds.check(self.row, ("value",) if self.has_value else ())
 
 

@@ -180,7 +180,7 @@ def test_empty_rows_are_refused_as_a_run_before_the_row_limit(settings):
     settings.CPL_IMPORT_MAX_EMPTY_ROWS = 50
     settings.CPL_IMPORT_MAX_ROWS = 100
     blank_cells = "".join(
-        f'<row r="{r}"><c r="A{r}" s="1"/><c r="B{r}"><v></v></c></row>' for r in range(2, 400)
+        f'<row r="{r}"><c r="A{r}" s="1"/><c r="B{r}" t="s"/></row>' for r in range(2, 400)
     )
     message = rejected(workbook(blank_cells))
     assert "Rows 2 to 52 are all empty" in message, message
@@ -200,7 +200,9 @@ def test_a_wide_row_in_any_sheet_is_refused_before_the_workbook_is_read():
     """openpyxl reads every sheet up to its rows to find its size, building each row whole:
     every sheet is scanned first."""
     wide = "<row>" + "<c/>" * 100 + "</row>"
-    second = f'<?xml version="1.0"?><worksheet xmlns="{NS}"><sheetData>{wide}</sheetData></worksheet>'
+    second = (
+        f'<?xml version="1.0"?><worksheet xmlns="{NS}"><sheetData>{wide}</sheetData></worksheet>'
+    )
     extra = {
         "xl/workbook.xml": PARTS["xl/workbook.xml"].replace(
             "</sheets>", '<sheet name="Notes" sheetId="2" r:id="rId2"/></sheets>'

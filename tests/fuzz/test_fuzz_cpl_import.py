@@ -140,15 +140,9 @@ def test_the_import_task_ends_every_job_imported_or_rejected(users, settings, da
     "bomb",
     [
         "empty-rows-deflated",
+        "empty-rows-stored",
         "one-row-of-blank-cells-deflated",
-        pytest.param(
-            "one-row-of-blank-cells-stored",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="open: the XLSX reader builds a whole row before its 64-cell check, "
-                "so memory grows ~20 times the sheet's size (100 MB upload: ~2.5 GB)",
-            ),
-        ),
+        "one-row-of-blank-cells-stored",
     ],
 )
 def test_xlsx_bombs_are_refused_within_bounded_memory(bomb):
