@@ -62,7 +62,9 @@ def conflicted_chairs(case: Case) -> list:
 
 def voting_members() -> QuerySet:
     return (
-        User.objects.filter(is_active=True, groups__name=Role.MEMBER).distinct().order_by("username")
+        User.objects.filter(is_active=True, groups__name=Role.MEMBER)
+        .distinct()
+        .order_by("username")
     )
 
 

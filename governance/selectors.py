@@ -107,11 +107,14 @@ def cases_with_action(user, action: str, limit: int | None = None) -> list[Case]
 def cases_needing_an_acting_chair(user, limit: int | None = None) -> list[Case]:
     """Of the cases where the user may designate an acting chair, those with none able to act:
     none designated yet, or the one designated has since declared a conflict."""
-    return [
-        case
-        for case in policies.cases.with_action(user, "designate_acting_chair", limit)
-        if case.acting_chair is None or policies.is_conflicted(case.acting_chair, case)
-    ]
+    return policies.cases.with_action(
+        user,
+        "designate_acting_chair",
+        limit,
+        where=lambda case: (
+            case.acting_chair is None or policies.is_conflicted(case.acting_chair, case)
+        ),
+    )
 
 
 def ballots_to_vote(user, limit: int | None = None) -> list[Ballot]:

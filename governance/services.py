@@ -489,7 +489,7 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
         )
         prefetch_related_objects([locked.case], "conflicts")
         policies.ballots.require(actor, "vote", locked)
-        entries = []
+        entries: list[AuditEntry] = []
         if policies.declaration_for(actor, locked.case) is None:
             if not no_conflict:
                 raise ValidationError(
@@ -498,8 +498,12 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
                 )
             prefetch_related_objects([locked.case], "ballots__votes")
             _, entries = _declare(actor, locked.case, has_conflict=False, reason="")
-        # The locked ballot serialises its votes: no savepoint of update_or_create needed.
-        vote = Vote.objects.filter(ballot=locked, member=actor).first()
+            # The case's ballots and their votes were just read under the lock: no second read.
+            votes = next(b.votes.all() for b in locked.case.ballots.all() if b.pk == locked.pk)
+            vote = next((v for v in votes if v.member_id == actor.pk), None)
+        else:
+            # The locked ballot serialises its votes: no savepoint of update_or_create needed.
+            vote = Vote.objects.filter(ballot=locked, member=actor).first()
         created = vote is None
         if vote is None:
             vote = Vote.objects.create(ballot=locked, member=actor, choice=choice)

@@ -56,17 +56,22 @@ class Policy:
         with `can`, so the two answers agree by construction."""
         return self.model._default_manager.all()
 
-    def with_action(self, user, action: str, limit: int | None = None) -> list:
+    def with_action(self, user, action: str, limit: int | None = None, where=None) -> list:
         """At most `limit` objects: the candidates are read a batch at a time, so a dashboard
-        panel reads a page of rows, not every candidate with its prefetches."""
+        panel reads a page of rows, not every candidate with its prefetches. `where(obj)`, when
+        given, narrows the list before the limit counts (a panel's own question)."""
         candidates = self.candidates(user, action)
+
+        def wanted(obj) -> bool:
+            return self.can(user, action, obj) and (where is None or where(obj))
+
         if limit is None:
-            return [obj for obj in self.prepare(candidates) if self.can(user, action, obj)]
+            return [obj for obj in self.prepare(candidates) if wanted(obj)]
         found: list = []
         batch, start = max(limit, WITH_ACTION_BATCH), 0
         while len(found) < limit:
             objects = list(self.prepare(candidates[start : start + batch]))
-            found += [obj for obj in objects if self.can(user, action, obj)]
+            found += [obj for obj in objects if wanted(obj)]
             if len(objects) < batch:
                 break
             start += batch

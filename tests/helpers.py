@@ -242,3 +242,31 @@ def referral_pack_sent(committee, kind="remove", decision="suspend"):
         actor=committee["secretariat"], referral=referral, disclosed=[evidence]
     )
     return case, Referral.objects.get(pk=referral.pk), pack
+
+
+def committee_at_work(users, *, members: int, cases: int, start: int = 0) -> list:
+    """`members` more voting members and `cases` more cases in voting, each with an open ballot
+    in which every one of those members has declared no conflict and voted (bulk-written: the
+    query-count tests need the rows, not the services' path to them). Returns the ballots."""
+    from django.utils import timezone
+
+    from governance import services
+    from governance.models import ConflictDeclaration, Vote
+
+    voters = [make_user("member", f"voter{start + i}") for i in range(members)]
+    ballots = []
+    for _ in range(cases):
+        case = cpa_case(users)
+        services.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+        ballot = services.ballot_open(
+            actor=users["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
+        )
+        ConflictDeclaration.objects.bulk_create(
+            ConflictDeclaration(case=case, member=voter, has_conflict=False, reason="")
+            for voter in voters
+        )
+        Vote.objects.bulk_create(
+            Vote(ballot=ballot, member=voter, choice="suspend") for voter in voters
+        )
+        ballots.append(ballot)
+    return ballots

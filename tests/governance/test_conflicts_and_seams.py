@@ -501,3 +501,17 @@ def test_a_link_that_no_longer_applies_says_so(committee, client_for):
     body = response.content.decode()
     assert response.status_code == 409 and "This is no longer possible" in body
     assert "The chair has no conflict on this case." in body and "nothing you sent" not in body
+
+
+@pytest.mark.parametrize("chaired_first", [True, False])
+def test_the_acting_chair_panel_limit_counts_only_cases_needing_one(committee, chaired_first):
+    """The panel's page holds cases with no chair able to act, whatever comes first."""
+    cases = [in_assessment(committee), in_assessment(committee)]
+    for case in cases:
+        declare(committee["chair"], case, conflict=True, reason="Shares in the manufacturer")
+    chaired, unchaired = cases if chaired_first else cases[::-1]
+    services.case_designate_acting_chair(
+        actor=committee["secretariat"], case=chaired, member=committee["member2"]
+    )
+    found = selectors.cases_needing_an_acting_chair(committee["secretariat"], limit=1)
+    assert [case.pk for case in found] == [unchaired.pk]
