@@ -5,6 +5,10 @@
   another user at the same address is affected.
 - Here: a progressive delay per username when failures come from many addresses (a distributed
   guess that the per-pair lock cannot stop), and an alert to the SSC Secretariat.
+- A browser where the user completed sign-in (password and security code) carries a signed
+  known-device cookie: the username-wide delay does not apply there, so an attacker spreading
+  failures over many addresses slows down guessing, not the account's holder (OWASP's device
+  cookies). The (username, address) lock still does.
 
 Every answer depends only on the username as typed and the address, never on whether the account
 exists: an unknown username is locked, slowed down and reported exactly like a real one.
@@ -19,6 +23,7 @@ from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.db.models import Max, Sum
 from django.shortcuts import render
@@ -83,6 +88,37 @@ def _pair_wait(request, username: str | None) -> datetime.timedelta:
     return max(latest + get_cool_off(request) - timezone.now(), datetime.timedelta(0))
 
 
+KNOWN_DEVICE_COOKIE = "portal_known_device"
+_KNOWN_DEVICE_SALT = "portal.lockout.known-device"
+_KNOWN_DEVICE_AGE = datetime.timedelta(days=90)
+_KNOWN_DEVICE_USERS = 5  # a shared browser remembers the last few accounts signed in on it
+
+
+def _known_usernames(request) -> list[str]:
+    try:
+        value = request.get_signed_cookie(
+            KNOWN_DEVICE_COOKIE, salt=_KNOWN_DEVICE_SALT, max_age=_KNOWN_DEVICE_AGE
+        )
+    except (KeyError, signing.BadSignature):
+        return []
+    return value.split("\n")
+
+
+def known_device_remember(request, response, username: str):
+    """After a complete sign-in: this browser is the account holder's (see the module's note)."""
+    names = [username] + [n for n in _known_usernames(request) if n != username]
+    response.set_signed_cookie(
+        KNOWN_DEVICE_COOKIE,
+        "\n".join(names[:_KNOWN_DEVICE_USERS]),
+        salt=_KNOWN_DEVICE_SALT,
+        max_age=int(_KNOWN_DEVICE_AGE.total_seconds()),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 class PortalLockoutHandler(AxesDatabaseHandler):
     """django-axes' database handler, plus the per-username delay and the secretariat alert."""
 
@@ -92,7 +128,7 @@ class PortalLockoutHandler(AxesDatabaseHandler):
             request.portal_lockout = ("locked", _pair_wait(request, username))
             return False
         wait = username_failures(request, username).wait(timezone.now())
-        if wait is not None:
+        if wait is not None and username not in _known_usernames(request):
             # Refused before the password is checked, and (AXES_RESET_COOL_OFF_ON_FAILURE_
             # DURING_LOCKOUT off) not recorded as a failure: the delay cannot be stretched.
             request.portal_lockout = ("slowed", wait)
@@ -127,17 +163,22 @@ def _alert_if_suspicious(request, username: str | None) -> None:
     from .notices import notice_send
     from .roles import Role
 
+    # Only accounts that exist are reported (the person trying is told the same either way):
+    # made-up usernames would otherwise let anyone write the secretariat's inbox.
+    if not User.objects.filter(username=username).exists():
+        return
     window = get_cool_off(request)
     with transaction.atomic():
         # Appends to the audit chain are serialised on its head: taking it first makes "once
         # per username per window" hold when several failures arrive at the same moment.
         AuditChainHead.objects.select_for_update().get(pk=1)
-        already = AuditEvent.objects.filter(
-            action="login.suspicious",
-            object_repr=username[:300],
-            occurred_at__gte=timezone.now() - window,
-        ).exists()
-        if already:
+        recent = AuditEvent.objects.filter(
+            action="login.suspicious", occurred_at__gte=timezone.now() - window
+        )
+        if recent.filter(object_repr=username[:300]).exists():
+            return
+        if recent.count() >= settings.LOGIN_ALERTS_PER_WINDOW:
+            logger.warning("Sign-in alerts capped this window; %r not reported", username)
             return
         reasons = []
         if locked:
@@ -153,9 +194,9 @@ def _alert_if_suspicious(request, username: str | None) -> None:
             f"in the last {hours:g} hour(s), from {len(failures.addresses)} address(es): "
             f"{', '.join(shown)}{' …' if len(failures.addresses) > len(shown) else ''}.\n\n"
             f"Why you are told: {'; '.join(reasons)}.\n\n"
-            "The username may or may not belong to an account. Sign-in stays open for everyone "
-            "else; the attempts are in the audit log (login.failed). If the account is real, "
-            "contact its holder, and consider resetting the password."
+            "Sign-in stays open for everyone else, and for the account's holder on a browser "
+            "where they have signed in before; the attempts are in the audit log "
+            "(login.failed). Contact the holder, and consider resetting the password."
         )
         secretariat = User.objects.filter(is_active=True, groups__name=Role.SECRETARIAT)
         notice_send(

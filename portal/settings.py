@@ -168,13 +168,17 @@ IPWARE_STRICT = False
 # Failures for one username from many addresses (a distributed guess) slow that username down:
 # from LOGIN_THROTTLE_AFTER failures in the cool-off window (each address counting at most
 # AXES_FAILURE_LIMIT), each further attempt waits LOGIN_THROTTLE_BASE_SECONDS after the latest
-# failure, doubling per further failure up to LOGIN_THROTTLE_MAX_SECONDS. Never a lock.
+# failure, doubling per further failure up to LOGIN_THROTTLE_MAX_SECONDS; not on a browser where
+# the account's holder completed sign-in before (portal.lockout's known-device cookie).
 LOGIN_THROTTLE_AFTER = int(os.environ.get("LOGIN_THROTTLE_AFTER", "10"))
 LOGIN_THROTTLE_BASE_SECONDS = 30
 LOGIN_THROTTLE_MAX_SECONDS = 15 * 60
 # The secretariat is told (once per username per cool-off window) when a username has failures
 # from this many addresses, or is locked or slowed down anywhere.
 LOGIN_ALERT_ADDRESSES = int(os.environ.get("LOGIN_ALERT_ADDRESSES", "3"))
+# Only existing accounts are reported, and at most this many per window: a flood of failures
+# cannot flood the secretariat's inbox.
+LOGIN_ALERTS_PER_WINDOW = int(os.environ.get("LOGIN_ALERTS_PER_WINDOW", "10"))
 
 OTP_TOTP_ISSUER = "CPA/CPL Governance Portal"
 

@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from .audit import audit_record
 from .audit_policy import AUDIT_EVENTS
 from .forms import LoginForm, SecurityCodeForm
+from .lockout import known_device_remember
 from .permissions import PolicyRequiredMixin
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,9 @@ class SecondFactorVerifyView(LoginRequiredMixin, FormView):
             )
             return self.form_invalid(form)
         otp_login(self.request, device)
-        return redirect(_safe_next(self.request))
+        return known_device_remember(
+            self.request, redirect(_safe_next(self.request)), user.get_username()
+        )
 
 
 class SecondFactorSetupView(LoginRequiredMixin, FormView):
@@ -153,7 +156,9 @@ class SecondFactorSetupView(LoginRequiredMixin, FormView):
             audit_record(actor=self.request.user, action="mfa.enrolled", obj=self.request.user)
         otp_login(self.request, device)
         messages.success(self.request, "Your authenticator app is set up.")
-        return redirect(_safe_next(self.request))
+        return known_device_remember(
+            self.request, redirect(_safe_next(self.request)), self.request.user.get_username()
+        )
 
 
 class AuditLogView(PolicyRequiredMixin, ListView):

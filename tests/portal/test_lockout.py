@@ -13,7 +13,7 @@ from django.test import Client
 from portal import settings as portal_settings
 from portal.models import AuditEvent, Notice, NoticeDelivery
 
-from ..helpers import PASSWORD, make_user
+from ..helpers import PASSWORD, current_code, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -219,7 +219,45 @@ def test_the_secretariat_is_alerted_when_a_username_is_locked(users):
     fail("member")
     alert = secretariat_alerts().get()
     assert "locked" in alert.body
-    # Another username gets its own alert; an unknown one too, with nothing said about whether
-    # it exists to the person trying.
+    # Another account gets its own alert; a made-up username none (the person trying is told
+    # the same either way), so nobody can write the secretariat's inbox by failing to sign in.
     fail("ghost", 5)
+    fail("URGENT: reset at http://evil.example now", 5)
+    assert secretariat_alerts().count() == 1
+    fail("chair", 5)
     assert secretariat_alerts().count() == 2
+
+
+def test_alerts_are_capped_per_window(users, settings):
+    settings.LOGIN_ALERTS_PER_WINDOW = 2
+    for key in ("member", "chair", "supplier_a"):
+        fail(users[key].username, 5)
+    assert secretariat_alerts().count() == 2
+
+
+def test_the_holder_signs_in_on_a_known_browser_while_the_username_is_slowed(
+    chair_and_supplier, settings
+):
+    """Failures spread over many addresses slow guessing, not the holder's own browser."""
+    settings.LOGIN_THROTTLE_AFTER = 10
+    holder = Client()
+    holder.post(
+        "/accounts/login/", {"username": "chair", "password": PASSWORD}, REMOTE_ADDR=ADDRESS_B
+    )
+    holder.post("/accounts/security-code/", {"token": current_code()})
+    assert holder.get("/").status_code == 200
+    holder.post("/accounts/logout/")
+    for n in range(1, 6):
+        fail("chair", 2, address=f"81.2.75.{n}")
+    assert locked(attempt("chair", address="81.2.76.1"))  # a fresh browser waits
+    again = holder.post(
+        "/accounts/login/", {"username": "chair", "password": PASSWORD}, REMOTE_ADDR="81.2.76.1"
+    )
+    assert signs_in(again)
+    # A forged or copied-to-another-user cookie is no key.
+    forged = Client()
+    forged.cookies["portal_known_device"] = "chair"
+    refused = forged.post(
+        "/accounts/login/", {"username": "chair", "password": PASSWORD}, REMOTE_ADDR="81.2.76.2"
+    )
+    assert locked(refused)
