@@ -486,6 +486,31 @@ class _SheetScan:
             self.bounds.check(self.row, ("value",) if self.has_value else ())
 
 
+def _check_shared_strings(reader) -> None:
+    """openpyxl loads the whole shared text table into memory when it opens a workbook, even
+    read-only: a table far bigger than a CPL needs is refused first. The part is the one the
+    manifest names, as openpyxl finds it, whatever it is called."""
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    part = reader.package.find(SHARED_STRINGS)
+    if part is None:
+        return
+    try:
+        size = reader.archive.getinfo(part.PartName[1:]).file_size
+    except KeyError:
+        return  # openpyxl reports the missing part itself
+    cap = settings.CPL_IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES
+    if size > cap:
+        raise ExchangeFileRejected(
+            f"The workbook's shared text table unpacks to {_megabytes(size)} MB, more than the "
+            f"{_megabytes(cap)} MB a CPL file needs: it is not accepted."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1048576:,.1f}".removesuffix(".0")
+
+
 def _scan_sheets(binary) -> None:
     """Scan every worksheet of the workbook (see _SheetScan), found as openpyxl finds them, before
     openpyxl opens any."""
@@ -494,6 +519,7 @@ def _scan_sheets(binary) -> None:
     reader = ExcelReader(binary, read_only=True, data_only=True)
     try:
         reader.read_manifest()
+        _check_shared_strings(reader)
         reader.read_workbook()
         sheets = [
             (sheet.name, rel.target)

@@ -30,11 +30,16 @@ class PortalConfig(AppConfig):
         from django.core import checks
 
         from . import audit_policy, notice_policy, tasks  # noqa: F401
-        from .audit import register_audit_actions, register_transition_actions
+        from .audit import (
+            check_audit_anchor_dir,
+            register_audit_actions,
+            register_transition_actions,
+        )
         from .permission_cache import connect_signals
         from .signing import check_signing_key
 
         checks.register(check_signing_key)
+        checks.register(check_audit_anchor_dir, checks.Tags.security, deploy=True)
         connect_signals()
 
         register_audit_actions(*AUDIT_ACTIONS)

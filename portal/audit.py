@@ -268,6 +268,7 @@ class ChainReport:
     bad_seq: int | None = None
     checkpoints: int = 0
     anchored_seq: int = 0  # the highest sequence number a checkpoint signed
+    unanchored: bool = False  # sound as far as it goes, but no checkpoint vouches for it
 
     @property
     def ok(self) -> bool:
@@ -333,4 +334,38 @@ def audit_verify_chain() -> ChainReport:
             f"#{head.last_seq}: the latest events were removed",
             checked + 1,
         )
+    # Deleting the anchor files (or a wrong PORTAL_AUDIT_ANCHOR_DIR) must not pass for a chain
+    # that was never anchored: then nothing shows it was not truncated.
+    if checked and not checkpoints and settings.AUDIT_ANCHOR_REQUIRED:
+        return ChainReport(
+            checked,
+            f"No signed checkpoint found in {_anchor_dir()}: the chain cannot be shown to be "
+            "untruncated. Restore the anchor files or run `manage.py audit_checkpoint` on a "
+            "chain you trust",
+            unanchored=True,
+        )
     return ChainReport(checked, checkpoints=len(checkpoints), anchored_seq=anchored)
+
+
+def check_audit_anchor_dir(app_configs=None, **kwargs):
+    """Deploy system check: where checkpoints are appended exists and can be written."""
+    from django.core.checks import Error
+
+    if not settings.AUDIT_ANCHOR_REQUIRED:
+        return []
+    folder = _anchor_dir()
+    if not folder.is_dir():
+        problem = "does not exist (or is not a folder)"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = "is not writable by the portal"
+    else:
+        return []
+    return [
+        Error(
+            f"The audit anchor folder {folder} {problem}: no checkpoint can be written, and "
+            "verify_audit fails without one.",
+            hint="Create it, or set PORTAL_AUDIT_ANCHOR_DIR; see the README, section "
+            "'Signing key and audit anchors'.",
+            id="portal.E002",
+        )
+    ]

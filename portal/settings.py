@@ -216,6 +216,8 @@ CPL_IMPORT_XLSX_MAX_PARTS = 100
 CPL_IMPORT_XLSX_MAX_PART_BYTES = 256 * 1024 * 1024
 CPL_IMPORT_XLSX_MAX_UNPACKED_BYTES = 320 * 1024 * 1024
 CPL_IMPORT_XLSX_MAX_RATIO = 100  # spreadsheet XML compresses about 10 to 1
+# openpyxl holds every shared string in memory: a 50,000-row CPL's table is about 10 MB.
+CPL_IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES = 32 * 1024 * 1024
 # The import task is stopped after the soft limit (the job fails, nothing changed) and killed
 # after the hard one; `cpl_imports_reap` fails a job still running after the hard limit and a
 # margin: its worker died.
@@ -272,6 +274,9 @@ PORTAL_DEV_SIGNING_KEY_FILE = BASE_DIR / "var" / "dev-signing-key.pem" if DEBUG 
 PORTAL_AUDIT_ANCHOR_DIR = Path(
     os.environ.get("PORTAL_AUDIT_ANCHOR_DIR", BASE_DIR / "var" / "anchors")
 )
+# verify_audit fails on a chain of events with no checkpoint at all (anchor files deleted, or
+# the folder setting wrong); `check --deploy` wants the folder to exist and be writable.
+AUDIT_ANCHOR_REQUIRED = env_bool("PORTAL_AUDIT_ANCHOR_REQUIRED", default=not DEBUG)
 
 # Security headers. Content-Security-Policy has no inline scripts or styles.
 X_FRAME_OPTIONS = "DENY"

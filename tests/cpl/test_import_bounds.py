@@ -142,6 +142,24 @@ def test_entities_in_the_shared_strings_are_refused_too():
     assert "XML entity declarations" in rejected(data)
 
 
+def test_a_shared_text_table_bigger_than_a_cpl_needs_is_refused_before_it_is_read(settings):
+    # openpyxl loads every shared string into memory when it opens the workbook: a table of
+    # hundreds of MB of short strings (compressed under the ratio cap) took gigabytes.
+    settings.CPL_IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES = 100_000
+    strings = f'<?xml version="1.0"?><sst xmlns="{NS}">' + "<si><t>xxx</t></si>" * 12000 + "</sst>"
+    for part in ("xl/sharedStrings.xml", "xl/renamed.xml"):  # found as openpyxl finds it
+        types = PARTS["[Content_Types].xml"].replace(
+            "</Types>",
+            f'<Override PartName="/{part}" ContentType="application/vnd.openxmlformats'
+            '-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        )
+        cell = '<row r="2"><c r="A2" t="s"><v>0</v></c></row>'
+        data = workbook(cell, extra={part: strings, "[Content_Types].xml": types})
+        message = rejected(data)
+        assert "The workbook's shared text table unpacks to 0.2 MB" in message
+        assert "more than the 0.1 MB a CPL file needs" in message
+
+
 # --- rows and columns ---------------------------------------------------------------------------
 
 

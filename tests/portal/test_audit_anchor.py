@@ -9,6 +9,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
+from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -200,3 +201,60 @@ def test_checkpoints_of_a_retired_key_still_verify_after_rotation(settings, tmp_
     audit_checkpoint()
     call_command("verify_audit")
     assert "2 signed checkpoint(s) match it, the latest at #3." in capsys.readouterr().out
+
+
+# --- anchors required: deleting them (or a wrong folder) cannot pass for a fresh chain ------------
+
+
+def test_a_chain_without_any_checkpoint_fails_when_anchors_are_required(settings, capsys):
+    settings.AUDIT_ANCHOR_REQUIRED = True
+    record(3)
+    # The folder is missing: deleted, or PORTAL_AUDIT_ANCHOR_DIR points elsewhere.
+    assert not settings.PORTAL_AUDIT_ANCHOR_DIR.exists()
+    err = verify_fails(capsys)
+    assert err.startswith(f"No signed checkpoint found in {settings.PORTAL_AUDIT_ANCHOR_DIR}:")
+    assert "the chain cannot be shown to be untruncated" in err
+    assert "run `manage.py audit_checkpoint` on a chain you trust" in err
+    # The folder is there but its files were deleted.
+    settings.PORTAL_AUDIT_ANCHOR_DIR.mkdir()
+    assert "No signed checkpoint found in" in verify_fails(capsys)
+    audit_checkpoint()
+    call_command("verify_audit")
+    assert "1 signed checkpoint(s) match it, the latest at #3." in capsys.readouterr().out
+
+
+def test_an_empty_chain_needs_no_checkpoint_and_anchors_can_be_optional(settings, capsys):
+    settings.AUDIT_ANCHOR_REQUIRED = True
+    assert not AuditEvent.objects.exists()
+    call_command("verify_audit")  # a new deployment: nothing to anchor yet
+    settings.AUDIT_ANCHOR_REQUIRED = False
+    record(2)
+    call_command("verify_audit")
+    assert "No signed checkpoint found" in capsys.readouterr().out
+
+
+def anchor_check_errors() -> list[str]:
+    return [
+        str(message.msg)
+        for message in checks.run_checks(include_deployment_checks=True)
+        if message.id == "portal.E002"
+    ]
+
+
+def test_the_deploy_check_wants_a_writable_anchor_folder_when_anchors_are_required(
+    settings, tmp_path
+):
+    settings.AUDIT_ANCHOR_REQUIRED = True
+    settings.PORTAL_AUDIT_ANCHOR_DIR = tmp_path / "missing"
+    (error,) = anchor_check_errors()
+    assert f"The audit anchor folder {tmp_path / 'missing'} does not exist" in error
+    settings.PORTAL_AUDIT_ANCHOR_DIR = tmp_path / "a-file"
+    settings.PORTAL_AUDIT_ANCHOR_DIR.write_text("")
+    assert anchor_check_errors()
+    settings.PORTAL_AUDIT_ANCHOR_DIR = tmp_path
+    assert anchor_check_errors() == []
+    # Not run outside `check --deploy`, nor when anchors are optional.
+    settings.PORTAL_AUDIT_ANCHOR_DIR = tmp_path / "missing"
+    assert not [m for m in checks.run_checks() if m.id == "portal.E002"]
+    settings.AUDIT_ANCHOR_REQUIRED = False
+    assert anchor_check_errors() == []

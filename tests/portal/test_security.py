@@ -54,12 +54,12 @@ def _production_env(**extra):
     return env
 
 
-def test_check_deploy_is_clean_under_production_settings():
+def test_check_deploy_is_clean_under_production_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         capture_output=True,
         text=True,
-        env=_production_env(),
+        env=_production_env(PORTAL_AUDIT_ANCHOR_DIR=str(tmp_path)),  # exists and writable
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
