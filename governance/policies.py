@@ -94,7 +94,7 @@ def _may_chair(user, case_field: str = "") -> Q:
 
 def _not_conflicted(user, case_ref: str = "pk") -> Exists:
     """A candidates filter: no conflict declared by `user` on the case (OuterRef `case_ref`)."""
-    return ~Exists(
+    return ~Exists(  # type: ignore[return-value]  # ~Exists is an Exists at run time
         ConflictDeclaration.objects.filter(case=OuterRef(case_ref), member=user, has_conflict=True)
     )
 
