@@ -13,6 +13,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cpl.exchange import COLUMNS
+from cpl.models import AssuranceCertificate, DeviceModel, Manufacturer
 from cpl.services import cpl_import, cpl_import_path
 from portal.models import Organisation, User
 from portal.roles import Role
@@ -270,3 +271,29 @@ def committee_at_work(users, *, members: int, cases: int, start: int = 0) -> lis
         )
         ballots.append(ballot)
     return ballots
+
+
+def register_state() -> tuple:
+    """Everything an import may change, to prove a rejected file changed nothing."""
+    return (
+        sorted(
+            DeviceModel.objects.values_list(
+                "manufacturer__manufacturer_id",
+                "model_id",
+                "hardware_version",
+                "firmware_version",
+                "status",
+                "smets_chts_version",
+                "date_added",
+            )
+        ),
+        sorted(
+            AssuranceCertificate.objects.values_list("kind", "number", "issued", "expiry", "status")
+        ),
+        sorted(Manufacturer.objects.values_list("manufacturer_id", "name")),
+        sorted(
+            DeviceModel.certificates.through.objects.values_list(
+                "devicemodel_id", "assurancecertificate_id"
+            )
+        ),
+    )

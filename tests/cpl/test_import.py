@@ -9,38 +9,20 @@ from django.core.management import call_command
 from openpyxl import Workbook
 
 from cpl.exchange import ExchangeFileRejected
-from cpl.models import AssuranceCertificate, DeviceModel, ImportChange, Manufacturer
+from cpl.models import DeviceModel, ImportChange
 from portal.models import AuditEvent
 
-from ..helpers import CPL_HEADER, SAMPLE_CPL, cpl_csv, cpl_row, import_bytes, import_sample
+from ..helpers import (
+    CPL_HEADER,
+    SAMPLE_CPL,
+    cpl_csv,
+    cpl_row,
+    import_bytes,
+    import_sample,
+    register_state,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def register_state():
-    """Everything an import may change, to prove a rejected file changed nothing."""
-    return (
-        sorted(
-            DeviceModel.objects.values_list(
-                "manufacturer__manufacturer_id",
-                "model_id",
-                "hardware_version",
-                "firmware_version",
-                "status",
-                "smets_chts_version",
-                "date_added",
-            )
-        ),
-        sorted(
-            AssuranceCertificate.objects.values_list("kind", "number", "issued", "expiry", "status")
-        ),
-        sorted(Manufacturer.objects.values_list("manufacturer_id", "name")),
-        sorted(
-            DeviceModel.certificates.through.objects.values_list(
-                "devicemodel_id", "assurancecertificate_id"
-            )
-        ),
-    )
 
 
 def test_sample_file_imports_every_device_model_and_acts_on_expired_certificates():
