@@ -172,3 +172,23 @@ def test_repeated_wrong_codes_are_throttled(client):
     response = client.post("/accounts/security-code/", {"token": current_code()})
     assert "Too many attempts" in response.content.decode()
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("data", "messages"),
+    [
+        ({"username": "", "password": ""}, ["Enter your username", "Enter your password"]),
+        ({"username": "chair", "password": ""}, ["Enter your password"]),
+    ],
+)
+def test_empty_sign_in_fields_are_named_in_the_error_summary(client, data, messages):
+    page = client.post("/accounts/login/", data).content.decode()
+    for message in messages:
+        assert f">{message}</a>" in page
+    assert "Enter a correct username and password" not in page
+
+
+def test_a_wrong_password_gets_the_generic_message(client):
+    make_user("chair")
+    page = client.post("/accounts/login/", {"username": "chair", "password": "wrong"})
+    assert "Enter a correct username and password" in page.content.decode()
