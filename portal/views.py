@@ -8,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import transaction
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -32,6 +33,18 @@ def _safe_next(request, default: str = "/") -> str:
     ):
         return target
     return default
+
+
+class LogoutView(auth_views.LogoutView):
+    """Signing out is a POST (a link or a prefetch must not sign anyone out); a GET, from a
+    bookmark or a typed address, asks to confirm instead of answering a bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return TemplateResponse(request, "registration/logout_confirm.html")
 
 
 class LoginView(auth_views.LoginView):

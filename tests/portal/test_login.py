@@ -139,8 +139,11 @@ def test_open_redirects_are_refused(client):
 def test_sign_out_needs_post_and_ends_the_session(client):
     make_user("supplier_b", with_device=False)  # half signed in: sign-out is still open
     password_step(client, "supplier_b")
-    assert client.get("/accounts/logout/").status_code == 405
+    confirm = client.get("/accounts/logout/")  # a typed address asks, it does not sign out
+    assert "Sign out of the CPA/CPL Governance Portal?" in confirm.content.decode()
+    assert "_auth_user_id" in client.session
     assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"
     assert client.get("/")["Location"].startswith("/accounts/login/")
 
 
@@ -192,3 +195,4 @@ def test_a_wrong_password_gets_the_generic_message(client):
     make_user("chair")
     page = client.post("/accounts/login/", {"username": "chair", "password": "wrong"})
     assert "Enter a correct username and password" in page.content.decode()
+
