@@ -739,6 +739,66 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
     )
 
 
+# The check of a row that is valid, in a few operations (most rows of most files are).
+_HEX_20 = re.compile("[0-9A-Fa-f]{20}")
+_ISO_DATES = re.compile("(?:[0-9]{4}-[0-9]{2}-[0-9]{2})+")
+_date = datetime.date.fromisoformat
+
+
+def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
+    """What _validate_row returns for a row it accepts, from the stripped cells in COLUMNS
+    order; None for any row it might not accept (or whose cells are neutralised formulas), which
+    then takes _validate_row and its report. Never accepts what _validate_row would refuse."""
+    kind, mid, name, model, hw, fw, smets, added, cpa, cpa_issued, cpa_expiry = cells[:11]
+    zigbee, zigbee_expiry, dlms, dlms_expiry = cells[11:15]
+    device_type = kind.upper()
+    dlms_type = device_type in _DLMS_TYPES
+    if (
+        device_type not in _DEVICE_TYPES
+        or not (name and smets and cpa and zigbee)
+        or "'" in name[:1] + smets[:1] + cpa[:1] + zigbee[:1] + dlms[:1]
+        or len(mid) != 4
+        or len(model) != 4
+        or len(hw) != 4
+        or len(fw) != 8
+        or not _HEX_20.fullmatch(mid + model + hw + fw)
+        or len(name) > TEXT_LIMITS["Manufacturer Name"]
+        or len(smets) > TEXT_LIMITS["SMETS CHTS Version"]
+        or len(cpa) > TEXT_LIMITS["CPA Certificate Number"]
+        or len(zigbee) > TEXT_LIMITS["ZigBee Certificate Number"]
+        or len(dlms) > TEXT_LIMITS["DLMS Certificate Number"]
+        or bool(dlms) != dlms_type
+        or len(dlms_expiry) != (10 if dlms_type else 0)
+        # Each exactly 10 characters, so the dates end to end split only one way.
+        or not len(added) == len(cpa_issued) == len(cpa_expiry) == len(zigbee_expiry) == 10
+        or not _ISO_DATES.fullmatch(added + cpa_issued + cpa_expiry + zigbee_expiry + dlms_expiry)
+    ):
+        return None
+    try:
+        issued, expiry = _date(cpa_issued), _date(cpa_expiry)
+        staged = (
+            row,
+            device_type,
+            mid.upper(),
+            name,
+            model.upper(),
+            hw.upper(),
+            fw.upper(),
+            smets,
+            _date(added),
+            cpa,
+            issued,
+            expiry,
+            zigbee,
+            _date(zigbee_expiry),
+            dlms if dlms_type else None,
+            _date(dlms_expiry) if dlms_type else None,
+        )
+    except ValueError:  # a day the month does not have
+        return None
+    return staged if expiry > issued else None
+
+
 class ExchangeFileReading:
     """One streaming pass over a CPL exchange file: iterating yields each valid row as a
     STAGED_COLUMNS tuple and collects the per-row problems in `errors`. Nothing is kept per row,
@@ -777,6 +837,8 @@ class ExchangeFileReading:
                     continue
                 header = _map_header(cells)
                 positions = list(header.items())
+                in_order = [header[column] for column in COLUMNS]
+                reach = max(in_order)
                 width = len(cells)
                 continue
             if not "".join(cells).strip():
@@ -787,11 +849,15 @@ class ExchangeFileReading:
                     RowError(row, f"column {width + 1}", "value outside the header's columns")
                 )
                 continue
-            values = {}
-            for column, pos in positions:
-                value = cells[pos].strip() if pos < len(cells) else ""
-                values[column] = _restore_neutralised(value) if value[:1] == "'" else value
-            staged = _validate_row(row, values, errors)
+            staged = None
+            if len(cells) > reach:
+                staged = _validate_valid_row(row, [cells[pos].strip() for pos in in_order])
+            if staged is None:
+                values = {}
+                for column, pos in positions:
+                    value = cells[pos].strip() if pos < len(cells) else ""
+                    values[column] = _restore_neutralised(value) if value[:1] == "'" else value
+                staged = _validate_row(row, values, errors)
             if staged is not None:
                 self.valid_rows += 1
                 yield staged

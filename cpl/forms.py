@@ -104,3 +104,14 @@ class InventoryImportForm(OneTimeSubmissionMixin, forms.Form):
                 f"`manage.py import_inventory` for larger extracts."
             )
         return upload
+
+
+class RelistForm(OneTimeSubmissionMixin, forms.Form):
+    reason = forms.CharField(
+        label="Why is the device model re-listed?",
+        help_text="For example, the certificate renewed and what the SSC was told. "
+        "The reason goes to the DCC with the CPL change notice and into the audit log.",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Enter why the device model is re-listed"},
+    )

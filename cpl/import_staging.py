@@ -25,9 +25,11 @@ from .models import AssuranceCertificate, DeviceModel, ImportChange, Manufacture
 
 STAGE = "cpl_import_stage"  # one row per valid file row (STAGED_COLUMNS)
 FACT = "cpl_import_fact"  # a view: one row per certificate a file row cites
-EXISTING = "cpl_import_existing"  # file rows whose device model is already registered
+MODELS = "cpl_import_models"  # per file row, its device model's id (new ones: ids drawn ahead)
+EXISTING = "cpl_import_existing"  # a view: file rows whose device model is already registered
 CHANGES = "cpl_import_changes"  # the change list, until the import's audit event exists
-CERTS = "cpl_import_certs"  # the distinct certificate facts (kind, number, issued, expiry)
+CERTS = "cpl_import_certs"  # one row per certificate the file cites (kind, number, dates)
+CERT_IDS = "cpl_import_cert_ids"  # the same with its id in the register (new ones drawn ahead)
 
 SEGMENT = 20000  # rows per COPY: progress is reported between segments
 BATCH = 2000  # rows per executemany on SQLite
@@ -49,12 +51,19 @@ class _Dialect:
     json_cast: str  # text to the JSONField's column type
     text_type: str
     json_array_concat: bool  # PostgreSQL: jsonb || jsonb; SQLite: build the array whole
+    sequences: bool  # new ids from the table's sequence (else: after the highest, under lock)
 
 
 POSTGRESQL = _Dialect(
-    "jsonb_build_object", "jsonb_build_array", "string_agg", "CAST({} AS jsonb)", "text", True
+    "jsonb_build_object",
+    "jsonb_build_array",
+    "string_agg",
+    "CAST({} AS jsonb)",
+    "text",
+    True,
+    True,
 )
-SQLITE = _Dialect("json_object", "json_array", "group_concat", "{}", "text", False)
+SQLITE = _Dialect("json_object", "json_array", "group_concat", "{}", "text", False, False)
 
 _STAGE_TYPES = {
     "file_row": "integer NOT NULL",
@@ -75,14 +84,11 @@ _STAGE_TYPES = {
     "dlms_expiry": "date",
 }
 _COLUMNS = ["file_row", *STAGED_COLUMNS[1:]]
+# The staged columns the merge joins or groups on (the only ones worth planner statistics).
+_STAGE_JOINED = (
+    "file_row, manufacturer_id, model_id, hardware_version, firmware_version, dlms_number"
+)
 assert list(_STAGE_TYPES) == _COLUMNS  # nosec B101  # checks this module's own constants
-
-# Identity of a staged row's device model, joined through its manufacturer.
-_IDENTITY_JOIN = f"""
-    JOIN {M} m ON m.manufacturer_id = {{s}}.manufacturer_id
-    JOIN {D} d ON d.manufacturer_id = m.id AND d.model_id = {{s}}.model_id
-        AND d.hardware_version = {{s}}.hardware_version
-        AND d.firmware_version = {{s}}.firmware_version"""
 
 
 def _iso(value):
@@ -113,7 +119,7 @@ class ImportStaging:
         self.vendor = connection.vendor
         self.dialect = POSTGRESQL if self.vendor == "postgresql" else SQLITE
         self.rows = 0
-        self._max_model = self._max_manufacturer = 0
+        self._max_manufacturer = 0
         self._unanalyzed: set[str] = set()  # register tables written since their last ANALYZE
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -146,8 +152,9 @@ class ImportStaging:
         # Qualified: only ever this connection's temporary objects.
         temp = "pg_temp" if self.vendor == "postgresql" else "temp"
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP VIEW IF EXISTS {temp}.{FACT}")
-            for table in (CERTS, CHANGES, EXISTING, STAGE):
+            for view in (FACT, EXISTING):
+                cursor.execute(f"DROP VIEW IF EXISTS {temp}.{view}")
+            for table in (CERT_IDS, CERTS, CHANGES, MODELS, STAGE):
                 cursor.execute(f"DROP TABLE IF EXISTS {temp}.{table}")
 
     # --- loading -------------------------------------------------------------------------
@@ -174,7 +181,7 @@ class ImportStaging:
                     held.clear()
                 if staged < SEGMENT:
                     break
-            self._analyze(cursor, STAGE)
+            self._analyze(cursor, STAGE, _STAGE_JOINED)
 
     def _stage_segment(self, cursor, rows) -> int:
         if self.vendor == "postgresql":
@@ -201,17 +208,22 @@ class ImportStaging:
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 cursor.execute("SET LOCAL work_mem = '64MB'")
+            # One pass: each certificate once, in the order the file first cites it, and
+            # whether its rows give it different dates (a CPA's issue date is never NULL, the
+            # others' always is; every expiry is set).
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {CERTS} AS SELECT DISTINCT kind, number, "
-                f"issued, expiry FROM {FACT}"  # nosec B608  # identifiers are this module's constants
+                f"""CREATE TEMPORARY TABLE {CERTS} AS
+                SELECT kind, number, MIN(file_row * 4 + position) AS first_seen,
+                    MIN(issued) AS issued, MIN(expiry) AS expiry,
+                    MIN(issued) <> MAX(issued) OR MIN(expiry) <> MAX(expiry) AS conflicting
+                FROM {FACT} GROUP BY kind, number"""  # nosec B608  # identifiers are this module's constants
             )
-            self._analyze(cursor, CERTS)
             identity = "manufacturer_id, model_id, hardware_version, firmware_version"
             probes = [
                 f"SELECT 1 FROM {STAGE} GROUP BY {identity} HAVING COUNT(*) > 1",  # nosec B608  # identifiers are this module's constants
                 f"""SELECT 1 FROM {STAGE} GROUP BY manufacturer_id
-                    HAVING COUNT(DISTINCT manufacturer_name) > 1""",  # nosec B608  # identifiers are this module's constants
-                f"SELECT 1 FROM {CERTS} GROUP BY kind, number HAVING COUNT(*) > 1",  # nosec B608  # identifiers are this module's constants
+                    HAVING MIN(manufacturer_name) <> MAX(manufacturer_name)""",  # nosec B608  # identifiers are this module's constants
+                f"SELECT 1 FROM {CERTS} WHERE conflicting",  # nosec B608  # identifiers are this module's constants
             ]
             broken = []
             for probe in probes:
@@ -267,7 +279,11 @@ class ImportStaging:
     # --- merging -------------------------------------------------------------------------
 
     def merge(self, *, now: datetime.datetime) -> MergeCounts:
-        """Write the staged rows into the register; the caller's transaction holds it all."""
+        """Write the staged rows into the register; the caller's transaction holds it all.
+
+        New certificates and device models get their ids before they are written (from the
+        table's sequence, in the order the file first cites them), so the links and the change
+        list are joins of this import's own small tables, not lookups in the register."""
         counts = MergeCounts()
         text = self.dialect.text_type
         with connection.cursor() as cursor:
@@ -276,8 +292,6 @@ class ImportStaging:
                 cursor.execute(f"LOCK TABLE {M}, {C}, {D}, {L} IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {M}")  # nosec B608  # identifiers are this module's constants
             self._max_manufacturer = cursor.fetchone()[0]
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {D}")  # nosec B608  # identifiers are this module's constants
-            self._max_model = cursor.fetchone()[0]
             cursor.execute(
                 f"""CREATE TEMPORARY TABLE {CHANGES} (action varchar(64), object_type
                 varchar(64), object_pk bigint, before {text}, after {text})"""
@@ -286,46 +300,72 @@ class ImportStaging:
             counts.certificates_updated, counts.certificates_created = self._merge_certificates(
                 cursor, now
             )
+            new_model = self._new_id(cursor, D, "d.id", "s.file_row")
             cursor.execute(
-                f"""CREATE TEMPORARY TABLE {EXISTING} AS
-                SELECT s.file_row, d.id AS model_pk FROM {STAGE} s
-                {_IDENTITY_JOIN.format(s="s")}"""  # nosec B608  # identifiers are this module's constants
+                f"""CREATE TEMPORARY TABLE {MODELS} AS
+                SELECT s.file_row, COALESCE(d.id, {new_model}) AS model_pk,
+                    CASE WHEN d.id IS NULL THEN 1 ELSE 0 END AS created
+                FROM {STAGE} s JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
+                LEFT JOIN {D} d ON d.manufacturer_id = m.id AND d.model_id = s.model_id
+                    AND d.hardware_version = s.hardware_version
+                    AND d.firmware_version = s.firmware_version
+                ORDER BY s.file_row"""  # nosec B608  # identifiers are this module's constants
+            )
+            self._analyze(cursor, MODELS, "file_row, created")
+            cursor.execute(
+                f"""CREATE TEMPORARY VIEW {EXISTING} AS
+                SELECT file_row, model_pk FROM {MODELS} WHERE created = 0"""  # nosec B608  # identifiers are this module's constants
             )
             counts.updated, links_added = self._merge_existing_models(cursor, now)
             cursor.execute(
-                f"""INSERT INTO {D} (device_type, manufacturer_id, model_id, hardware_version,
-                    firmware_version, smets_chts_version, date_added, status, suspension_basis,
-                    created_at, updated_at)
-                SELECT s.device_type, m.id, s.model_id, s.hardware_version, s.firmware_version,
-                    s.smets_chts_version, s.date_added, %s, '', %s, %s
-                FROM {STAGE} s JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
-                WHERE NOT EXISTS (SELECT 1 FROM {EXISTING} e WHERE e.file_row = s.file_row)
-                ORDER BY s.file_row""",  # nosec B608  # identifiers are this module's constants
+                f"""INSERT INTO {D} (id, device_type, manufacturer_id, model_id,
+                    hardware_version, firmware_version, smets_chts_version, date_added, status,
+                    removal_basis, created_at, updated_at)
+                SELECT mo.model_pk, s.device_type, m.id, s.model_id, s.hardware_version,
+                    s.firmware_version, s.smets_chts_version, s.date_added, %s, '', %s, %s
+                FROM {MODELS} mo JOIN {STAGE} s ON s.file_row = mo.file_row
+                JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
+                WHERE mo.created = 1 ORDER BY mo.model_pk""",  # nosec B608  # identifiers are this module's constants
                 [DeviceModel.Status.LISTED, now, now],
             )
             counts.created = self._wrote(cursor, D)
             if counts.created:
-                self._analyze(cursor, D)
                 # New device models have no links yet: every certificate their rows cite.
                 cursor.execute(
                     f"""INSERT INTO {L} (devicemodel_id, assurancecertificate_id)
-                    SELECT d.id, c.id FROM {FACT} f {_IDENTITY_JOIN.format(s="f")}
-                    JOIN {C} c ON c.kind = f.kind AND c.number = f.number
-                    WHERE d.id > %s ORDER BY d.id, c.id""",  # nosec B608  # identifiers are this module's constants
-                    [self._max_model],
+                    SELECT mo.model_pk, ci.cert_pk FROM {FACT} f
+                    JOIN {MODELS} mo ON mo.file_row = f.file_row
+                    JOIN {CERT_IDS} ci ON ci.kind = f.kind AND ci.number = f.number
+                    WHERE mo.created = 1 ORDER BY mo.model_pk, ci.cert_pk"""  # nosec B608  # identifiers are this module's constants
                 )
                 self._wrote(cursor, L)
             if links_added:
                 cursor.execute(
                     f"""INSERT INTO {L} (devicemodel_id, assurancecertificate_id)
-                    SELECT e.model_pk, c.id FROM {FACT} f
+                    SELECT e.model_pk, ci.cert_pk FROM {FACT} f
                     JOIN {EXISTING} e ON e.file_row = f.file_row
-                    JOIN {C} c ON c.kind = f.kind AND c.number = f.number
-                    WHERE NOT EXISTS (SELECT 1 FROM {L} l
-                        WHERE l.devicemodel_id = e.model_pk AND l.assurancecertificate_id = c.id)"""  # nosec B608  # identifiers are this module's constants
+                    JOIN {CERT_IDS} ci ON ci.kind = f.kind AND ci.number = f.number
+                    WHERE NOT EXISTS (SELECT 1 FROM {L} l WHERE l.devicemodel_id = e.model_pk
+                        AND l.assurancecertificate_id = ci.cert_pk)
+                    ORDER BY e.model_pk, ci.cert_pk"""  # nosec B608  # identifiers are this module's constants
                 )
                 self._wrote(cursor, L)
         return counts
+
+    def _new_id(self, cursor, table: str, existing: str, order: str) -> str:
+        """SQL for the id of a row not registered yet (`existing` IS NULL), in `order`.
+
+        PostgreSQL: the table's own sequence, so whoever inserts after the import (it holds
+        the table locked until then) draws ids past these. SQLite: after the highest id, which
+        the transaction's write lock keeps."""
+        if self.dialect.sequences:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0].replace("'", "''")
+            # Evaluated after the ORDER BY of the statement it is in (a volatile function).
+            return f"nextval('{sequence}')"
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # nosec B608  # identifiers are this module's constants
+        highest = int(cursor.fetchone()[0])
+        return f"{highest} + ROW_NUMBER() OVER (PARTITION BY {existing} IS NULL ORDER BY {order})"
 
     def _wrote(self, cursor, table: str) -> int:
         """The rows the last statement wrote to a register table (noted for ANALYZE)."""
@@ -333,10 +373,12 @@ class ImportStaging:
             self._unanalyzed.add(table)
         return max(cursor.rowcount, 0)
 
-    def _analyze(self, cursor, table: str) -> None:
-        """PostgreSQL plans the next joins from the rows just written, not from estimates."""
+    def _analyze(self, cursor, table: str, columns: str = "") -> None:
+        """PostgreSQL plans the next joins from the rows just written, not from estimates (which
+        can pick a merge join, sorting text by collation, for what a hash join does at once).
+        `columns`: only those the joins use."""
         if self.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(f"ANALYZE {table} ({columns})" if columns else f"ANALYZE {table}")
         self._unanalyzed.discard(table)
 
     def _merge_manufacturers(self, cursor) -> None:
@@ -364,35 +406,45 @@ class ImportStaging:
 
     def _merge_certificates(self, cursor, now) -> tuple[int, int]:
         obj = self.dialect.json_object
-        facts = CERTS
-        differs = "c.issued IS DISTINCT FROM f.issued OR c.expiry <> f.expiry"
+        new_certificate = self._new_id(cursor, C, "c.id", "f.first_seen")
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE {CERT_IDS} AS
+            SELECT f.kind, f.number, f.issued, f.expiry, c.issued AS old_issued,
+                c.expiry AS old_expiry, COALESCE(c.id, {new_certificate}) AS cert_pk,
+                CASE WHEN c.id IS NULL THEN 1 ELSE 0 END AS created
+            FROM {CERTS} f LEFT JOIN {C} c ON c.kind = f.kind AND c.number = f.number
+            ORDER BY f.first_seen"""  # nosec B608  # identifiers are this module's constants
+        )
+        self._analyze(cursor, CERT_IDS, "kind, number, created")
+
+        def differs(f=""):
+            return (
+                f"{f}created = 0 AND ({f}old_issued IS DISTINCT FROM {f}issued "
+                f"OR {f}old_expiry <> {f}expiry)"
+            )
+
         cursor.execute(
             f"""INSERT INTO {CHANGES} (action, object_type, object_pk, before, after)
-            SELECT 'certificate.updated', 'cpl.assurancecertificate', c.id,
-                {obj}('issued', c.issued, 'expiry', c.expiry),
-                {obj}('issued', f.issued, 'expiry', f.expiry)
-            FROM {C} c JOIN {facts} f ON c.kind = f.kind AND c.number = f.number
-            WHERE {differs}"""  # nosec B608  # identifiers are this module's constants
+            SELECT 'certificate.updated', 'cpl.assurancecertificate', cert_pk,
+                {obj}('issued', old_issued, 'expiry', old_expiry),
+                {obj}('issued', issued, 'expiry', expiry)
+            FROM {CERT_IDS} WHERE {differs()}"""  # nosec B608  # identifiers are this module's constants
         )
         updated = max(cursor.rowcount, 0)
         if updated:
             cursor.execute(
-                f"""UPDATE {C} SET issued = f.issued, expiry = f.expiry FROM {facts} f
-                WHERE {C}.kind = f.kind AND {C}.number = f.number
-                    AND ({differs.replace("c.", f"{C}.")})"""  # nosec B608  # identifiers are this module's constants
+                f"""UPDATE {C} SET issued = f.issued, expiry = f.expiry FROM {CERT_IDS} f
+                WHERE {C}.id = f.cert_pk AND {differs("f.")}"""  # nosec B608  # identifiers are this module's constants
             )
             self._wrote(cursor, C)
         cursor.execute(
-            f"""INSERT INTO {C} (kind, number, issued, expiry, status, status_date,
+            f"""INSERT INTO {C} (id, kind, number, issued, expiry, status, status_date,
                 status_reason, created_at)
-            SELECT f.kind, f.number, f.issued, f.expiry, %s, NULL, '', %s FROM {facts} f
-            WHERE NOT EXISTS (SELECT 1 FROM {C} c WHERE c.kind = f.kind AND c.number = f.number)
-            ORDER BY f.kind, f.number""",  # nosec B608  # identifiers are this module's constants
+            SELECT cert_pk, kind, number, issued, expiry, %s, NULL, '', %s FROM {CERT_IDS}
+            WHERE created = 1 ORDER BY cert_pk""",  # nosec B608  # identifiers are this module's constants
             [AssuranceCertificate.Status.VALID, now],
         )
         created = self._wrote(cursor, C)
-        if created:
-            self._analyze(cursor, C)
         return updated, created
 
     def _merge_existing_models(self, cursor, now) -> tuple[int, bool]:
@@ -407,9 +459,9 @@ class ImportStaging:
             LEFT JOIN (
                 SELECT e2.model_pk, {agg}(f.kind || ':' || f.number, %s) AS added
                 FROM {FACT} f JOIN {EXISTING} e2 ON e2.file_row = f.file_row
-                JOIN {C} c ON c.kind = f.kind AND c.number = f.number
+                JOIN {CERT_IDS} c ON c.kind = f.kind AND c.number = f.number
                 WHERE NOT EXISTS (SELECT 1 FROM {L} l
-                    WHERE l.devicemodel_id = e2.model_pk AND l.assurancecertificate_id = c.id)
+                    WHERE l.devicemodel_id = e2.model_pk AND l.assurancecertificate_id = c.cert_pk)
                 GROUP BY e2.model_pk
             ) a ON a.model_pk = e.model_pk
             WHERE {" OR ".join(f"d.{c} <> s.{c}" for c in compared)} OR a.added IS NOT NULL
@@ -498,13 +550,14 @@ class ImportStaging:
             recorded += max(cursor.rowcount, 0)
             cursor.execute(
                 f"""{columns}
-                SELECT %s, 'devicemodel.created', 'cpl.devicemodel', CAST(d.id AS text), NULL,
-                    {obj}('status', d.status, 'device_type', s.device_type,
+                SELECT %s, 'devicemodel.created', 'cpl.devicemodel', CAST(mo.model_pk AS text),
+                    NULL, {obj}('status', CAST(%s AS {self.dialect.text_type}),
+                        'device_type', s.device_type,
                         'smets_chts_version', s.smets_chts_version,
                         'date_added', s.date_added, 'certificates', {certificates})
-                FROM {STAGE} s {_IDENTITY_JOIN.format(s="s")}
-                WHERE d.id > %s ORDER BY d.id""",  # nosec B608  # identifiers are this module's constants
-                [event_id, self._max_model],
+                FROM {MODELS} mo JOIN {STAGE} s ON s.file_row = mo.file_row
+                WHERE mo.created = 1 ORDER BY mo.model_pk""",  # nosec B608  # identifiers are this module's constants
+                [event_id, DeviceModel.Status.LISTED],
             )
             recorded += max(cursor.rowcount, 0)
         return recorded

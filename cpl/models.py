@@ -33,16 +33,18 @@ class Manufacturer(models.Model):
 
 
 class DeviceModel(ConcurrentTransitionMixin, models.Model):
+    # "Removed" is the CPL's word; the DCC then gives the model's devices the SMI status
+    # "Suspended" (CPLRemoval.SMI_STATUS). A model enters the register listed: the exchange
+    # format has no pending entries.
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
         LISTED = "listed", "Listed"
-        SUSPENDED = "suspended", "Suspended"
         REMOVED = "removed", "Removed"
 
-    class SuspensionBasis(models.TextChoices):
-        NONE = "", "Not suspended"
-        CERTIFICATE = "certificate", "Non-CPA Assurance Certificate not valid (automatic)"
+    class RemovalBasis(models.TextChoices):
+        NONE = "", "Not removed"
+        CERTIFICATE = "certificate", "Non-CPA Assurance Certificate not valid (automatic removal)"
         SSC_DECISION = "ssc_decision", "SSC decision"
+        AUTHORITY_DETERMINATION = "authority_determination", "Authority determination"
 
     device_type = models.CharField(max_length=8, choices=DeviceType.choices, db_index=True)
     manufacturer = models.ForeignKey(
@@ -54,10 +56,10 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
     smets_chts_version = models.CharField("SMETS/CHTS version", max_length=50)
     date_added = models.DateField()
     status = FSMField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, protected=True, db_index=True
+        max_length=16, choices=Status.choices, default=Status.LISTED, protected=True, db_index=True
     )
-    suspension_basis = models.CharField(
-        max_length=16, choices=SuspensionBasis.choices, blank=True, default=""
+    removal_basis = models.CharField(
+        max_length=32, choices=RemovalBasis.choices, blank=True, default=""
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,41 +97,42 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
     def is_on_cpl(self) -> bool:
         return self.status == self.Status.LISTED
 
-    @transition(
-        field=status,
-        source=Status.PENDING,
-        target=Status.LISTED,
-        permission=policy_permission("list"),
-    )
-    def list_on_cpl(self):
-        pass
+    def missing_certificates(self) -> list[str]:
+        """The Assurance Certificates this model lacks a valid one of, as labels: every entry
+        of the exchange format holds CPA and ZigBee certificates, and ESME and GSME a DLMS/COSEM
+        one too. Re-listing a removed model needs none missing."""
+        kinds = [AssuranceCertificate.Kind.CPA, AssuranceCertificate.Kind.ZIGBEE]
+        if self.device_type in DLMS_DEVICE_TYPES:
+            kinds.append(AssuranceCertificate.Kind.DLMS)
+        valid = {c.kind for c in self.certificates.all() if c.is_valid}
+        return [AssuranceCertificate.Kind(kind).label for kind in kinds if kind not in valid]
 
     @transition(
         field=status,
         source=Status.LISTED,
-        target=Status.SUSPENDED,
-        permission=policy_permission("suspend"),
-    )
-    def suspend(self, basis: str):
-        self.suspension_basis = basis
-
-    @transition(
-        field=status,
-        source=Status.SUSPENDED,
-        target=Status.LISTED,
-        permission=policy_permission("reinstate"),
-    )
-    def reinstate(self):
-        self.suspension_basis = self.SuspensionBasis.NONE
-
-    @transition(
-        field=status,
-        source=Status.SUSPENDED,
         target=Status.REMOVED,
         permission=policy_permission("remove"),
     )
-    def remove(self):
-        pass
+    def remove(self, basis: str):
+        self.removal_basis = basis
+
+    @transition(
+        field=status,
+        source=Status.REMOVED,
+        target=Status.LISTED,
+        permission=policy_permission("relist"),
+    )
+    def relist(self):
+        self.removal_basis = self.RemovalBasis.NONE
+
+    @transition(
+        field=status,
+        source=Status.REMOVED,
+        target=Status.LISTED,
+        permission=policy_permission("relist_on_determination"),
+    )
+    def relist_on_determination(self):
+        self.removal_basis = self.RemovalBasis.NONE
 
 
 class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
@@ -228,6 +231,55 @@ class CPLChangeNotice(models.Model):
         return (
             "Suspended" if self.to_status != DeviceModel.Status.LISTED else "Commissioned/Installed"
         )
+
+
+class CPLRemoval(models.Model):
+    """One removal of a device model from the CPL: an entry of the removed-entries register.
+
+    Kept after re-listing, which closes it (who, when, on what basis and why), so the register
+    answers "since when, and why, was this model off the CPL?" for any date."""
+
+    # What the DCC must give the devices of a removed model (DESIGN.md section 3).
+    SMI_STATUS = "Suspended"
+
+    class RelistingBasis(models.TextChoices):
+        SECRETARIAT = "secretariat", "Re-listed by the SSC Secretariat (valid certificates)"
+        AUTHORITY_DETERMINATION = "authority_determination", "Authority determination"
+
+    device_model = models.ForeignKey(DeviceModel, on_delete=models.PROTECT, related_name="removals")
+    basis = models.CharField(max_length=32, choices=DeviceModel.RemovalBasis.choices)
+    # The SSC case, the Authority referral, or the certificate(s) no longer valid.
+    reference = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+    removed_at = models.DateTimeField(db_index=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    relisted_at = models.DateTimeField(null=True, blank=True)
+    relisted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    relisting_basis = models.CharField(max_length=32, choices=RelistingBasis.choices, blank=True)
+    relisting_reference = models.CharField(max_length=200, blank=True)
+    relisting_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-removed_at", "-id"]
+        verbose_name = "CPL removal"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_model"],
+                condition=models.Q(relisted_at__isnull=True),
+                name="one_open_removal_per_device_model",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.device_model} removed on {self.removed_at:%d %B %Y}"
+
+    @property
+    def smi_status(self) -> str:
+        return self.SMI_STATUS
 
 
 class ImmutableModel(models.Model):

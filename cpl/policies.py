@@ -33,6 +33,8 @@ Cert = AssuranceCertificate
 NOT_A_REGISTER_READER = (
     "The Central Products List is open to the SSC, Supplier Parties and other SEC Parties."
 )
+# CPA non-compliance that goes to the SSC: a cancelled certificate takes the withdrawn one's route.
+CPA_CASE_EVENTS = (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN, Cert.Status.CANCELLED)
 SECRETARIAT_KEEPS_THE_REGISTER = "Only the SSC Secretariat, who keeps the register, may do this."
 
 
@@ -59,12 +61,13 @@ class WholeTablePolicy(Policy):
 
 class DeviceModelPolicy(WholeTablePolicy):
     model = DeviceModel
-    ACTIONS = ("view", "record_certificate")
-    # The CPL status follows facts and decisions; nobody moves it by hand. The system suspends
-    # and reinstates on the certificate check (a required non-CPA certificate is no longer
-    # valid, or is valid again), on an issued SSC decision to remove, and on an Authority
-    # determination (cpl.services.device_model_change_status).
-    SYSTEM_ACTIONS = frozenset({"list", "suspend", "reinstate", "remove"})
+    ACTIONS = ("view", "record_certificate", "relist")
+    # The CPL status follows facts and decisions. The system removes a model on the certificate
+    # check (a required non-CPA certificate is no longer valid), on an issued SSC decision to
+    # remove and on an Authority determination, and re-lists it on a determination
+    # (cpl.services). Nothing re-lists a model automatically: re-listing by the secretariat is
+    # the one status change a user makes, deliberately, with a reason.
+    SYSTEM_ACTIONS = frozenset({"remove", "relist_on_determination"})
 
     def check_view(self, user, device_model) -> Refusal:
         """The SSC, Supplier Parties and other SEC Parties (DCC, network operators): the whole
@@ -73,13 +76,33 @@ class DeviceModelPolicy(WholeTablePolicy):
         return _reads_register(user)
 
     def check_record_certificate(self, user, device_model) -> Refusal:
-        """The SSC Secretariat, in any status: a valid certificate reinstates a model that was
-        suspended automatically for a non-CPA certificate."""
+        """The SSC Secretariat, in any status (a renewed certificate does not re-list a removed
+        model: re-listing is its own action)."""
         return _first(
             self.check_view(user, device_model),
             None
             if user.has_perm("cpl.record_certificate_event")
             else "Only the SSC Secretariat records certificates.",
+        )
+
+    def check_relist(self, user, device_model) -> Refusal:
+        """The SSC Secretariat, on a removed model that holds every required Assurance
+        Certificate, valid. (An Authority determination re-lists without it.)"""
+        missing = device_model.missing_certificates() if device_model is not None else []
+        return _first(
+            self.check_view(user, device_model),
+            None
+            if user.has_perm("cpl.change_cpl_status")
+            else "Only the SSC Secretariat re-lists a removed device model.",
+            None
+            if device_model is None or device_model.status == DeviceModel.Status.REMOVED
+            else NotNow("This device model is not removed from the CPL."),
+            None
+            if not missing
+            else NotNow(
+                "A device model is re-listed only with valid certificates; it has no valid "
+                f"{' or '.join(missing)} certificate."
+            ),
         )
 
 
@@ -114,9 +137,9 @@ class AssuranceCertificatePolicy(WholeTablePolicy):
         return self.check_record_event(user, certificate)
 
     def check_open_case(self, user, certificate) -> Refusal:
-        """The SSC Secretariat, on a CPA certificate that has expired or been withdrawn: only CPA
-        non-compliance goes to the SSC's risk-based decision; other certificates are removed
-        automatically."""
+        """The SSC Secretariat, on a CPA certificate that has expired or been withdrawn or
+        cancelled: only CPA non-compliance goes to the SSC's risk-based decision; other
+        certificates are removed automatically."""
         return _first(
             self.check_view(user, certificate),
             None
@@ -126,9 +149,11 @@ class AssuranceCertificatePolicy(WholeTablePolicy):
             if certificate is None or certificate.kind == Cert.Kind.CPA
             else "Other certificates than CPA are removed automatically: no case is opened.",
             None
-            if certificate is None
-            or certificate.status in (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN)
-            else NotNow("A case is opened when the CPA certificate has expired or been withdrawn."),
+            if certificate is None or certificate.status in CPA_CASE_EVENTS
+            else NotNow(
+                "A case is opened when the CPA certificate has expired or been withdrawn or "
+                "cancelled."
+            ),
         )
 
     def check_view_cases(self, user, certificate) -> Refusal:

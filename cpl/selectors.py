@@ -3,11 +3,12 @@
 import datetime
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .models import AssuranceCertificate, CPLChangeNotice, DeviceModel, Manufacturer
+from .models import AssuranceCertificate, CPLChangeNotice, CPLRemoval, DeviceModel, Manufacturer
 from .policies import CHANGE_NOTICES, DEVICE_MODELS
 
 Cert = AssuranceCertificate
@@ -16,8 +17,20 @@ KIND_COLUMNS = {
     Cert.Kind.ZIGBEE: ("ZigBee Certificate Number", "ZigBee Expiry Date"),
     Cert.Kind.DLMS: ("DLMS Certificate Number", "DLMS Expiry Date"),
 }
-# The CPL proper: what the DCC works from. Suspended entries stay, marked, so the DCC sees them.
-ON_REGISTER = (DeviceModel.Status.LISTED, DeviceModel.Status.SUSPENDED)
+# The CPL proper: what the DCC works from. A removed entry leaves it (and its exports and
+# published versions) for the removed-entries register (`removed_entries`).
+ON_REGISTER = (DeviceModel.Status.LISTED,)
+
+
+def removed_entries(*, user, include_relisted: bool = False) -> QuerySet[CPLRemoval]:
+    """The removed-entries register as `user` may see it (everyone who reads the CPL), newest
+    first: the models off the CPL now, or (`include_relisted`) every removal ever made."""
+    if not DEVICE_MODELS.can(user, "view", None):
+        return CPLRemoval.objects.none()
+    removals = CPLRemoval.objects.select_related(
+        "device_model__manufacturer", "removed_by", "relisted_by"
+    )
+    return removals if include_relisted else removals.filter(relisted_at__isnull=True)
 
 
 def row_identity(row: dict) -> str:
@@ -93,6 +106,86 @@ def current_certificates(certificates) -> dict[str, Cert]:
         if held is None or (certificate.expiry, certificate.pk) > (held.expiry, held.pk):
             current[certificate.kind] = certificate
     return current
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRow:
+    """A device model as a register page lists it, read as plain values: a page of model
+    instances, each with its certificates prefetched as instances, cost more than the rest of
+    the page."""
+
+    pk: int
+    model_id: str
+    hardware_version: str
+    firmware_version: str
+    device_type: str
+    manufacturer_name: str
+    manufacturer_id: str
+    smets_chts_version: str
+    status: str
+    status_label: str
+    cpa_expiry: datetime.date | None  # of the CPA certificate held now; None when there is none
+    cpa_status: str
+    cpa_status_label: str
+    cpa_is_valid: bool
+
+
+def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> list[RegisterRow]:
+    """Rows `offset` to `offset + limit` of a register listing (`device_model_list`), each with
+    the CPA certificate it holds now, chosen as `current_certificates` chooses: the latest
+    expiry, then the latest recorded. Two queries."""
+    rows = list(
+        models.prefetch_related(None).values_list(
+            "pk",
+            "model_id",
+            "hardware_version",
+            "firmware_version",
+            "device_type",
+            "manufacturer__name",
+            "manufacturer__manufacturer_id",
+            "smets_chts_version",
+            "status",
+        )[offset : offset + limit]
+    )
+    held: dict[int, tuple] = {}
+    if rows:
+        links = DeviceModel.certificates.through.objects.filter(
+            devicemodel_id__in=[row[0] for row in rows],
+            assurancecertificate__kind=Cert.Kind.CPA,
+        ).values_list(
+            "devicemodel_id",
+            "assurancecertificate__expiry",
+            "assurancecertificate_id",
+            "assurancecertificate__status",
+        )
+        for model_pk, expiry, certificate_pk, status in links:
+            current = held.get(model_pk)
+            if current is None or (expiry, certificate_pk) > current[:2]:
+                held[model_pk] = (expiry, certificate_pk, status)
+    model_labels = dict(DeviceModel.Status.choices)
+    certificate_labels = dict(Cert.Status.choices)
+    page = []
+    for pk, model_id, hardware, firmware, device_type, name, mid, version, status in rows:
+        expiry, _, cpa_status = held.get(pk, (None, None, ""))
+        page.append(
+            RegisterRow(
+                pk=pk,
+                model_id=model_id,
+                hardware_version=hardware,
+                firmware_version=firmware,
+                device_type=device_type,
+                manufacturer_name=name,
+                manufacturer_id=mid,
+                smets_chts_version=version,
+                status=status,
+                status_label=model_labels.get(status, status),
+                cpa_expiry=expiry,
+                cpa_status=cpa_status,
+                cpa_status_label=certificate_labels.get(cpa_status, cpa_status),
+                cpa_is_valid=cpa_status == Cert.Status.VALID,
+            )
+        )
+    return page
 
 
 def register_rows() -> list[dict]:
@@ -192,17 +285,55 @@ def register_stamp() -> str:
     ).hexdigest()
 
 
-def certificates_expiring(*, within_days: int, today: datetime.date | None = None):
-    today = today or timezone.localdate()
-    return (
-        Cert.objects.filter(
-            status=Cert.Status.VALID,
-            expiry__gte=today,
-            expiry__lte=today + datetime.timedelta(days=within_days),
+@dataclass(frozen=True, slots=True)
+class DeviceModelLink:
+    """A device model named as `str(DeviceModel)` names it, for a link from a list."""
+
+    pk: int
+    label: str
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def with_device_model_links(certificates: list[Cert]) -> list[Cert]:
+    """Each certificate with `.device_model_links`, its device models in the order `.all()`
+    gives them, read in one query as plain values (a dashboard panel of 20 certificates
+    built some 150 device models and their manufacturers as instances, to print their names).
+    """
+    links: dict[int, list[DeviceModelLink]] = {c.pk: [] for c in certificates}
+    if certificates:
+        rows = (
+            DeviceModel.certificates.through.objects.filter(assurancecertificate__in=list(links))
+            .order_by(*(f"devicemodel__{f}" for f in DeviceModel._meta.ordering))
+            .values_list(
+                "assurancecertificate_id",
+                "devicemodel_id",
+                "devicemodel__device_type",
+                "devicemodel__manufacturer__manufacturer_id",
+                "devicemodel__model_id",
+                "devicemodel__hardware_version",
+                "devicemodel__firmware_version",
+            )
         )
-        .prefetch_related("device_models__manufacturer")
-        .order_by("expiry", "number")
-    )
+        for certificate_pk, pk, device_type, *identity in rows:
+            links[certificate_pk].append(
+                DeviceModelLink(pk, DeviceModel.describe(device_type, *identity))
+            )
+    for certificate in certificates:
+        certificate.device_model_links = links[certificate.pk]  # type: ignore[attr-defined]
+    return certificates
+
+
+def certificates_expiring(*, within_days: int, today: datetime.date | None = None):
+    """Valid certificates expiring in the next `within_days`, soonest first (pass a page of
+    them through `with_device_model_links` to list their device models)."""
+    today = today or timezone.localdate()
+    return Cert.objects.filter(
+        status=Cert.Status.VALID,
+        expiry__gte=today,
+        expiry__lte=today + datetime.timedelta(days=within_days),
+    ).order_by("expiry", "number")
 
 
 def cpa_certificates_flagged():
@@ -210,7 +341,8 @@ def cpa_certificates_flagged():
 
     The statuses are named (not "other than valid") so the status index finds the few flagged
     certificates instead of reading every CPA certificate; a join (not EXISTS) so PostgreSQL
-    follows the links of those few by index rather than hashing every link of the register."""
+    follows the links of those few by index rather than hashing every link of the register.
+    Pass a page of them through `with_device_model_links` to list their device models."""
     not_valid = [status for status in Cert.Status.values if status != Cert.Status.VALID]
     return (
         Cert.objects.filter(
@@ -219,7 +351,7 @@ def cpa_certificates_flagged():
             device_models__status=DeviceModel.Status.LISTED,
         )
         .distinct()
-        .prefetch_related("device_models__manufacturer", "cases")
+        .prefetch_related("cases")
         .order_by("status_date", "number", "pk")
     )
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.models import Notice, Organisation
@@ -22,6 +23,7 @@ from .models import (
     DLMS_DEVICE_TYPES,
     AssuranceCertificate,
     CPLChangeNotice,
+    CPLRemoval,
     CPLVersion,
     DeviceModel,
 )
@@ -51,8 +53,7 @@ class ImportSummary:
     unchanged: int = 0
     certificates_created: int = 0
     certificates_updated: int = 0
-    suspended: int = 0
-    reinstated: int = 0
+    removed: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -97,7 +98,7 @@ def cpl_import(*, actor, binary, size: int, file_name: str, progress=None) -> Im
             summary.certificates_updated = counts.certificates_updated
             # Act on the facts at once: the whole register, as the periodic check would.
             check = certificates_check(actor=actor)
-            summary.suspended, summary.reinstated = check.suspended, check.reinstated
+            summary.removed = check.removed
             event = audit_record(
                 actor=actor,
                 action="cpl.imported",
@@ -128,8 +129,7 @@ def cpl_import_path(*, actor, path: Path, progress=None) -> ImportSummary:
 @dataclass
 class CheckResult:
     expired: int = 0
-    suspended: int = 0
-    reinstated: int = 0
+    removed: int = 0
     cpa_flagged: int = 0
 
 
@@ -148,9 +148,10 @@ def certificates_check(
 ) -> CheckResult:
     """Expire certificates past their date and act on the facts.
 
-    Non-CPA certificates are removed automatically (the device model is suspended until a valid
-    certificate is recorded). CPA non-compliance is only flagged: the SSC decides (risk-based).
-    """
+    A device model without a valid required non-CPA certificate is removed from the CPL
+    automatically. Nothing here re-lists one: a renewed certificate is recorded, and the
+    secretariat re-lists the model as its own audited action (`device_model_relist`). CPA
+    non-compliance is only flagged: the SSC decides (risk-based)."""
     today = today or timezone.localdate()
     result = CheckResult()
     with transaction.atomic():
@@ -186,52 +187,63 @@ def certificates_check(
         # Set-based, not a correlated subquery per model: linear in the size of the register.
         zigbee = _holding_valid(Cert.Kind.ZIGBEE, device_model_ids)
         dlms = _holding_valid(Cert.Kind.DLMS, device_model_ids)
-        candidates = DeviceModel.objects.filter(status__in=[Status.LISTED, Status.SUSPENDED])
+        # Unordered: the model's default order would sort the register by name for nothing.
+        candidates = DeviceModel.objects.filter(status=Status.LISTED).order_by()
         if device_model_ids is not None:
             candidates = candidates.filter(pk__in=device_model_ids)
-        to_suspend, to_reinstate = [], []
-        for pk, status, basis, device_type in candidates.values_list(
-            "pk", "status", "suspension_basis", "device_type"
-        ).iterator(chunk_size=5000):
-            compliant = pk in zigbee and (device_type not in DLMS_DEVICE_TYPES or pk in dlms)
-            if status == Status.LISTED and not compliant:
-                to_suspend.append(pk)
-            elif (
-                status == Status.SUSPENDED
-                and compliant
-                and basis == DeviceModel.SuspensionBasis.CERTIFICATE
-            ):
-                to_reinstate.append(pk)
+        lacking: dict[int, list[str]] = {}
+        for pk, device_type in candidates.values_list("pk", "device_type").iterator(
+            chunk_size=5000
+        ):
+            kinds: list[str] = [Cert.Kind.ZIGBEE] if pk not in zigbee else []
+            if device_type in DLMS_DEVICE_TYPES and pk not in dlms:
+                kinds.append(Cert.Kind.DLMS)
+            if kinds:
+                lacking[pk] = kinds
+        references = _lapsed_certificates(lacking)
         changes = []
-        for model in _locked_models(to_suspend):
+        for model in _locked_models(list(lacking)):
             changes.append(
-                device_model_change_status(
+                device_model_remove(
                     actor=actor,
                     model=model,
-                    transition="suspend",
+                    basis=DeviceModel.RemovalBasis.CERTIFICATE,
+                    reference=references.get(model.pk, ""),
                     reason="A required non-CPA Assurance Certificate is no longer valid: "
                     "removed from the CPL automatically.",
-                    basis=DeviceModel.SuspensionBasis.CERTIFICATE,
                     consequence_of="certificates.check",
                     notify_dcc=False,
                 )
             )
-            result.suspended += 1
-        for model in _locked_models(to_reinstate):
-            changes.append(
-                device_model_change_status(
-                    actor=actor,
-                    model=model,
-                    transition="reinstate",
-                    reason="Valid Assurance Certificates recorded: reinstated on the CPL.",
-                    consequence_of="certificates.check",
-                    notify_dcc=False,
-                )
-            )
-            result.reinstated += 1
+            result.removed += 1
         # One notice for the whole check: an import may change thousands of models at once.
         cpl_changes_notify(actor=actor, changes=changes)
     return result
+
+
+def _lapsed_certificates(lacking: dict[int, list[str]]) -> dict[int, str]:
+    """Per device model, the certificates (of the kinds it lacks a valid one of) that are no
+    longer valid: the reference of an automatic removal."""
+    found: dict[int, list[str]] = {}
+    ids = list(lacking)
+    labels = dict(Cert.Kind.choices)
+    for start in range(0, len(ids), 500):
+        links = (
+            DeviceModel.certificates.through.objects.filter(
+                devicemodel_id__in=ids[start : start + 500]
+            )
+            .exclude(assurancecertificate__status=Cert.Status.VALID)
+            .order_by(
+                "devicemodel_id", "assurancecertificate__kind", "assurancecertificate__number"
+            )
+            .values_list(
+                "devicemodel_id", "assurancecertificate__kind", "assurancecertificate__number"
+            )
+        )
+        for pk, kind, number in links:
+            if kind in lacking[pk]:
+                found.setdefault(pk, []).append(f"{labels[kind]} {number}")
+    return {pk: ", ".join(numbers) for pk, numbers in found.items()}
 
 
 def _locked_models(ids: list[int]):
@@ -242,10 +254,6 @@ def _locked_models(ids: list[int]):
             .filter(pk__in=ids[start : start + 500])
             .order_by("pk")
         )
-
-
-# DeviceModel transitions whose policy action has another name.
-STATUS_ACTIONS = {"list_on_cpl": "list"}
 
 
 def device_model_change_status(
@@ -271,7 +279,6 @@ def device_model_change_status(
         actor=actor,
         obj=model,
         name=transition,
-        action=STATUS_ACTIONS.get(transition, transition),
         consequence_of=consequence_of,
         audit_extra={"reason": reason},
         **kwargs,
@@ -280,6 +287,104 @@ def device_model_change_status(
     notice.save()
     if notify_dcc:
         cpl_changes_notify(actor=actor, changes=[notice])
+    return notice
+
+
+def device_model_remove(
+    *,
+    actor,
+    model: DeviceModel,
+    basis: str,
+    reference: str,
+    reason: str,
+    consequence_of: str,
+    notify_dcc: bool = True,
+) -> CPLChangeNotice:
+    """Remove a listed device model from the CPL (an SSC decision issued, an Authority
+    determination applied, the certificate check) and enter it in the removed-entries register.
+    It leaves the published CPL; the DCC gives its devices the SMI status Suspended."""
+    notice = device_model_change_status(
+        actor=actor,
+        model=model,
+        transition="remove",
+        reason=reason,
+        consequence_of=consequence_of,
+        notify_dcc=notify_dcc,
+        basis=basis,
+    )
+    CPLRemoval.objects.create(
+        device_model=model,
+        basis=basis,
+        reference=reference,
+        reason=reason,
+        removed_at=notice.created_at,
+        removed_by=notice.created_by,
+    )
+    return notice
+
+
+def device_model_relist(*, actor, model: DeviceModel, reason: str) -> CPLChangeNotice:
+    """The SSC Secretariat re-lists a removed device model that holds valid certificates again,
+    giving its reason (audited; the DCC gets a CPL change notice). Never automatic."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Give the reason for re-listing the device model.")
+    with transaction.atomic():
+        model = _locked_model(model)
+        DEVICE_MODELS.require(actor, "relist", model)  # who, and why not now, in its words
+        return _relist(
+            actor=actor,
+            model=model,
+            transition="relist",
+            basis=CPLRemoval.RelistingBasis.SECRETARIAT,
+            reference="",
+            reason=f"Re-listed on the CPL by the SSC Secretariat: {reason}",
+            consequence_of="",
+        )
+
+
+def device_model_relist_on_determination(
+    *, actor, model: DeviceModel, reference: str, reason: str, consequence_of: str
+) -> CPLChangeNotice:
+    """An Authority determination re-lists a removed device model (binding: SEC F2.7B)."""
+    return _relist(
+        actor=actor,
+        model=model,
+        transition="relist_on_determination",
+        basis=CPLRemoval.RelistingBasis.AUTHORITY_DETERMINATION,
+        reference=reference,
+        reason=reason,
+        consequence_of=consequence_of,
+    )
+
+
+def _locked_model(model: DeviceModel) -> DeviceModel:
+    locked = (
+        DeviceModel.objects.select_related("manufacturer")
+        .prefetch_related("certificates")
+        .select_for_update(of=("self",))
+        .get(pk=model.pk)
+    )
+    if locked.status != model.status:
+        raise ConcurrentTransition(f"{model} changed while you were looking at it.")
+    return locked
+
+
+def _relist(*, actor, model, transition, basis, reference, reason, consequence_of):
+    notice = device_model_change_status(
+        actor=actor,
+        model=model,
+        transition=transition,
+        reason=reason,
+        consequence_of=consequence_of,
+    )
+    CPLRemoval.objects.filter(device_model=model, relisted_at__isnull=True).update(
+        relisted_at=notice.created_at,
+        relisted_by=notice.created_by,
+        relisting_basis=basis,
+        relisting_reference=reference,
+        relisting_reason=reason,
+    )
     return notice
 
 
@@ -356,7 +461,8 @@ def certificate_add(
     issued: datetime.date | None,
     expiry: datetime.date,
 ) -> Cert:
-    """Record a (renewed) certificate for a device model; reinstates the model if compliant."""
+    """Record a (renewed) certificate for a device model. A removed model stays removed: the
+    secretariat re-lists it as its own action (`device_model_relist`)."""
     DEVICE_MODELS.require(actor, "record_certificate", device_model)
     with transaction.atomic():
         certificate, created = Cert.objects.get_or_create(

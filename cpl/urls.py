@@ -12,6 +12,8 @@ urlpatterns = [
         views.CertificateAddView.as_view(),
         name="certificate-add",
     ),
+    path("models/<int:pk>/relist/", views.DeviceModelRelistView.as_view(), name="relist"),
+    path("removed/", views.RemovedListView.as_view(), name="removed-list"),
     path("certificates/<int:pk>/", views.CertificateDetailView.as_view(), name="certificate"),
     path("import/", views.ImportView.as_view(), name="import"),
     path("import/<int:pk>/", views.ImportDetailView.as_view(), name="import-detail"),

@@ -22,6 +22,7 @@ from .forms import (
     CPLImportForm,
     InventoryImportForm,
     RegisterFilterForm,
+    RelistForm,
 )
 from .imports import cpl_import_submit
 from .inventory import inventory_import
@@ -79,7 +80,7 @@ class RegisterView(PolicyRequiredMixin, ListView):
         if number < 1:
             raise Http404("There is no such page.")
         offset = (number - 1) * page_size
-        rows = list(queryset[offset : offset + page_size + 1])
+        rows = selectors.register_page(queryset, offset, page_size + 1)
         if not rows and number > 1:
             raise Http404("There is no such page.")
         page = WindowPage(rows[:page_size], number, page_size, len(rows) > page_size)
@@ -101,8 +102,6 @@ class RegisterView(PolicyRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        for model in context["device_models"]:
-            model.current_certificates = selectors.current_certificates(model.certificates.all())
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(
@@ -133,7 +132,74 @@ class DeviceModelDetailView(PolicyRequiredMixin, DetailView):
             device_model=model
         )[:50]
         context["actions"] = DEVICE_MODELS.actions(user, model)
+        context["removals"] = model.removals.select_related("removed_by", "relisted_by")
+        if model.status == DeviceModel.Status.REMOVED and "relist" not in context["actions"]:
+            context["why_not_relist"] = DEVICE_MODELS.why_not(user, "relist", model)
         return context
+
+
+class RemovedListView(PolicyRequiredMixin, ListView):
+    """The removed-entries register: models off the CPL, since when and why, and the SMI
+    status the DCC gives their devices."""
+
+    policy = DEVICE_MODELS
+    template_name = "cpl/removed_list.html"
+    context_object_name = "removals"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.include_relisted = self.request.GET.get("show") == "all"
+        return selectors.removed_entries(
+            user=self.request.user, include_relisted=self.include_relisted
+        )
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(include_relisted=self.include_relisted, **kwargs)
+
+
+class DeviceModelRelistView(PolicyRequiredMixin, FormView):
+    """Re-list a removed device model: a confirmation page with the reason, then the change."""
+
+    policy, policy_action = DEVICE_MODELS, "relist"
+    template_name = "cpl/relist.html"
+    form_class = RelistForm
+
+    @cached_property
+    def device_model(self) -> DeviceModel:
+        user = self.request.user
+        models = DEVICE_MODELS.visible(user).select_related("manufacturer")
+        model = DEVICE_MODELS.get_or_404(
+            user, self.kwargs["pk"], queryset=models.prefetch_related("certificates")
+        )
+        DEVICE_MODELS.require(user, "relist", model)  # not removed, or no valid certificates: 409
+        return model
+
+    def get_context_data(self, **kwargs):
+        model = self.device_model
+        return super().get_context_data(
+            device_model=model,
+            removal=model.removals.filter(relisted_at__isnull=True).first(),
+            certificates=selectors.current_certificates(model.certificates.all()).values(),
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        with form.submitted_once(self.request.user) as submission:
+            services.device_model_relist(
+                actor=self.request.user,
+                model=self.device_model,
+                reason=form.cleaned_data["reason"],
+            )
+            submission.result_url = reverse("cpl:device-model", args=[self.device_model.pk])
+        messages.success(
+            self.request,
+            f"{self.device_model} is re-listed on the CPL. The DCC has a CPL change notice; "
+            "the change goes out in the next published CPL version.",
+        )
+        return redirect("cpl:device-model", pk=self.device_model.pk)
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 class CertificateDetailView(PolicyRequiredMixin, DetailView):
@@ -182,8 +248,8 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
         text = f"{self.object} recorded as {self.object.get_status_display().lower()}."
         if self.object.awaits_ssc_decision:
             text += " It is flagged for the SSC's risk-based decision; the CPL is unchanged."
-        elif result.suspended:
-            text += f" {result.suspended} device model(s) suspended from the CPL."
+        elif result.removed:
+            text += f" {result.removed} device model(s) removed from the CPL."
         messages.success(request, text)
         return redirect(request.path)
 

@@ -15,11 +15,16 @@ AUDIT_ACTIONS = (
     "ballot.tallied",
     "vote.cast",
     "vote.changed",
+    "vote.removed",
+    "ballot.eligibility_recomputed",
+    "decision.snapshot_recorded",
     "decision.issued",
     "characteristics.uploaded",
     "plan_requirement.created",
     "plan.submitted",
     "plan.reviewed",
+    "plan.review_withdrawn",
+    "plan.expiry_warned",
     "plan.approved_by_determination",
     "policy.uploaded",
     "referral.lodged",
@@ -27,6 +32,12 @@ AUDIT_ACTIONS = (
     "referral.pack_built",
     "referral.pack_downloaded",
     "referral.overturn_already_in_effect",
+    "decision.no_devices_confirmed",
+    "representation.submitted",
+    "representation.downloaded",
+    "recommendation.recorded",
+    "party_summary.written",
+    "party_summary.approved",
 )
 
 
@@ -52,6 +63,7 @@ class GovernanceConfig(AppConfig):
             ("plans", models.RemedialPlan),
             ("policies", models.SupplierPolicy),
             ("referrals", models.ReferralDocument),
+            ("representations", models.RepresentationDocument),
             ("packs", None),
         ):
             register_storage_folder(

@@ -174,8 +174,9 @@ def dashboard_panels(user) -> list[Panel]:
             "CPA certificates awaiting an SSC decision",
             "portal/panels/cpa_flagged.html",
             cpl_selectors.cpa_certificates_flagged(),
-            "No device model on the CPL has an expired or withdrawn CPA certificate.",
+            "No device model on the CPL has an expired, withdrawn or cancelled CPA certificate.",
         )
+        cpl_selectors.with_device_model_links(flagged.items)
         for certificate in flagged.items:
             certificate.may_open_case = CERTIFICATES.can(user, "open_case", certificate)
         panels.append(flagged)
@@ -191,16 +192,16 @@ def dashboard_panels(user) -> list[Panel]:
         )
     if CERTIFICATES.can(user, "record_event", None):
         days = settings.CERTIFICATE_EXPIRY_WARNING_DAYS
-        panels.append(
-            _panel(
-                f"Certificates expiring within {days} days",
-                "portal/panels/expiring.html",
-                cpl_selectors.certificates_expiring(within_days=days),
-                f"No valid certificate expires in the next {days} days.",
-                more_url=f"{reverse('cpl:register')}?expiring_before="
-                f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
-            )
+        expiring = _panel(
+            f"Certificates expiring within {days} days",
+            "portal/panels/expiring.html",
+            cpl_selectors.certificates_expiring(within_days=days),
+            f"No valid certificate expires in the next {days} days.",
+            more_url=f"{reverse('cpl:register')}?expiring_before="
+            f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
         )
+        cpl_selectors.with_device_model_links(expiring.items)
+        panels.append(expiring)
     if CHANGE_NOTICES.can(user, "view", None):
         since = timezone.now() - datetime.timedelta(days=30)
         panels.append(

@@ -8,7 +8,7 @@ from portal.forms import DocumentField, ObjectsField, OneTimeSubmissionMixin
 from portal.models import Organisation, User
 
 from . import policies
-from .models import Case, Decision, EvidenceDocument, VoteChoice
+from .models import Ballot, Case, Decision, EvidenceDocument, Representation, VoteChoice
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -25,7 +25,7 @@ class CaseOpenForm(forms.Form):
     )
     event_date = forms.DateField(label="Date of the event", widget=DATE)
     reason = forms.CharField(
-        label="Reason given for the withdrawal or expiry",
+        label="Reason given for the withdrawal, cancellation or expiry",
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
@@ -161,11 +161,25 @@ class BallotOpenForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
+    # Local practice: the SEC text sets no majority; the chair chooses it before any vote.
+    majority = forms.ChoiceField(
+        label="Majority needed",
+        choices=Ballot.Majority.choices,
+        initial=Ballot.Majority.SIMPLE,
+        widget=forms.RadioSelect,
+    )
 
 
 class VoteForm(OneTimeSubmissionMixin, forms.Form):
     choice = forms.ChoiceField(
         label="Your vote", choices=VoteChoice.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label="Reason for your vote (optional)",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Sealed with your vote until the ballot closes, then kept in the record.",
     )
     # Asked until the member has declared: voting and "no conflict" are then one step.
     no_conflict = forms.BooleanField(
@@ -199,6 +213,23 @@ class DecisionIssueForm(forms.Form):
         label="Operational impact considered",
         max_length=20000,
         widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    party_summary = forms.CharField(
+        label="Reasons for Parties",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The decision notice and the Parties carry only this text; the reasons and "
+        "factors above stay with the SSC. Issuing approves it.",
+    )
+    # Clause 6.3 is never silent (governance.clause63): needed only for a remedial-plan decision
+    # on device models the latest DCC inventory does not cover.
+    no_devices_reason = forms.CharField(
+        label="Confirm that no supplier has devices of the models the inventory does not cover",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Only when the page lists models without inventory coverage: give your reason. "
+        "It is audited and shown in the decision record.",
     )
 
 
@@ -243,11 +274,20 @@ class PlanReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Required when the plan is not approved; the supplier sees them.",
     )
+    expires_on = forms.DateField(
+        label="Approval expires on (optional)",
+        required=False,
+        widget=DATE,
+        help_text="If the approval runs until a date: unless the plan is completed by then, "
+        "the supplier must submit a new one.",
+    )
 
     def clean(self):
         data = super().clean()
         if data.get("decision") == "not_approve" and not data.get("comments", "").strip():
             self.add_error("comments", "Give the reasons why the plan is not approved")
+        if data.get("decision") == "not_approve" and data.get("expires_on"):
+            self.add_error("expires_on", "Only an approval carries an expiry date")
         return data
 
 
@@ -348,3 +388,52 @@ class DeterminationForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["outcome"].choices = Referral.Outcome.choices
+
+
+class PartySummaryForm(OneTimeSubmissionMixin, forms.Form):
+    party_summary = forms.CharField(
+        label="Summary for Parties",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What the Parties and experts read about the case, and what notices carry. "
+        "The chair approves it; a change needs approval again.",
+    )
+    decision_party_summary = forms.CharField(
+        label="Reasons for Parties (draft for the decision notice)",
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The chair approves these by issuing the decision.",
+    )
+
+    def __init__(self, *args, drafts_decision: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not drafts_decision:
+            del self.fields["decision_party_summary"]
+
+
+class RepresentationForm(OneTimeSubmissionMixin, forms.Form):
+    text = forms.CharField(
+        label="Your views", max_length=50000, widget=forms.Textarea(attrs={"rows": 8})
+    )
+    classification = forms.ChoiceField(
+        label="Who may read them",
+        choices=Representation.Classification.choices,
+        widget=forms.RadioSelect,
+        help_text="SSC only: the SSC (never a member with a conflict of interest). Parties: also "
+        "the other Parties the case is addressed to.",
+    )
+    document = DocumentField(
+        label="Supporting document (optional)",
+        required=False,
+        help_text="PDF, DOCX, XLSX, CSV, PNG or plain text, up to 25 MB",
+    )
+
+
+class RecommendationForm(OneTimeSubmissionMixin, forms.Form):
+    recommendation = forms.ChoiceField(
+        label="Your recommendation", choices=Decision.choices, widget=forms.RadioSelect
+    )
+    reasons = forms.CharField(
+        label="Reasons", max_length=20000, widget=forms.Textarea(attrs={"rows": 5})
+    )

@@ -12,7 +12,8 @@ User = settings.AUTH_USER_MODEL
 
 
 class Decision(models.TextChoices):
-    SUSPEND = "suspend", "Suspend the device models from the CPL"
+    # The value stays `suspend`; the device model is removed, its devices' SMI status suspended.
+    SUSPEND = "suspend", "Remove the device models from the CPL"
     REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
 
 
@@ -31,6 +32,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     class Event(models.TextChoices):
         EXPIRED = "expired", "CPA certificate expired"
         WITHDRAWN = "withdrawn", "CPA certificate withdrawn"
+        CANCELLED = "cancelled", "CPA certificate cancelled"
 
     class Severity(models.TextChoices):
         NONE = "none", "None"
@@ -51,6 +53,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
         "Severity (NCSC assessment)", max_length=16, choices=Severity.choices
     )
     summary = models.TextField()
+    # Two texts: reason, severity and summary are the SSC's. Parties and experts read only this,
+    # written by the secretariat and approved by the case's chair (governance.record).
+    party_summary = models.TextField("Summary for Parties", blank=True)
+    party_summary_approved_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    party_summary_approved_at = models.DateTimeField(null=True, blank=True)
     # The Parties the case concerns: they see its decision and its `parties` evidence.
     addressed_to = models.ManyToManyField(Organisation, related_name="cases", blank=True)
     state = FSMField(
@@ -232,7 +241,7 @@ class CaseComment(models.Model):
 
 
 class VoteChoice(models.TextChoices):
-    SUSPEND = "suspend", "Suspend from the CPL"
+    SUSPEND = "suspend", "Remove from the CPL"
     REMEDIAL_PLAN = "remedial_plan", "Require CPA Certificate Remedial Plans"
     ABSTAIN = "abstain", "Abstain"
 
@@ -242,9 +251,17 @@ class Ballot(ConcurrentTransitionMixin, models.Model):
         OPEN = "open", "Open"
         AWAITING_CASTING_VOTE = "awaiting_casting_vote", "Tied: awaiting the chair's casting vote"
         CLOSED = "closed", "Closed"
-        FAILED = "failed", "Failed (no quorum)"
+        FAILED = "failed", "Failed: no quorum or no majority"
+
+    class Majority(models.TextChoices):
+        SIMPLE = "simple", "Simple majority (the chair's casting vote on a tie)"
+        TWO_THIRDS = "two_thirds", "Two-thirds majority of the votes for either option"
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="ballots")
+    # Frozen when the ballot opens (governance.ballots): who may vote and whom quorum counts.
+    # [{"id", "username", "name"}]; a member who joins the SSC later has no vote in it.
+    electorate = models.JSONField(default=list, blank=True)
+    majority = models.CharField(max_length=16, choices=Majority.choices, default=Majority.SIMPLE)
     number = models.PositiveSmallIntegerField()
     state = FSMField(
         max_length=24, choices=State.choices, default=State.OPEN, protected=True, db_index=True
@@ -307,6 +324,7 @@ class Vote(models.Model):
     ballot = models.ForeignKey(Ballot, on_delete=models.PROTECT, related_name="votes")
     member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="votes")
     choice = models.CharField(max_length=16, choices=VoteChoice.choices)
+    reason = models.TextField(blank=True)
     cast_at = models.DateTimeField(auto_now_add=True)
     changed_at = models.DateTimeField(auto_now=True)
 
@@ -318,7 +336,30 @@ class Vote(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member} on {self.ballot}: {self.choice}"
+        return f"{self.member} on {self.ballot}"
+
+
+class VoteEvent(models.Model):
+    """A vote's history, append-only: each cast, change and removal (a conflict declared after
+    voting), sealed like the votes until the ballot closes."""
+
+    class Kind(models.TextChoices):
+        CAST = "cast", "Cast"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed: conflict of interest declared"
+
+    ballot = models.ForeignKey(Ballot, on_delete=models.PROTECT, related_name="vote_events")
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    choice = models.CharField(max_length=16, choices=VoteChoice.choices, blank=True)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ballot", "at", "id"]
+
+    def __str__(self):
+        return f"{self.member} on {self.ballot}: {self.kind}"
 
 
 class DecisionRecord(models.Model):
@@ -334,14 +375,86 @@ class DecisionRecord(models.Model):
     reasons = models.TextField(blank=True)
     security_factors = models.TextField(blank=True)
     operational_impact = models.TextField(blank=True)
+    # What the notice and the Parties carry; reasons and the factors above stay the SSC's.
+    party_summary = models.TextField("Reasons for Parties", blank=True)
+    # Frozen at the ballot's close: what the SSC had before it (governance.record).
+    representations = models.JSONField(default=list, blank=True)
+    recommendations = models.JSONField(default=list, blank=True)
+    # What the SSC decided on, frozen at the ballot's close (governance.record.decision_snapshot)
+    # with its SHA-256: later edits of the CPL or the evidence change nothing in it.
+    snapshot = models.JSONField(default=dict, blank=True)
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     issued_by = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # CPL Requirements clause 6.3, at issue: per device model, the devices the latest DCC
+    # inventory shows (governance.clause63). A remedial-plan decision on a model it does not
+    # cover is issued only on the chair's confirmation, with a reason, that no supplier has such
+    # devices.
+    inventory_coverage = models.JSONField(default=dict, blank=True)
+    no_devices_reason = models.TextField(blank=True)
+    no_devices_confirmed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    no_devices_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"Decision on {self.case.reference}: {self.get_decision_display()}"
+
+
+class Representation(models.Model):
+    """A Party's views on a case, put to the SSC while it assesses the case (stakeholder views
+    are a factor: BEIS response, January 2019, chapter 6). Classified like evidence."""
+
+    class Classification(models.TextChoices):
+        SSC_ONLY = "ssc-only", "SSC only"
+        PARTIES = "parties", "Parties"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="representations")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    classification = models.CharField(max_length=20, choices=Classification.choices)
+    submitted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submitted_at", "id"]
+
+    def __str__(self):
+        return f"Representation by {self.organisation} on {self.case.reference}"
+
+
+class RepresentationDocument(StoredDocument):
+    representation = models.ForeignKey(
+        Representation, on_delete=models.PROTECT, related_name="documents"
+    )
+
+    def __str__(self):
+        return self.original_name
+
+
+class Recommendation(models.Model):
+    """The secretariat's or an invited expert's recommendation, made before the ballot and kept
+    apart from the SSC's decision."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="recommendations")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recommendation = models.CharField(max_length=16, choices=Decision.choices)
+    reasons = models.TextField()
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "author"], name="one_recommendation_per_author_per_case"
+            )
+        ]
+
+    def __str__(self):
+        return f"Recommendation by {self.author} on {self.case.reference}"
 
 
 class SecurityCharacteristics(StoredDocument):
@@ -462,6 +575,10 @@ class PlanRequirement(ConcurrentTransitionMixin, models.Model):
     def mark_overdue(self):
         pass
 
+    @transition(field=state, source=State.APPROVED, target=State.OVERDUE)
+    def lapse(self):
+        """The approved plan expired before it was completed: a new plan is due at once."""
+
 
 class RemedialPlan(StoredDocument):
     """One version of a supplier's plan; every revision is kept."""
@@ -482,6 +599,9 @@ class RemedialPlan(StoredDocument):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # An approval may run until a date: then the requirement lapses to overdue unless completed.
+    expires_on = models.DateField(null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["requirement", "-version"]
@@ -492,6 +612,39 @@ class RemedialPlan(StoredDocument):
 
     def __str__(self):
         return f"{self.requirement} v{self.version}"
+
+
+class PlanReview(models.Model):
+    """One SSC reviewer's review of one plan version (PLAN_APPROVAL_RULE decides which reviews
+    make the SSC's decision): the record of who reviewed and how."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        NOT_APPROVE = "not_approve", "Do not approve"
+
+    plan = models.ForeignKey(RemedialPlan, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="plan_reviews")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comments = models.TextField(blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    # The chair's decision when two reviewers disagreed.
+    deciding = models.BooleanField(default=False)
+    reviewed_at = models.DateTimeField(auto_now_add=True)
+    # The reviewer declared a conflict before the outcome: the review no longer counts.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["reviewed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "reviewer", "deciding"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_counted_review_per_reviewer_per_plan",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.reviewer} on {self.plan}: {self.get_decision_display()}"
 
 
 class PlanMilestone(models.Model):
@@ -530,7 +683,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     """SEC F2.7B: a Party refers an SSC decision to the Authority for a final determination."""
 
     class Kind(models.TextChoices):
-        REMOVE = "remove", "The decision to remove (suspend) the device models"
+        REMOVE = "remove", "The decision to remove the device models from the CPL"
         NOT_REMOVE = "not_remove", "The decision not to remove the device models"
         PLAN_NOT_APPROVED = "plan_not_approved", "The decision not to approve a remedial plan"
 
@@ -557,6 +710,8 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     )
     lodged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     lodged_at = models.DateTimeField(auto_now_add=True)
+    # The secretariat sends the pack by then (REFERRAL_PACK_DUE_WORKING_DAYS, local practice).
+    pack_due_date = models.DateField(null=True, blank=True)
     grounds = models.TextField()
     state = FSMField(
         max_length=24, choices=State.choices, default=State.LODGED, protected=True, db_index=True

@@ -21,7 +21,7 @@ from portal import signing
 from portal.audit import audit_checkpoint_on_commit
 from portal.models import AuditEvent
 
-from .models import Referral, ReferralPack
+from .models import Referral, ReferralPack, RepresentationDocument
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
@@ -151,14 +151,14 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
             para(f"Security factors: {record.security_factors}"),
             para(f"Operational impact: {record.operational_impact}"),
             para("Ballot", "Heading3"),
-            para(", ".join(f"{k}: {v}" for k, v in record.tallies.items())),
-            para("; ".join(f"{v['member']}: {v['choice']}" for v in record.votes)),
+            *_ballot_story(record, para),
             para("Conflict declarations", "Heading3"),
             para(
                 "; ".join(f"{c['member']} (recused): {c['reason']}" for c in record.conflicts)
                 or "No member declared a conflict."
             ),
         ]
+    story += _representations_story(case, para)
     requirements = case.plan_requirements.select_related("supplier")
     if referral.plan_requirement_id:
         requirements = requirements.filter(pk=referral.plan_requirement_id)
@@ -201,6 +201,84 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
     return out.getvalue()
 
 
+def _ballot_story(record, para) -> list:
+    """From the decision snapshot frozen at the close (older records: their vote list)."""
+    snapshot = record.snapshot
+    if not snapshot:
+        return [
+            para(", ".join(f"{k}: {v}" for k, v in record.tallies.items())),
+            para("; ".join(f"{v['member']}: {v['choice']}" for v in record.votes)),
+        ]
+    electorate, tallies = snapshot["electorate"], snapshot["tallies"]
+    story = [
+        para(
+            f"Electorate frozen at opening: {len(electorate['members'])} members; "
+            f"{electorate['eligible']} eligible at close, quorum {electorate['quorum_required']}; "
+            f"{tallies['majority']} majority."
+        ),
+        para(", ".join(f"{k}: {v}" for k, v in tallies["counts"].items())),
+    ]
+    for vote in snapshot["votes"]:
+        history = "; ".join(
+            f"{e['at'][:19]} {e['kind']} {e['choice']}"
+            + (f" (reason: {e['reason']})" if e["reason"] else "")
+            for e in vote["history"]
+        )
+        story.append(para(f"{vote['member']}: {vote['choice'] or 'no vote'}. History: {history}"))
+    story.append(
+        para(f"Decision snapshot SHA-256: {record.snapshot_sha256} (decision_snapshot.json).")
+    )
+    return story
+
+
+def decision_snapshot_for_pack(referral: Referral) -> bytes | None:
+    """The record's snapshot, as frozen at the close, with every part's SHA-256 so that the
+    Authority can check it against the record's hash. Evidence the secretariat did not disclose
+    stays out (its part's hash remains, which reveals nothing of it)."""
+    from .record import canonical_json, snapshot_digests
+
+    record = getattr(referral.case, "decision_record", None)
+    if record is None or not record.snapshot:
+        return None
+    disclosed = set(referral.disclosed_documents.values_list("pk", flat=True))
+    parts = dict(record.snapshot)
+    parts["evidence"] = [e for e in parts["evidence"] if e["id"] in disclosed]
+    withheld = len(record.snapshot["evidence"]) - len(parts["evidence"])
+    return canonical_json(
+        {
+            "snapshot_sha256": record.snapshot_sha256,
+            "part_sha256": snapshot_digests(record.snapshot),
+            "evidence_withheld": withheld,
+            "parts": parts,
+        }
+    )
+
+
+def _representations_story(case, para) -> list:
+    """The recommendations and the Parties' representations the SSC had before it."""
+    story = [para("Recommendations made before the ballot", "Heading2")]
+    story += [
+        para(
+            f"{r.author.get_full_name() or r.author.username} ({r.recorded_at:%d %B %Y}): "
+            f"{r.get_recommendation_display()}. {r.reasons}"
+        )
+        for r in case.recommendations.select_related("author")
+    ] or [para("None recorded.")]
+    story.append(para("Stakeholder representations", "Heading2"))
+    found = list(case.representations.select_related("organisation").prefetch_related("documents"))
+    for r in found:
+        heading = (
+            f"{r.organisation}, {r.submitted_at:%d %B %Y %H:%M} ({r.get_classification_display()})"
+        )
+        story += [para(heading, "Heading3"), para(r.text)]
+        story += [
+            para(f"Document: {d.original_name}, SHA-256 {d.sha256}") for d in r.documents.all()
+        ]
+    if not found:
+        story.append(para("No Party made a representation."))
+    return story
+
+
 def pack_build(*, actor, referral: Referral) -> ReferralPack:
     """Fix the pack's files now: later changes to the case make a new version, never alter this."""
     version = (
@@ -232,6 +310,13 @@ def pack_build(*, actor, referral: Referral) -> ReferralPack:
             "evidence",
             document.stored_name,
         )
+    for document in RepresentationDocument.objects.filter(representation__case=referral.case):
+        add(
+            f"documents/representations/{document.representation_id}-{document.pk}-"
+            f"{_safe(document.original_name)}",
+            "representations",
+            document.stored_name,
+        )
     for requirement in _requirements(referral):
         for plan in requirement.plans.all():
             add(
@@ -240,6 +325,9 @@ def pack_build(*, actor, referral: Referral) -> ReferralPack:
                 "plans",
                 plan.stored_name,
             )
+    snapshot = decision_snapshot_for_pack(referral)
+    if snapshot is not None:
+        add("decision_snapshot.json", "packs", _write_private("packs", snapshot))
     audit = json.dumps(_case_events(referral), indent=1, ensure_ascii=False).encode()
     add("audit.json", "packs", _write_private("packs", audit))
     add("summary.pdf", "packs", _write_private("packs", _summary_pdf(referral, version, files)))

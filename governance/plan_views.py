@@ -52,6 +52,9 @@ class PlanDetailView(RequirementMixin, TemplateView):
             "plans": plans,
             "actions": actions,
             "may_see_case": policies.cases.can(user, "view", requirement.case),
+            # Who reviewed and how: the SSC's record; the supplier reads the outcome.
+            "shows_reviewers": user.is_ssc,
+            "approval_rule": policies.approval_rule_label(),
         }
         if "submit" in actions:
             context.setdefault("submit_form", PlanSubmitForm())
@@ -110,6 +113,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
                     version=form.cleaned_data["version"],
                     approve=form.cleaned_data["decision"] == "approve",
                     comments=form.cleaned_data["comments"],
+                    expires_on=form.cleaned_data["expires_on"],
                 )
             except ActionNotNow as exc:
                 # A newer version arrived: show it, keep what the reviewer typed, review again.
@@ -121,7 +125,13 @@ class PlanDetailView(RequirementMixin, TemplateView):
             except ValidationError as exc:
                 form.add_error(None, " ".join(exc.messages))
             else:
-                messages.success(request, "Your review is recorded and the supplier notified.")
+                requirement = PlanRequirement.objects.get(pk=self.requirement.pk)
+                messages.success(
+                    request,
+                    "Your review is recorded and the supplier notified."
+                    if requirement.state not in policies.REVIEWABLE
+                    else "Your review is recorded. The SSC's decision needs another review.",
+                )
                 return redirect("governance:plan", pk=self.requirement.pk)
         return self.render_to_response(self.get_context_data(review_form=form), status=400)
 

@@ -6,6 +6,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,10 +20,12 @@ from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
 from . import policies
+from .clause63 import case_close_on_completion, plan_obligation_body
 from .models import (
     Case,
     PlanMilestone,
     PlanRequirement,
+    PlanReview,
     RemedialPlan,
     SupplierPolicy,
 )
@@ -69,15 +72,8 @@ def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
             link=_plan_path(requirement),
             action_link=_plan_path(requirement),
             action_label="Submit your plan",
-            subject=f"CPA Certificate Remedial Plan required: {case.reference}",
-            body=(
-                f"The SSC decided not to remove the device models of case {case.reference} "
-                f"from the CPL and requires a CPA Certificate Remedial Plan (CPL Requirements "
-                f"Document clause 6.3).\n\nYour organisation is responsible for "
-                f"{row['devices']:,} devices of these models (DCC inventory as of "
-                f"{row['as_of']:%d %B %Y}).\n\nSubmit your plan in the portal by "
-                f"{due:%d %B %Y} ({settings.PLAN_DUE_WORKING_DAYS} Working Days)."
-            ),
+            subject=f"Clause 6.3 notice: CPA Certificate Remedial Plan required, {case.reference}",
+            body=plan_obligation_body(case, devices=row["devices"], as_of=row["as_of"], due=due),
         )
     return requirements
 
@@ -142,18 +138,32 @@ def plan_submit(
 
 
 def plan_review(
-    *, actor, requirement: PlanRequirement, version: int, approve: bool, comments: str
+    *,
+    actor,
+    requirement: PlanRequirement,
+    version: int,
+    approve: bool,
+    comments: str,
+    expires_on: datetime.date | None = None,
 ) -> RemedialPlan:
-    """Review the version the reviewer read: a newer version makes the review fail."""
+    """Record one reviewer's review of the version they read (a newer version makes it fail).
+    PLAN_APPROVAL_RULE says when the reviews make the SSC's decision: "one" review; "two"
+    non-conflicted reviewers who agree, a disagreement going to the case's chair."""
     if not approve and not comments.strip():
         raise ValidationError("Give the reasons why the plan is not approved.")
+    if expires_on is not None:
+        if not approve:
+            raise ValidationError("Only an approval carries an expiry date.")
+        if expires_on <= timezone.localdate():
+            raise ValidationError("The approval's expiry date must be in the future.")
     with transaction.atomic():
         requirement = (
             PlanRequirement.objects.select_for_update()
             .select_related("case", "supplier")
+            .prefetch_related("plans__reviews", "case__conflicts__member")
             .get(pk=requirement.pk)
         )
-        plan = requirement.plans.order_by("-version").first()
+        plan = max(requirement.plans.all(), key=lambda p: p.version, default=None)
         if plan is None:
             raise ActionNotNow("The supplier has not submitted a plan to review.")
         if plan.version != version:
@@ -161,44 +171,130 @@ def plan_review(
                 f"The supplier submitted version {plan.version} after you opened version "
                 f"{version}. Read version {plan.version}, then review it."
             )
-        run_transition(
-            actor=actor,
-            obj=requirement,
-            name="approve" if approve else "not_approve",
-            action="review",
-            audit_extra={"version": version},
+        policies.plan_requirements.require(actor, "review", requirement)
+        deciding = policies.review_standing(requirement).disagreement
+        decision = PlanReview.Decision.APPROVE if approve else PlanReview.Decision.NOT_APPROVE
+        PlanReview.objects.create(
+            plan=plan,
+            reviewer=actor,
+            decision=decision,
+            comments=comments,
+            expires_on=expires_on,
+            deciding=deciding,
         )
-        plan.review = RemedialPlan.Review.APPROVED if approve else RemedialPlan.Review.NOT_APPROVED
-        plan.review_comments, plan.reviewed_by, plan.reviewed_at = comments, actor, timezone.now()
-        plan.save()
+        # Read the version's reviews again, with this one.
+        plan = RemedialPlan.objects.prefetch_related("reviews__reviewer").get(pk=plan.pk)
+        standing = policies.plan_standing(plan)
+        outcome = standing.outcome
         audit_record(
             actor=actor,
             action="plan.reviewed",
             obj=requirement,
-            after={"version": plan.version, "review": plan.review, "comments": comments},
+            after={
+                "version": plan.version,
+                "review": decision,
+                "comments": comments,
+                "expires_on": expires_on,
+                "deciding": deciding,
+                "rule": settings.PLAN_APPROVAL_RULE,
+                "outcome": outcome or ("disagreement" if standing.disagreement else "pending"),
+            },
         )
-        outcome = "approved" if approve else "not approved"
-        notice_send(
-            actor=actor,
-            kind=Notice.Kind.PLAN_REVIEW,
-            organisations=[requirement.supplier],
-            about=requirement,
-            link=_plan_path(requirement),
-            action_link=_plan_path(requirement),
-            action_label="Read the review" if approve else "Revise and resubmit your plan",
-            subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
-            body=(
-                f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
-                f"Plan for case {requirement.case.reference}: {outcome}.\n\n{comments}".strip()
-                + (
-                    ""
-                    if approve
-                    else "\n\nYou may revise and resubmit the plan in the portal. "
-                    "You may also refer this decision to the Authority (SEC F2.7B)."
-                )
-            ),
-        )
+        if outcome is None:
+            if standing.disagreement:
+                _ask_the_chair(actor=actor, requirement=requirement, plan=plan)
+            return plan
+        _decide(actor=actor, requirement=requirement, plan=plan, standing=standing)
     return plan
+
+
+def _ask_the_chair(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -> None:
+    fresh = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.PLAN_REVIEW,
+        users=policies.plan_requirements.reviewers(fresh),
+        about=requirement,
+        link=_plan_path(requirement),
+        action_link=_plan_path(requirement),
+        action_label="Decide on the plan",
+        subject=f"Reviewers disagree on a remedial plan: {requirement.case.reference}",
+        body=f"Two SSC reviewers disagree on version {plan.version} of the CPA Certificate "
+        f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference}. "
+        f"As the case's chair, you decide.",
+    )
+
+
+def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing) -> None:
+    """The SSC's decision on the plan version: the transition, the plan's outcome and the
+    supplier's notice (which names no reviewer)."""
+    approve = standing.outcome == PlanReview.Decision.APPROVE
+    deciding = [standing.deciding] if standing.deciding else standing.counted
+    run_transition(
+        actor=actor,
+        obj=requirement,
+        name="approve" if approve else "not_approve",
+        consequence_of="review",
+        audit_extra={
+            "version": plan.version,
+            "reviewers": [r.reviewer.username for r in [*standing.counted, *deciding]],
+        },
+    )
+    agreeing = [r for r in deciding if r.decision == standing.outcome]
+    comments = "\n\n".join(r.comments.strip() for r in agreeing if r.comments.strip())
+    expiries = [r.expires_on for r in agreeing if r.expires_on]
+    plan.review = RemedialPlan.Review.APPROVED if approve else RemedialPlan.Review.NOT_APPROVED
+    plan.review_comments, plan.reviewed_by, plan.reviewed_at = comments, actor, timezone.now()
+    plan.expires_on = min(expiries) if approve and expiries else None  # the stricter term
+    plan.save()
+    outcome = "approved" if approve else "not approved"
+    until = f"\n\nThe approval runs until {plan.expires_on:%d %B %Y}." if plan.expires_on else ""
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.PLAN_REVIEW,
+        organisations=[requirement.supplier],
+        about=requirement,
+        link=_plan_path(requirement),
+        action_link=_plan_path(requirement),
+        action_label="Read the review" if approve else "Revise and resubmit your plan",
+        subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
+        body=(
+            f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
+            f"Plan for case {requirement.case.reference}: {outcome}.\n\n{comments}".strip()
+            + until
+            + (
+                ""
+                if approve
+                else "\n\nYou may revise and resubmit the plan in the portal. "
+                "You may also refer this decision to the Authority (SEC F2.7B)."
+            )
+        ),
+    )
+
+
+def plan_reviews_withdraw(*, actor, case: Case) -> int:
+    """`actor` declared a conflict on `case`: their reviews of plan versions still awaiting
+    the SSC's decision stop counting (audited); a disagreement they made dissolves."""
+    reviews = PlanReview.objects.filter(
+        reviewer=actor,
+        withdrawn_at__isnull=True,
+        plan__requirement__case=case,
+        plan__requirement__state__in=policies.REVIEWABLE,
+    ).select_related("plan__requirement")
+    withdrawn = 0
+    for review in reviews:
+        if review.plan.requirement.plans.order_by("-version").first() != review.plan:
+            continue  # an older version's review decides nothing now
+        review.withdrawn_at = timezone.now()
+        review.save(update_fields=["withdrawn_at"])
+        audit_record(
+            actor=actor,
+            action="plan.review_withdrawn",
+            obj=review.plan.requirement,
+            after={"version": review.plan.version, "reviewer": actor.username, "why": "conflict"},
+        )
+        withdrawn += 1
+    return withdrawn
 
 
 def plan_complete(*, actor, requirement: PlanRequirement) -> PlanRequirement:
@@ -209,6 +305,8 @@ def plan_complete(*, actor, requirement: PlanRequirement) -> PlanRequirement:
             .get(pk=requirement.pk)
         )
         run_transition(actor=actor, obj=requirement, name="complete")
+        # The last plan completed closes the case (clause 6.3 obligations all met).
+        case_close_on_completion(actor=actor, case=requirement.case, consequence_of="plan.complete")
     return requirement
 
 
@@ -244,6 +342,110 @@ def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
             )
             marked += 1
     return marked
+
+
+def _latest_approved_with_expiry():
+    latest = RemedialPlan.objects.filter(requirement=OuterRef("requirement")).order_by("-version")
+    return RemedialPlan.objects.filter(
+        requirement__state=State.APPROVED,
+        review=RemedialPlan.Review.APPROVED,
+        expires_on__isnull=False,
+        version=Subquery(latest.values("version")[:1]),
+    ).select_related("requirement__case", "requirement__supplier")
+
+
+def _tell_supplier_and_ssc(*, requirement, subject_supplier, subject_ssc, body, label) -> None:
+    """One notice to the supplier, one to the SSC users who may see the plan (not the
+    conflicted): a supplier never learns who at the SSC was told."""
+    path = _plan_path(requirement)
+    notice_send(
+        actor=None,
+        kind=Notice.Kind.REMINDER,
+        organisations=[requirement.supplier],
+        about=requirement,
+        link=path,
+        action_link=path,
+        action_label=label,
+        subject=subject_supplier,
+        body=body,
+    )
+    notice_send(
+        actor=None,
+        kind=Notice.Kind.REMINDER,
+        users=policies.plan_requirements.users_with("view", requirement, policies.ssc_users()),
+        about=requirement,
+        link=path,
+        subject=subject_ssc,
+        body=body,
+    )
+
+
+def plans_lapse_expired(*, today: datetime.date | None = None) -> int:
+    """An approved plan may carry an expiry: the supplier and the SSC are warned
+    PLAN_EXPIRY_WARNING_WORKING_DAYS Working Days before it, once; on the expiry date a
+    requirement not completed lapses to overdue (a new plan is due at once). Returns how many
+    lapsed."""
+    today = today or timezone.localdate()
+    days = settings.PLAN_EXPIRY_WARNING_WORKING_DAYS
+    for plan in _latest_approved_with_expiry().filter(
+        expiry_warned_at__isnull=True, expires_on__gt=today
+    ):
+        if today < add_working_days(plan.expires_on, -days):
+            continue
+        with transaction.atomic():
+            locked = RemedialPlan.objects.select_for_update().get(pk=plan.pk)
+            if locked.expiry_warned_at is not None:
+                continue
+            locked.expiry_warned_at = timezone.now()
+            locked.save(update_fields=["expiry_warned_at"])
+            requirement = plan.requirement
+            audit_record(
+                actor=None,
+                action="plan.expiry_warned",
+                obj=requirement,
+                after={"version": plan.version, "expires_on": plan.expires_on},
+            )
+            _tell_supplier_and_ssc(
+                requirement=requirement,
+                subject_supplier=f"Remedial plan expires on {plan.expires_on:%d %B %Y}: "
+                f"{requirement.case.reference}",
+                subject_ssc=f"Remedial plan expires on {plan.expires_on:%d %B %Y}: "
+                f"{requirement.case.reference}, {requirement.supplier}",
+                body=f"The SSC's approval of version {plan.version} of the CPA Certificate "
+                f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference} "
+                f"expires on {plan.expires_on:%d %B %Y}. Unless the plan is completed by then, "
+                f"the requirement reopens as overdue and a new plan is due.",
+                label="Open the plan",
+            )
+    lapsed = 0
+    for plan in _latest_approved_with_expiry().filter(expires_on__lte=today):
+        with transaction.atomic():
+            requirement = (
+                PlanRequirement.objects.select_for_update()
+                .select_related("case", "supplier")
+                .get(pk=plan.requirement_id)
+            )
+            if requirement.state != State.APPROVED:
+                continue
+            run_transition(
+                actor=None,
+                obj=requirement,
+                name="lapse",
+                audit_extra={"version": plan.version, "expires_on": plan.expires_on},
+            )
+            _tell_supplier_and_ssc(
+                requirement=requirement,
+                subject_supplier=f"Lapsed: your remedial plan for {requirement.case.reference}",
+                subject_ssc=f"Remedial plan lapsed: {requirement.case.reference}, "
+                f"{requirement.supplier}",
+                body=f"The SSC's approval of version {plan.version} of the CPA Certificate "
+                f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference} "
+                f"expired on {plan.expires_on:%d %B %Y} before the plan was completed. The "
+                f"requirement is overdue: a new plan is due now.",
+                label="Submit a new plan",
+            )
+            lapsed += 1
+    return lapsed
 
 
 def policy_upload(*, actor, review_date: datetime.date, upload) -> SupplierPolicy:

@@ -4,8 +4,10 @@ Conflicts of interest live here: a member who declared one on a case has no vote
 `ssc-only` evidence, no plan review and no chairing on it.
 """
 
+from dataclasses import dataclass, field
+
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
@@ -21,6 +23,7 @@ from .models import (
     EvidenceDocument,
     ExpertInvitation,
     PlanRequirement,
+    PlanReview,
     Referral,
     RemedialPlan,
     SecurityCharacteristics,
@@ -29,6 +32,7 @@ from .models import (
 
 CONFLICTED = "You declared a conflict of interest on this case: you are recused."
 UNDECIDED_STATES = (Case.State.OPENED, Case.State.ASSESSMENT, Case.State.VOTING)
+BALLOT_UNDECIDED = (Ballot.State.OPEN, Ballot.State.AWAITING_CASTING_VOTE)
 
 
 # --- facts the rules share ---------------------------------------------------------------------
@@ -101,16 +105,18 @@ def _not_conflicted(user, case_ref: str = "pk") -> Exists:
 
 def referral_window(start) -> tuple:
     """(start, last day): SEC F2.7B referrals within REFERRAL_WINDOW_WORKING_DAYS Working Days
-    of the decision notice, or of the plan refusal."""
+    of the decision notice, or of the plan refusal. The SEC text sets no limit: the window is
+    local practice, and a window of None has no last day."""
     start = timezone.localdate(start)
-    return start, add_working_days(start, settings.REFERRAL_WINDOW_WORKING_DAYS)
+    days = settings.REFERRAL_WINDOW_WORKING_DAYS
+    return start, None if days is None else add_working_days(start, days)
 
 
 def _referrable(user, referrals, start) -> Refusal:
     """A decision still open to this user's organisation: window open, not determined, not
     already referred by it."""
     first, last = referral_window(start)
-    if timezone.localdate() > last:
+    if last is not None and timezone.localdate() > last:
         return NotNow(
             f"The referral window closed on {last:%d %B %Y} "
             f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {first:%d %B %Y})."
@@ -207,6 +213,10 @@ class CasePolicy(Policy):
         "issue_decision",
         "refer",
         "close",
+        "submit_representation",
+        "record_recommendation",
+        "write_party_summary",
+        "approve_party_summary",
     )
     SYSTEM_ACTIONS = frozenset(
         {"voting_failed", "decide", "overturn_to_remediation", "overturn_to_suspension"}
@@ -278,8 +288,13 @@ class CasePolicy(Policy):
         return "This case is not addressed to your organisation."
 
     def check_view_deliberation(self, user, case) -> Refusal:
-        """SSC users: conflicts, ballots, affected suppliers and the reasons behind a decision."""
-        return _ssc(user)
+        """Non-conflicted SSC users: the case's SSC-only details (summary, reasons, severity,
+        device counts), conflicts, ballots and the reasons behind a decision. A conflicted
+        member sees only what a Party would, at every stage of the case."""
+        refusal = _ssc(user)
+        if refusal is None and case is not None and is_conflicted(user, case):
+            return CONFLICTED
+        return refusal
 
     def check_start_assessment(self, user, case) -> Refusal:
         """The secretariat or the case's chair, while the case is opened."""
@@ -289,23 +304,23 @@ class CasePolicy(Policy):
         )
 
     def check_declare_conflict(self, user, case) -> Refusal:
-        """SSC members and the chair, until the decision; not after voting in the open ballot
-        (the chair is asked then)."""
+        """SSC members and the chair, at any stage until the case is closed (conflicts arise
+        during plan review and referrals too); a conflict stands while a ballot is open. A
+        conflict declared after voting in the open ballot removes the vote."""
         if not user.has_role(Role.MEMBER, Role.CHAIR):
             return "Only SSC members declare conflicts of interest."
         if case is None:
             return None
-        if case.state not in UNDECIDED_STATES:
-            return NotNow("Conflicts are declared before the case is decided.")
+        if case.state == Case.State.CLOSED:
+            return NotNow("The case is closed.")
         declaration = declaration_for(user, case)
-        if declaration is not None and declaration.has_conflict and case.ballots.all():
+        if (
+            declaration is not None
+            and declaration.has_conflict
+            and any(b.state in BALLOT_UNDECIDED for b in case.ballots.all())
+        ):
             return NotNow("Your conflict of interest stands: a ballot has opened on this case.")
-        open_ballot = next((b for b in case.ballots.all() if b.is_open), None)
-        if open_ballot and any(v.member_id == user.pk for v in open_ballot.votes.all()):
-            return NotNow(
-                "You have voted in the open ballot: your declaration can no longer change. "
-                "Ask the chair."
-            )
+        # A conflict declared after voting in the open ballot removes the vote (services).
         return None
 
     def check_designate_acting_chair(self, user, case) -> Refusal:
@@ -336,9 +351,11 @@ class CasePolicy(Policy):
         )
 
     def check_comment(self, user, case) -> Refusal:
-        """SSC users and invited experts who may see the case."""
+        """Non-conflicted SSC users and invited experts who may see the case."""
         if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY, Role.AUTHORITY):
             return "Comments are for the SSC and its invited experts."
+        if case is not None and is_conflicted(user, case):
+            return CONFLICTED
         return self.check_view(user, case)
 
     def check_open_ballot(self, user, case) -> Refusal:
@@ -375,6 +392,48 @@ class CasePolicy(Policy):
             return None
         return decision
 
+    def check_submit_representation(self, user, case) -> Refusal:
+        """Staff of a Party the case is addressed to, while the SSC assesses the case."""
+        if not user.has_role(Role.SUPPLIER, Role.OTHER_PARTY):
+            return "Only the Parties the case is addressed to make representations."
+        if case is None:
+            return None
+        return _then(
+            self.check_view(user, case),
+            case.state == Case.State.ASSESSMENT
+            or NotNow("Representations are made while the SSC assesses the case."),
+        )
+
+    def check_record_recommendation(self, user, case) -> Refusal:
+        """The secretariat, or an expert invited to the case, before the ballot opens."""
+        if user.has_role(Role.EXPERT):
+            invited = case is None or active_invitation(user, case)
+            who = None if invited else "Your invitation has ended."
+        else:
+            who = _secretariat(user) and "Only the secretariat or an invited expert recommends."
+        if who or case is None:
+            return who
+        return _then(
+            who,
+            case.state in (Case.State.OPENED, Case.State.ASSESSMENT)
+            or NotNow("A recommendation is recorded before the ballot."),
+        )
+
+    def check_write_party_summary(self, user, case) -> Refusal:
+        """The secretariat, until the case is closed (the chair then approves the text)."""
+        return _then(
+            _secretariat(user),
+            case.state != Case.State.CLOSED or NotNow("The case is closed."),
+        )
+
+    def check_approve_party_summary(self, user, case) -> Refusal:
+        """The case's chair, when the secretariat's summary for Parties awaits approval."""
+        return _then(
+            why_not_chair(user, case),
+            bool(case.party_summary and case.party_summary_approved_at is None)
+            or NotNow("No summary for Parties is waiting for approval."),
+        )
+
     def why_not_refer_decision(self, user, case) -> Refusal:
         """The decision to remove or not to remove, as opposed to a plan refusal."""
         record = getattr(case, "decision_record", None)
@@ -401,10 +460,18 @@ class CasePolicy(Policy):
         record = getattr(case, "decision_record", None)
         if record is None or record.issued_at is None:
             return NotNow("There is no issued decision on this case.")
-        window_end = add_working_days(
-            timezone.localdate(record.issued_at), settings.REFERRAL_WINDOW_WORKING_DAYS
-        )
-        if timezone.localdate() <= window_end:
+        # Clause 6.3, never vacuously: no plan was required only on the chair's confirmation.
+        if (
+            case.state == Case.State.REMEDIATION
+            and not case.plan_requirements.all()
+            and not record.no_devices_reason
+        ):
+            return NotNow(
+                "No supplier has been required to produce a remedial plan and the chair has not "
+                "confirmed that none has devices of these models."
+            )
+        _, window_end = referral_window(record.issued_at)
+        if window_end is not None and timezone.localdate() <= window_end:
             return NotNow(f"Parties may refer the decision until {window_end:%d %B %Y}.")
         return None
 
@@ -522,16 +589,21 @@ class BallotPolicy(Policy):
 
     def visible(self, user) -> QuerySet:
         return (
-            Ballot.objects.all() if user.is_authenticated and user.is_ssc else Ballot.objects.none()
+            Ballot.objects.filter(_not_conflicted(user, "case"))
+            if user.is_authenticated and user.is_ssc
+            else Ballot.objects.none()
         )
 
     def check_view(self, user, ballot) -> Refusal:
-        """SSC users (ballots are the SSC's business)."""
-        return _ssc(user)
+        """SSC users not conflicted on the case (ballots are the SSC's business)."""
+        refusal = _ssc(user)
+        if refusal is None and ballot is not None and is_conflicted(user, ballot.case):
+            return CONFLICTED
+        return refusal
 
     def check_vote(self, user, ballot) -> Refusal:
-        """SSC voting members with no conflict on the case (not its acting chair), while the
-        ballot is open."""
+        """SSC voting members of the electorate frozen when the ballot opened, with no conflict
+        on the case (not its acting chair), while the ballot is open."""
         if not user.has_role(Role.MEMBER):
             return "Only SSC voting members vote."
         case = ballot.case
@@ -541,6 +613,8 @@ class BallotPolicy(Policy):
             return CONFLICTED
         if not ballot.is_open or ballot.closes_at <= timezone.now():
             return NotNow("This ballot is closed.")
+        if all(e["id"] != user.pk for e in ballot.electorate):
+            return "You were not an SSC voting member when this ballot opened: no vote in it."
         return None  # an undeclared member confirms "no conflict" with the vote
 
     def check_close(self, user, ballot) -> Refusal:
@@ -562,16 +636,66 @@ class BallotPolicy(Policy):
 
 PlanState = PlanRequirement.State
 REVIEWABLE = (PlanState.SUBMITTED, PlanState.RESUBMITTED)
+# PLAN_APPROVAL_RULE values built so far ("ballot" is not: it is refused, never faked).
+APPROVAL_RULES = ("one", "two")
+
+
+@dataclass(frozen=True)
+class ReviewStanding:
+    """Where the SSC's review of a requirement's latest plan version stands."""
+
+    plan: RemedialPlan | None
+    counted: list[PlanReview] = field(default_factory=list)  # ordinary reviews that count
+    deciding: PlanReview | None = None  # the chair's decision on a disagreement
+
+    @property
+    def disagreement(self) -> bool:
+        return self.deciding is None and len({r.decision for r in self.counted}) > 1
+
+    @property
+    def outcome(self) -> str | None:
+        """The SSC's decision, once the rule has one: "approve" or "not_approve"."""
+        if self.deciding is not None:
+            return self.deciding.decision
+        if not self.counted:
+            return None
+        if settings.PLAN_APPROVAL_RULE == "one":
+            return self.counted[-1].decision
+        decisions = {r.decision for r in self.counted}
+        return decisions.pop() if len(self.counted) >= 2 and len(decisions) == 1 else None
+
+
+def approval_rule_label() -> str:
+    return {
+        "one": "one SSC reviewer decides",
+        "two": "two SSC reviewers must agree; if they disagree, the case's chair decides",
+    }.get(settings.PLAN_APPROVAL_RULE, f"{settings.PLAN_APPROVAL_RULE} (not available)")
+
+
+def review_standing(requirement) -> ReviewStanding:
+    """Read from `requirement.plans.all()` and each plan's `reviews.all()` (prefetched on pages);
+    reviews withdrawn on a conflict do not count."""
+    plan = max(requirement.plans.all(), key=lambda p: p.version, default=None)
+    return ReviewStanding(None) if plan is None else plan_standing(plan)
+
+
+def plan_standing(plan) -> ReviewStanding:
+    live = [r for r in plan.reviews.all() if r.withdrawn_at is None]
+    return ReviewStanding(
+        plan,
+        [r for r in live if not r.deciding],
+        next((r for r in live if r.deciding), None),
+    )
 
 
 class PlanRequirementPolicy(Policy):
     model = PlanRequirement
     ACTIONS = ("view", "submit", "review", "complete", "refer")
-    SYSTEM_ACTIONS = frozenset({"mark_overdue", "approve_by_determination"})
+    SYSTEM_ACTIONS = frozenset({"mark_overdue", "lapse", "approve_by_determination"})
 
     def prepare(self, queryset):
         return queryset.select_related("case", "supplier").prefetch_related(
-            "case__conflicts__member", "plans", "referrals"
+            "case__conflicts__member", "plans__reviews", "referrals"
         )
 
     def candidates(self, user, action):
@@ -598,21 +722,26 @@ class PlanRequirementPolicy(Policy):
         if not user.is_authenticated or not user.has_perm("governance.view_planrequirement"):
             return requirements.none()
         if user.is_ssc:
-            return requirements
+            # A conflicted member sees what a Party would: no other organisation's plan.
+            return requirements.filter(_not_conflicted(user, "case"))
         if user.has_role(Role.SUPPLIER) and user.organisation_id:
             return requirements.filter(supplier_id=user.organisation_id)
         return requirements.none()
 
     def reviewers(self, requirement) -> list:
-        """The users who may review this plan now: whom a submission is notified to."""
+        """The users who may review this plan now: whom a submission (or a disagreement) is
+        notified to."""
+        prefetch_related_objects([requirement], "plans__reviews", "case__conflicts__member")
         return self.users_with("review", requirement, ssc_users())
 
     def check_view(self, user, requirement) -> Refusal:
         """The SSC; the supplier's own staff (a supplier never sees another's plan)."""
         if not user.has_perm("governance.view_planrequirement"):
             return "You may not see remedial plans."
-        if user.is_ssc or requirement is None:
+        if requirement is None:
             return None
+        if user.is_ssc:
+            return CONFLICTED if is_conflicted(user, requirement.case) else None
         if user.has_role(Role.SUPPLIER) and requirement.supplier_id == user.organisation_id:
             return None
         return "This is another organisation's plan."
@@ -643,8 +772,9 @@ class PlanRequirementPolicy(Policy):
 
     def check_review(self, user, requirement) -> Refusal:
         """Non-conflicted SSC members and the chair, when a plan version awaits review, while
-        the case is in remediation."""
-        return _then(
+        the case is in remediation; under PLAN_APPROVAL_RULE "two", once per reviewer, and
+        only the case's chair when the two reviewers disagree."""
+        refusal = _then(
             self._reviewer(user, requirement),
             _now(
                 requirement.state in REVIEWABLE
@@ -652,6 +782,22 @@ class PlanRequirementPolicy(Policy):
                 _in_remediation(requirement),
             ),
         )
+        if refusal:
+            return refusal
+        rule = settings.PLAN_APPROVAL_RULE
+        if rule not in APPROVAL_RULES:
+            return NotNow(f"PLAN_APPROVAL_RULE {rule!r} is not available: use one or two.")
+        standing = review_standing(requirement)
+        if standing.disagreement:
+            if why_not_chair(user, requirement.case) is None:
+                return None
+            return NotNow("The two reviewers disagree: the case's chair decides.")
+        if rule == "two" and any(r.reviewer_id == user.pk for r in standing.counted):
+            version = standing.plan.version if standing.plan else ""
+            return NotNow(
+                f"You have reviewed version {version}: a second reviewer decides with you."
+            )
+        return None
 
     def check_complete(self, user, requirement) -> Refusal:
         """Non-conflicted SSC members and the chair, once the plan is approved, while the case
@@ -819,7 +965,7 @@ class ReferralPolicy(Policy):
         if not user.is_authenticated or not user.has_perm("governance.view_referral"):
             return found.none()
         if user.has_role(Role.AUTHORITY):
-            return found.exclude(state=RState.LODGED)
+            return found  # from the moment it is lodged: the pack follows
         if user.is_ssc:
             return found
         if user.organisation_id:
@@ -827,23 +973,29 @@ class ReferralPolicy(Policy):
         return found.none()
 
     def check_view(self, user, referral) -> Refusal:
-        """The SSC; the Authority once the pack is sent; the referring Party."""
+        """The SSC; the Authority from the moment it is lodged; the referring Party."""
         if not user.has_perm("governance.view_referral"):
             return "You may not see referrals."
-        if referral is None:
+        if referral is None or user.has_role(Role.AUTHORITY):
             return None
-        if user.has_role(Role.AUTHORITY):
-            return None if referral.state != RState.LODGED else "The pack is not sent yet."
         if user.is_ssc or referral.organisation_id == user.organisation_id:
             return None
         return "This referral is another organisation's."
 
     def check_view_deliberation(self, user, referral) -> Refusal:
-        """The SSC and the Authority: the security factors, votes and conflicts behind the
-        decision."""
+        """The SSC (not a member conflicted on the case) and the Authority: the security
+        factors, votes and conflicts behind the decision; the Authority once the pack is sent."""
         if user.has_role(Role.AUTHORITY):
-            return self.check_view(user, referral)
-        return _ssc(user)
+            return _then(
+                self.check_view(user, referral),
+                referral is None
+                or referral.state != RState.LODGED
+                or NotNow("The SSC has not sent the pack yet."),
+            )
+        refusal = _ssc(user)
+        if refusal is None and referral is not None and is_conflicted(user, referral.case):
+            return CONFLICTED
+        return refusal
 
     def check_send_pack(self, user, referral) -> Refusal:
         """The secretariat, once, when the referral is lodged."""

@@ -53,7 +53,9 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
         return ReferralLodgeForm(**self.get_form_kwargs(), case=self.case, user=self.request.user)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(case=self.case, **kwargs)
+        # The window is stated where it governs (local practice: the SEC text sets none).
+        window = referrals.referral_window_text(self.case.decision_record.issued_at)
+        return super().get_context_data(case=self.case, window_text=window, **kwargs)
 
     def form_valid(self, form):
         data = form.cleaned_data
@@ -100,6 +102,7 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
             "case": case,
             "actions": actions,
             "record": getattr(case, "decision_record", None),
+            "pack_due_text": referrals.pack_due_text(referral) if referral.pack_due_date else "",
             "packs": list(referral.packs.all()),
             "open_request": next(
                 (r for r in referral.information_requests.all() if r.responded_at is None), None

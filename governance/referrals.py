@@ -5,22 +5,26 @@ import logging
 import uuid
 from typing import cast
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
 
-from cpl.models import DeviceModel
-from cpl.services import device_model_change_status
+from cpl import selectors as cpl_selectors
+from cpl.models import CPLRemoval, DeviceModel
+from cpl.services import device_model_relist_on_determination, device_model_remove
 from portal.audit import audit_record
 from portal.documents import stored_documents
 from portal.models import Notice, Organisation, absolute_url
 from portal.notices import notice_send
 from portal.policies import NotNow
 from portal.transitions import run_transition
+from portal.working_days import add_working_days
 
 from . import policies
+from .clause63 import case_close_on_completion
 from .models import (
     Case,
     Decision,
@@ -41,13 +45,17 @@ def _organisations(*party_types):
     return list(Organisation.objects.filter(party_type__in=party_types))
 
 
-def _notify(actor, referral: Referral, subject: str, body: str, authority=False):
+def _notify(
+    actor, referral: Referral, subject: str, body: str, authority=True, kind=Notice.Kind.REFERRAL
+):
+    """Referral and determination notices are filed as referral notices; the G7.21(j) exchange
+    as information requests. The Authority hears of every step, the lodging first."""
     recipients = [*_organisations(Organisation.PartyType.SSC), referral.organisation]
     if authority:
         recipients += _organisations(Organisation.PartyType.AUTHORITY)
     notice_send(
         actor=actor,
-        kind=Notice.Kind.INFORMATION_REQUEST if "information" in subject else Notice.Kind.DECISION,
+        kind=kind,
         organisations=recipients,
         subject=f"{referral.reference}: {subject}",
         body=body,
@@ -56,6 +64,51 @@ def _notify(actor, referral: Referral, subject: str, body: str, authority=False)
         # Each recipient's next step (answer, send the pack, determine) is on the referral page.
         action_link=reverse("governance:referral", args=[referral.pk]),
         action_label="Open the referral",
+    )
+
+
+def decision_address(case: Case) -> list[Organisation]:
+    """SEC F2.7B: a decision is addressed to the DCC and to every supplier with devices of its
+    models in the latest inventory (installing or not), beside the Parties the secretariat
+    added; any of them may refer it. Returns the Parties it adds."""
+    affected = cpl_selectors.affected_suppliers(case.device_models.values("pk"))
+    added = [
+        *Organisation.objects.filter(party_type=Organisation.PartyType.DCC),
+        *Organisation.objects.filter(pk__in=[row["supplier_id"] for row in affected]),
+    ]
+    already = set(case.addressed_to.values_list("pk", flat=True))
+    added = [o for o in dict.fromkeys(added) if o.pk not in already]
+    case.addressed_to.add(*added)
+    return added
+
+
+def referral_window_text(start) -> str:
+    """The F2.7B window as the decision notice and the referral page state it."""
+    first, last = policies.referral_window(start)
+    right = (
+        "Any Party this decision is addressed to that disagrees with it may refer it to the "
+        "Authority for a final and binding determination (SEC F2.7B)"
+    )
+    if last is None:
+        return f"{right}. The portal sets no time limit for a referral (the SEC text sets none)."
+    return (
+        f"{right} until {last:%d %B %Y}: {settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days "
+        f"after {first:%d %B %Y} (local practice: the SEC text sets no time limit)."
+    )
+
+
+def pack_due_date(referral: Referral) -> datetime.date:
+    """The day by which the secretariat sends the pack (local practice: the SEC sets none)."""
+    return add_working_days(
+        timezone.localdate(referral.lodged_at), settings.REFERRAL_PACK_DUE_WORKING_DAYS
+    )
+
+
+def pack_due_text(referral: Referral) -> str:
+    return (
+        f"The SSC Secretariat sends the referral pack to the Authority by "
+        f"{referral.pack_due_date:%d %B %Y} ({settings.REFERRAL_PACK_DUE_WORKING_DAYS} Working "
+        f"Days after the referral was lodged; local practice: the SEC text sets no time limit)."
     )
 
 
@@ -113,21 +166,28 @@ def referral_lodge(
                 grounds=grounds,
             )
             referral.reference = f"REF-{timezone.localdate().year}-{referral.pk:04d}"
-            referral.save(update_fields=["reference"])
+            referral.pack_due_date = pack_due_date(referral)
+            referral.save(update_fields=["reference", "pack_due_date"])
             for upload in uploads:
                 _store_document(actor, referral, store(upload), ReferralDocument.Source.GROUNDS)
             audit_record(
                 actor=actor,
                 action="referral.lodged",
                 obj=referral,
-                after={"case": case.reference, "kind": kind, "documents": len(uploads)},
+                after={
+                    "case": case.reference,
+                    "kind": kind,
+                    "documents": len(uploads),
+                    "pack_due": referral.pack_due_date,
+                },
             )
             _notify(
                 actor,
                 referral,
                 "referral lodged",
                 f"{referral.organisation} referred the SSC's decision on case {case.reference} "
-                f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}",
+                f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}\n\n"
+                f"{pack_due_text(referral)}",
             )
     except IntegrityError:
         if Referral.objects.filter(
@@ -225,7 +285,7 @@ def information_request(
             referral,
             "information requested by the Authority",
             f"SEC G7.21(j): the Authority requests, by {due_date:%d %B %Y}:\n\n{text}",
-            authority=True,
+            kind=Notice.Kind.INFORMATION_REQUEST,
         )
     return request
 
@@ -252,7 +312,7 @@ def information_provide(
             "information provided to the Authority",
             f"The SSC answered; pack version {pack.version} includes the answer."
             f"\n\n{_pack_check(pack)}",
-            authority=True,
+            kind=Notice.Kind.INFORMATION_REQUEST,
         )
     return pack
 
@@ -349,13 +409,23 @@ def _apply_overturn(actor, referral: Referral) -> bool:
     models = list(case.device_models.select_related("manufacturer"))
     reason = f"Authority determination on referral {referral.reference}"
     if referral.kind == Kind.REMOVE:
+        # Only the removal the determination overturns: a model removed since on another basis
+        # (a lapsed non-CPA certificate) stays removed.
+        removed_by_case = set(
+            CPLRemoval.objects.filter(
+                device_model__in=models,
+                relisted_at__isnull=True,
+                basis=DeviceModel.RemovalBasis.SSC_DECISION,
+                reference=case.reference,
+            ).values_list("device_model_id", flat=True)
+        )
         for model in models:
-            if model.status == DeviceModel.Status.SUSPENDED:
-                device_model_change_status(
+            if model.status == DeviceModel.Status.REMOVED and model.pk in removed_by_case:
+                device_model_relist_on_determination(
                     actor=actor,
                     model=model,
-                    transition="reinstate",
-                    reason=f"{reason}: reinstated on the CPL.",
+                    reference=referral.reference,
+                    reason=f"{reason} (case {case.reference}): re-listed on the CPL.",
                     consequence_of="referral.determine",
                 )
         run_transition(
@@ -369,13 +439,13 @@ def _apply_overturn(actor, referral: Referral) -> bool:
     elif referral.kind == Kind.NOT_REMOVE:
         for model in models:
             if model.status == DeviceModel.Status.LISTED:
-                device_model_change_status(
+                device_model_remove(
                     actor=actor,
                     model=model,
-                    transition="suspend",
-                    reason=f"{reason}: suspended from the CPL.",
+                    basis=DeviceModel.RemovalBasis.AUTHORITY_DETERMINATION,
+                    reference=referral.reference,
+                    reason=f"{reason} (case {case.reference}): removed from the CPL.",
                     consequence_of="referral.determine",
-                    basis=DeviceModel.SuspensionBasis.SSC_DECISION,
                 )
         run_transition(
             actor=actor,
@@ -409,6 +479,8 @@ def _apply_overturn(actor, referral: Referral) -> bool:
 def referral_close(*, actor, referral: Referral) -> Referral:
     with transaction.atomic():
         referral = _transition(actor, referral, "close")
+        # The last open referral closed: a case whose plans are all completed closes now.
+        case_close_on_completion(actor=actor, case=referral.case, consequence_of="referral.close")
         _notify(
             actor,
             referral,

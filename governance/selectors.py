@@ -1,7 +1,9 @@
 """Reads of the case process, filtered through the policies (governance.policies)."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 
+from cpl import selectors as cpl_selectors
+from cpl.models import InventoryCount
 from portal.models import NoticeDelivery
 
 from . import policies
@@ -168,7 +170,7 @@ def plan_requirement_for_page(user, pk) -> PlanRequirement:
                 "plans",
                 queryset=RemedialPlan.objects.select_related(
                     "submitted_by", "reviewed_by"
-                ).prefetch_related("milestones"),
+                ).prefetch_related("milestones", "reviews__reviewer"),
             )
         ),
     )
@@ -200,3 +202,25 @@ def referrals_to_send_or_answer(user, limit: int | None = None) -> list[Referral
     return policies.referrals.with_action(
         user, "send_pack", limit
     ) + policies.referrals.with_action(user, "provide_information", limit)
+
+
+def inventory_coverage(case: Case) -> dict:
+    """Per device model of the case, the devices the latest DCC inventory shows (0: not
+    covered). Stored on the decision record when the decision is issued."""
+    snapshot = cpl_selectors.latest_inventory()
+    models = list(case.device_models.order_by("pk"))
+    devices: dict[int, int] = {}
+    if snapshot is not None:
+        devices = dict(
+            InventoryCount.objects.filter(snapshot=snapshot, device_model__in=models)
+            .values("device_model")
+            .annotate(total=Sum("device_count"))
+            .values_list("device_model", "total")
+        )
+    return {
+        "inventory_as_of": snapshot.as_of.isoformat() if snapshot else None,
+        "inventory_file": snapshot.file_name if snapshot else None,
+        "models": [
+            {"device_model": m.pk, "name": str(m), "devices": devices.get(m.pk, 0)} for m in models
+        ],
+    }

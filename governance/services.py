@@ -2,9 +2,7 @@
 outbox rows, and tasks scheduled on commit, in one transaction (HackSoft/Zulip style)."""
 
 import datetime
-import math
 import uuid
-from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,14 +13,15 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
 
 from cpl.models import AssuranceCertificate, DeviceModel
-from cpl.policies import CERTIFICATES
-from cpl.services import device_model_change_status
+from cpl.policies import CERTIFICATES, CPA_CASE_EVENTS
+from cpl.services import device_model_remove
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.documents import stored_documents
-from portal.models import Notice, Organisation, User
+from portal.models import Notice, User
 from portal.notices import notice_send
 from portal.transitions import run_transition
 
+from . import ballots as ballot_rules
 from . import policies
 from .models import (
     Ballot,
@@ -36,6 +35,7 @@ from .models import (
     SecurityCharacteristics,
     Vote,
     VoteChoice,
+    VoteEvent,
 )
 
 VIEW_DOCUMENT = "view_evidencedocument"
@@ -64,13 +64,10 @@ def case_open(
         raise ValidationError(
             "A case is opened for a CPA certificate; other certificates are removed automatically."
         )
-    if certificate.status not in (
-        AssuranceCertificate.Status.EXPIRED,
-        AssuranceCertificate.Status.WITHDRAWN,
-    ):
+    if certificate.status not in CPA_CASE_EVENTS:
         raise ValidationError(
-            "A case is opened when the CPA certificate has expired or been "
-            "withdrawn; record that on the certificate first."
+            "A case is opened when the CPA certificate has expired or been withdrawn or "
+            "cancelled; record that on the certificate first."
         )
     CERTIFICATES.require(actor, "open_case", certificate)
     device_models = list(device_models)
@@ -247,6 +244,9 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
     ]
+    if has_conflict and case.state == Case.State.VOTING:
+        # Declared after the ballot opened: no vote stands, eligibility and quorum recomputed.
+        entries += ballot_rules.recuse_from_open_ballot(case=case, member=actor)
     if has_conflict and actor in policies.conflicted_chairs(case):
         audit_record_many(actor=actor, entries=entries)
         entries = []
@@ -267,6 +267,10 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
         audit_record_many(actor=actor, entries=entries)
         entries = []
         evidence_sync_access(actor=actor, case=case)
+    if has_conflict:
+        from .plans import plan_reviews_withdraw  # plans imports policies, not services
+
+        plan_reviews_withdraw(actor=actor, case=case)  # a newly conflicted reviewer drops out
     return declaration, entries
 
 
@@ -440,21 +444,39 @@ def expert_invite(
 # --- ballots -----------------------------------------------------------------------------------
 
 
-def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
+def ballot_open(
+    *, actor, case: Case, closes_at: datetime.datetime, majority: str = Ballot.Majority.SIMPLE
+) -> Ballot:
+    if majority not in Ballot.Majority.values:
+        raise ValidationError("Choose the majority the decision needs.")
     if closes_at <= timezone.now() + datetime.timedelta(minutes=5):
         raise ValidationError("The ballot must stay open for at least five minutes.")
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         run_transition(actor=actor, obj=case, name="start_voting", action="open_ballot")
         number = case.ballots.count() + 1
+        electorate = ballot_rules.electorate_freeze(case)
         ballot = Ballot.objects.create(
-            case=case, number=number, opened_by=actor, closes_at=closes_at
+            case=case,
+            number=number,
+            opened_by=actor,
+            closes_at=closes_at,
+            majority=majority,
+            electorate=electorate,
+            eligible_count=len(electorate),
+            quorum_required=ballot_rules.quorum_for(len(electorate)),
         )
         audit_record(
             actor=actor,
             action="ballot.opened",
             obj=ballot,
-            after={"closes_at": closes_at, "case": case.reference},
+            after={
+                "closes_at": closes_at,
+                "case": case.reference,
+                "majority": majority,
+                "electorate": [e["username"] for e in electorate],
+                "quorum_required": ballot.quorum_required,
+            },
         )
         ballot_path = reverse("governance:ballot", args=[ballot.pk])
         notice_send(
@@ -465,7 +487,7 @@ def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
             f"{timezone.localtime(closes_at):%H:%M on %d %B %Y}. Declare whether you have a "
             f"conflict of interest on the case, then vote.",
             # Conflicted members are recused: they are not asked to vote.
-            users=policies.eligible_voters(case),
+            users=User.objects.filter(pk__in=[e["id"] for e in electorate]),
             about=ballot,
             link=ballot_path,
             action_link=f"{ballot_path}#vote-panel",
@@ -474,8 +496,11 @@ def ballot_open(*, actor, case: Case, closes_at: datetime.datetime) -> Ballot:
     return ballot
 
 
-def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) -> Vote:
-    """A member who has not declared yet confirms `no_conflict` with the vote (one step)."""
+def vote_cast(
+    *, actor, ballot: Ballot, choice: str, no_conflict: bool = False, reason: str = ""
+) -> Vote:
+    """A member who has not declared yet confirms `no_conflict` with the vote (one step). A vote
+    may carry a reason; a changed vote keeps its history (VoteEvent)."""
     if choice not in VoteChoice.values:
         raise ValidationError("Choose one of the options.")
     with transaction.atomic():
@@ -496,45 +521,46 @@ def vote_cast(*, actor, ballot: Ballot, choice: str, no_conflict: bool = False) 
                     "Confirm that you have no conflict of interest on this case, or declare "
                     "one on the case page."
                 )
-            prefetch_related_objects([locked.case], "ballots__votes")
+            # A first declaration of "no conflict" reads no ballot (check_declare_conflict reads
+            # them for a standing conflict only): the vote is then read once, below.
             _, entries = _declare(actor, locked.case, has_conflict=False, reason="")
-            # The case's ballots and their votes were just read under the lock: no second read.
-            votes = next(b.votes.all() for b in locked.case.ballots.all() if b.pk == locked.pk)
-            vote = next((v for v in votes if v.member_id == actor.pk), None)
-        else:
-            # The locked ballot serialises its votes: no savepoint of update_or_create needed.
-            vote = Vote.objects.filter(ballot=locked, member=actor).first()
+        # The locked ballot serialises its votes: no savepoint of update_or_create needed.
+        vote = Vote.objects.filter(ballot=locked, member=actor).first()
         created = vote is None
+        reason = reason.strip()
         if vote is None:
-            vote = Vote.objects.create(ballot=locked, member=actor, choice=choice)
+            vote = Vote.objects.create(ballot=locked, member=actor, choice=choice, reason=reason)
         else:
-            vote.choice = choice
-            vote.save(update_fields=["choice", "changed_at"])
+            vote.choice, vote.reason = choice, reason
+            vote.save(update_fields=["choice", "reason", "changed_at"])
+        kind = VoteEvent.Kind.CAST if created else VoteEvent.Kind.CHANGED
+        ballot_rules.vote_event(
+            ballot=locked, member=actor, kind=kind, choice=choice, reason=reason
+        )
         vote.ballot = locked  # with its case and declarations, for the page that follows
+        # Sealed until the close: the chair reads the audit log, so it says who voted, not how
+        # (the tally's audit event and the decision snapshot carry every vote and its history).
         entries.append(
             AuditEntry(
-                "vote.cast" if created else "vote.changed",
-                locked,
-                after={"member": actor.username, "choice": choice},
+                "vote.cast" if created else "vote.changed", locked, after={"member": actor.username}
             )
         )
         audit_record_many(actor=actor, entries=entries)
     return vote
 
 
-def _tally(ballot: Ballot) -> tuple[Counter, list[dict], int]:
-    eligible = list(policies.eligible_voters(ballot.case))
-    eligible_ids = {u.pk for u in eligible}
-    votes = [v for v in ballot.votes.select_related("member") if v.member_id in eligible_ids]
-    tallies = Counter({choice: 0 for choice in VoteChoice.values})
-    tallies.update(v.choice for v in votes)
-    recorded = [{"member": v.member.username, "choice": v.choice} for v in votes]
-    recorded += [
-        {"member": u.username, "choice": "did not vote"}
-        for u in eligible
-        if u.pk not in {v.member_id for v in votes}
+def _tally(ballot: Ballot) -> tuple[ballot_rules.Count, list[dict]]:
+    """The count on the frozen electorate, and each elector's final vote (for the record)."""
+    votes = list(ballot.votes.select_related("member"))
+    count = ballot_rules.count(ballot, votes)
+    final = {v.member_id: v.choice for v in votes}
+    eligible = ballot_rules.eligible_ids(ballot)
+    recorded = [
+        {"member": e["username"], "choice": final.get(e["id"], "did not vote")}
+        for e in ballot.electorate
+        if e["id"] in eligible
     ]
-    return tallies, sorted(recorded, key=lambda r: r["member"]), len(eligible)
+    return count, sorted(recorded, key=lambda r: r["member"])
 
 
 def ballot_close(*, actor, ballot: Ballot) -> Ballot:
@@ -545,41 +571,41 @@ def ballot_close(*, actor, ballot: Ballot) -> Ballot:
         if not ballot.is_open:
             raise BallotAlreadyClosed(f"{ballot} is already {ballot.get_state_display().lower()}.")
         policies.ballots.require(actor, "close", ballot)
-        tallies, recorded, eligible = _tally(ballot)
-        cast = tallies[VoteChoice.SUSPEND] + tallies[VoteChoice.REMEDIAL_PLAN]
-        required = max(1, math.ceil(eligible * settings.BALLOT_QUORUM_FRACTION))
+        count, recorded = _tally(ballot)
         ballot.tallies, ballot.eligible_count, ballot.quorum_required = (
-            dict(tallies),
-            eligible,
-            required,
+            count.tallies,
+            count.eligible,
+            count.quorum,
         )
         ballot.closed_at, ballot.closed_by = timezone.now(), actor
         case = Case.objects.select_for_update().get(pk=ballot.case_id)
         closing = {"actor": actor, "obj": ballot, "consequence_of": "ballot.close"}
-        if cast < required:
+        if count.outcome in (ballot_rules.NO_QUORUM, ballot_rules.NO_MAJORITY):
             run_transition(**closing, name="fail")
             run_transition(
                 actor=actor, obj=case, name="voting_failed", consequence_of="ballot.fail"
             )
-        elif tallies[VoteChoice.SUSPEND] == tallies[VoteChoice.REMEDIAL_PLAN]:
+        elif count.outcome == ballot_rules.TIE:
             run_transition(**closing, name="await_casting_vote")
         else:
-            result = (
-                Decision.SUSPEND
-                if tallies[VoteChoice.SUSPEND] > tallies[VoteChoice.REMEDIAL_PLAN]
-                else Decision.REMEDIAL_PLAN
-            )
-            run_transition(**closing, name="close", result=result)
-            _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded)
+            run_transition(**closing, name="close", result=count.outcome)
+            _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded, count=count)
         audit_record(
             actor=actor,
             action="ballot.tallied",
             obj=ballot,
             after={
                 "tallies": ballot.tallies,
-                "eligible": eligible,
-                "quorum_required": required,
+                "eligible": count.eligible,
+                "quorum_required": count.quorum,
+                "majority": ballot.majority,
+                "outcome": count.outcome,
                 "result": ballot.result,
+                # Unsealed now: every vote with its history, into the hash chain.
+                "votes": [
+                    {"member": str(e.member), "kind": e.kind, "choice": e.choice, "at": e.at}
+                    for e in ballot.vote_events.select_related("member")
+                ],
             },
         )
     return ballot
@@ -587,19 +613,21 @@ def ballot_close(*, actor, ballot: Ballot) -> Ballot:
 
 def ballot_cast_deciding_vote(*, actor, ballot: Ballot, choice: str) -> Ballot:
     if choice not in Decision.values:
-        raise ValidationError("Choose suspend or remedial plans.")
+        raise ValidationError("Choose removal from the CPL or remedial plans.")
     with transaction.atomic():
         ballot = Ballot.objects.select_for_update().select_related("case").get(pk=ballot.pk)
         if ballot.state != Ballot.State.AWAITING_CASTING_VOTE:
             raise BallotAlreadyClosed("This ballot is not waiting for a casting vote.")
         run_transition(actor=actor, obj=ballot, name="cast_deciding_vote", choice=choice)
-        _, recorded, _ = _tally(ballot)
+        _, recorded = _tally(ballot)
         case = Case.objects.select_for_update().get(pk=ballot.case_id)
         _record_decision(actor=actor, case=case, ballot=ballot, votes=recorded, casting=True)
     return ballot
 
 
-def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False) -> DecisionRecord:
+def _record_decision(
+    *, actor, case: Case, ballot: Ballot, votes, casting=False, count=None
+) -> DecisionRecord:
     run_transition(
         actor=actor, obj=case, name="decide", consequence_of="ballot.close", decision=ballot.result
     )
@@ -607,7 +635,11 @@ def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False)
         {"member": d.member.username, "reason": d.reason}
         for d in case.conflicts.filter(has_conflict=True).select_related("member")
     ]
-    return DecisionRecord.objects.create(
+    from .record import decision_snapshot, snapshot_sha256
+
+    # The snapshot holds the representations and recommendations too (governance.record).
+    snapshot = decision_snapshot(case, ballot, count)
+    record = DecisionRecord.objects.create(
         case=case,
         ballot=ballot,
         decision=ballot.result,
@@ -615,40 +647,69 @@ def _record_decision(*, actor, case: Case, ballot: Ballot, votes, casting=False)
         votes=votes,
         conflicts=conflicts,
         casting_vote=casting,
+        representations=snapshot["representations"],
+        recommendations=snapshot["recommendations"],
+        snapshot=snapshot,
+        snapshot_sha256=snapshot_sha256(snapshot),
     )
+    audit_record(
+        actor=actor,
+        action="decision.snapshot_recorded",
+        obj=case,
+        after={"ballot": ballot.number, "snapshot_sha256": record.snapshot_sha256},
+    )
+    return record
 
 
 def decision_issue(
-    *, actor, case: Case, reasons: str, security_factors: str, operational_impact: str
+    *,
+    actor,
+    case: Case,
+    reasons: str,
+    security_factors: str,
+    operational_impact: str,
+    party_summary: str = "",
+    no_devices_reason: str = "",
 ) -> DecisionRecord:
-    """The chair issues the decision notice and the decision takes effect on the CPL."""
+    """The chair issues the decision notice and the decision takes effect on the CPL.
+    `no_devices_reason`: the chair's confirmation that no supplier has devices of the models the
+    latest inventory does not cover (clause 6.3 is never silent: governance.clause63)."""
+    from .clause63 import decision_coverage_confirm
+    from .referrals import decision_address
+
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         record = DecisionRecord.objects.select_for_update().get(case=case)
         name = "apply_suspension" if record.decision == Decision.SUSPEND else "apply_remediation"
+        decision_coverage_confirm(
+            actor=actor, case=case, record=record, no_devices_reason=no_devices_reason
+        )
         run_transition(actor=actor, obj=case, name=name, action="issue_decision")
         record.reasons, record.security_factors = reasons, security_factors
         record.operational_impact = operational_impact
+        # The chair approves the reasons for Parties by issuing them (the secretariat's draft,
+        # or the chair's own); none given, the Parties read only the decision.
+        record.party_summary = party_summary or record.party_summary
         record.issued_at, record.issued_by = timezone.now(), actor
         record.save()
         models = list(case.device_models.select_related("manufacturer"))
         if record.decision == Decision.SUSPEND:
             for model in models:
                 if model.status == DeviceModel.Status.LISTED:
-                    device_model_change_status(
+                    device_model_remove(
                         actor=actor,
                         model=model,
-                        transition="suspend",
-                        reason=f"SSC decision on case {case.reference}: suspended from the CPL.",
-                        basis=DeviceModel.SuspensionBasis.SSC_DECISION,
+                        basis=DeviceModel.RemovalBasis.SSC_DECISION,
+                        reference=case.reference,
+                        reason=f"SSC decision on case {case.reference}: removed from the CPL.",
                         consequence_of="decision.issue",
                     )
         if record.decision == Decision.REMEDIAL_PLAN:
             from .plans import plan_requirements_create
 
             plan_requirements_create(actor=actor, case=case)
-        # The decision is addressed to the DCC too: it may see it, and refer it (SEC F2.7B).
-        case.addressed_to.add(*Organisation.objects.filter(party_type=Organisation.PartyType.DCC))
+        # Addressed to the DCC and every supplier with devices: they may refer it (SEC F2.7B).
+        decision_address(case)
         recipients = list(case.addressed_to.all())
         notice = notice_send(
             actor=actor,
@@ -675,25 +736,17 @@ def decision_issue(
 
 
 def _decision_notice_body(case, record, models) -> str:
-    lines = [
-        f"Case {case.reference}: {case.get_event_display()} ({case.certificate.number}, "
-        f"{case.event_date:%d %B %Y}).",
-        "",
-        f"Decision: {record.get_decision_display()}.",
-        "",
-        "Device models:",
-        *[f"- {m}" for m in models],
-        "",
-        "Reasons:",
-        record.reasons,
-    ]
+    from .record import party_text
+
+    # Only what a Party may read: the SSC's reasons and factors stay on the record.
+    lines = [party_text(case)]
     if record.decision == Decision.REMEDIAL_PLAN:
-        lines += [
-            "",
-            "Each Supplier Party responsible for devices of these models must put a "
-            "CPA Certificate Remedial Plan in place (CPL Requirements Document 6.3).",
-        ]
-    lines += ["", "A Party that disagrees may refer this decision to the Authority (SEC F2.7B)."]
+        from .clause63 import clause63_decision_lines
+
+        lines += clause63_decision_lines(case, record)
+    from .referrals import referral_window_text
+
+    lines += ["", referral_window_text(record.issued_at)]
     return "\n".join(lines)
 
 
@@ -726,7 +779,9 @@ def ballots_send_reminders(*, now=None) -> int:
             if locked.reminder_sent_at is not None:
                 continue
             voted = set(locked.votes.values_list("member_id", flat=True))
-            to_remind = [u for u in policies.eligible_voters(ballot.case) if u.pk not in voted]
+            locked.case = ballot.case
+            electors = ballot_rules.eligible_ids(locked) - voted  # the frozen electorate's
+            to_remind = list(User.objects.filter(pk__in=electors).order_by("username"))
             locked.reminder_sent_at = now
             locked.save(update_fields=["reminder_sent_at"])
             audit_record(

@@ -20,6 +20,13 @@ def plans_mark_overdue():
     return mark()
 
 
+@shared_task(name="governance.tasks.plans_lapse_expired")
+def plans_lapse_expired():
+    from .plans import plans_lapse_expired as lapse
+
+    return lapse()
+
+
 @shared_task(name="governance.tasks.evidence_sync_all")
 def evidence_sync_all():
     return services.evidence_sync_all()
@@ -30,3 +37,10 @@ def referrals_apply_due():
     from .referrals import referrals_apply_due as apply_due
 
     return apply_due()
+
+
+@shared_task(name="governance.tasks.cases_close_completed")
+def cases_close_completed():
+    from .clause63 import cases_close_completed as close
+
+    return close()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import plan_views, referral_views, views
+from . import plan_views, record_views, referral_views, views
 
 app_name = "governance"
 
@@ -36,6 +36,31 @@ urlpatterns = [
     path("cases/<int:case_pk>/comments/", views.CommentView.as_view(), name="comment"),
     path("cases/<int:case_pk>/ballots/new/", views.BallotOpenView.as_view(), name="ballot-open"),
     path("cases/<int:case_pk>/decision/", views.DecisionIssueView.as_view(), name="decision-issue"),
+    path(
+        "cases/<int:case_pk>/representations/new/",
+        record_views.RepresentationSubmitView.as_view(),
+        name="representation-submit",
+    ),
+    path(
+        "cases/<int:case_pk>/representations/documents/<int:document_pk>/",
+        record_views.RepresentationDownloadView.as_view(),
+        name="representation-download",
+    ),
+    path(
+        "cases/<int:case_pk>/recommendation/",
+        record_views.RecommendationView.as_view(),
+        name="recommendation",
+    ),
+    path(
+        "cases/<int:case_pk>/party-summary/",
+        record_views.PartySummaryView.as_view(),
+        name="party-summary",
+    ),
+    path(
+        "cases/<int:case_pk>/party-summary/approve/",
+        record_views.PartySummaryApproveView.as_view(),
+        name="party-summary-approve",
+    ),
     path("ballots/<int:ballot_pk>/", views.BallotDetailView.as_view(), name="ballot"),
     path("ballots/<int:ballot_pk>/vote/", views.VoteView.as_view(), name="vote"),
     path("ballots/<int:ballot_pk>/close/", views.BallotCloseView.as_view(), name="ballot-close"),

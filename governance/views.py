@@ -19,7 +19,9 @@ from portal.forms import AlreadySubmitted
 from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
 
-from . import policies, selectors, services
+from . import ballots as ballot_rules
+from . import policies, record, selectors, services
+from .ballots import ballot_record_votes
 from .forms import (
     ActingChairForm,
     BallotOpenForm,
@@ -60,6 +62,12 @@ class CaseListView(PolicyRequiredMixin, ListView):
 
     def get_queryset(self):
         return selectors.case_list_for_user(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for case in context["cases"]:  # severity is an SSC-only detail (governance.record)
+            case.sees_ssc_details = record.sees_ssc_details(self.request.user, case)
+        return context
 
 
 class CaseOpenView(LoginRequiredMixin, FormView):
@@ -151,6 +159,7 @@ class CaseDetailView(CaseMixin, TemplateView):
             context["acting_chair_form"] = ActingChairForm(case=case)
         if "comment" in actions:
             context["comment_form"] = CommentForm()  # its one-time token
+        context.update(record.case_record_context(user, case, actions))
         context.update(kwargs)
         return super().get_context_data(**context)
 
@@ -347,7 +356,10 @@ class BallotOpenView(CaseMixin, View):
             return redirect("governance:case", case_pk=case_pk)
         try:
             ballot = services.ballot_open(
-                actor=request.user, case=self.case, closes_at=form.cleaned_data["closes_at"]
+                actor=request.user,
+                case=self.case,
+                closes_at=form.cleaned_data["closes_at"],
+                majority=form.cleaned_data["majority"],
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -374,7 +386,12 @@ class BallotMixin(ObjectActionMixin):
             "actions": policies.ballots.actions(user, ballot),
             "why_not_vote": policies.ballots.why_not(user, "vote", ballot),
             "my_vote": my_vote,
-            "vote_form": VoteForm(initial={"choice": my_vote.choice if my_vote else None}),
+            "vote_form": VoteForm(
+                initial={
+                    "choice": my_vote.choice if my_vote else None,
+                    "reason": my_vote.reason if my_vote else "",
+                }
+            ),
             "declaration": policies.declaration_for(user, case),
             # Called by the template only where it shows it (a member who may not vote): the
             # check reads the case's ballots and their votes.
@@ -386,14 +403,22 @@ class BallotMixin(ObjectActionMixin):
         user, ballot = self.request.user, self.ballot
         votes = list(ballot.votes.all())
         mine = next((v for v in votes if v.member_id == user.pk), None)
-        eligible = list(policies.eligible_voters(ballot.case))
+        # The electorate frozen at opening, less those recused since; who has voted is open,
+        # how is sealed until the close (votes are passed to the page only then).
+        eligible_ids = ballot_rules.eligible_ids(ballot)
+        eligible = [e for e in ballot.electorate if e["id"] in eligible_ids]
         voted = {v.member_id for v in votes}
         return self.vote_panel_context(
             ballot,
             mine,
             eligible=eligible,
-            not_voted=[u for u in eligible if u.pk not in voted],
-            votes=votes,
+            not_voted_ids={e["id"] for e in eligible if e["id"] not in voted},
+            not_voted=[e for e in eligible if e["id"] not in voted],
+            sealed=ballot_rules.sealed(ballot),
+            vote_record=None if ballot_rules.sealed(ballot) else ballot_record_votes(ballot),
+            failure_reason=ballot_rules.failure_reason(ballot)
+            if ballot.state == Ballot.State.FAILED
+            else "",
             conflicted=[d for d in ballot.case.conflicts.all() if d.has_conflict],
             may_issue_decision=policies.cases.can(user, "issue_decision", ballot.case),
             **extra,
@@ -429,6 +454,7 @@ class VoteView(BallotMixin, View):
                         ballot=Ballot(pk=ballot_pk),
                         choice=form.cleaned_data["choice"],
                         no_conflict=form.cleaned_data["no_conflict"],
+                        reason=form.cleaned_data["reason"],
                     )
                     submission.result_url = reverse("governance:ballot", args=[ballot_pk])
                 note = "Your vote is recorded. You may change it until the ballot closes."
@@ -441,6 +467,7 @@ class VoteView(BallotMixin, View):
             except ActionNotNow as exc:
                 status, note, refusal = 409, str(exc), exc
             except PermissionDenied as exc:
+                self.ballot  # noqa: B018  a ballot hidden from the user (conflicted): 404
                 status, note = 403, str(exc) or "You may not vote in this ballot."
         if not request.headers.get("HX-Request"):
             if status == 409:
@@ -497,12 +524,28 @@ class DecisionIssueView(CaseFormView):
     form_class = DecisionIssueForm
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(record=self.case.decision_record, **kwargs)
+        from .clause63 import uncovered
+        from .selectors import inventory_coverage
+
+        coverage = inventory_coverage(self.case)
+        return super().get_context_data(
+            record=self.case.decision_record,
+            coverage=coverage,
+            uncovered=uncovered(coverage),
+            **kwargs,
+        )
+
+    def get_initial(self):
+        return {"party_summary": self.case.decision_record.party_summary}  # the secretariat's
 
     def form_valid(self, form):
-        record = services.decision_issue(
-            actor=self.request.user, case=self.case, **form.cleaned_data
-        )
+        try:
+            record = services.decision_issue(
+                actor=self.request.user, case=self.case, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc, "no_devices_reason")
+            return self.form_invalid(form)
         return self.done(f"Decision notice issued: {record.get_decision_display()}.")
 
 

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, ListView
@@ -48,17 +49,29 @@ class NoticeListView(SSCOnlyMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
+        # Counted per notice in subqueries, which PostgreSQL runs for the page's 50 rows only
+        # (after the sort and limit); a join and GROUP BY counted every notice's deliveries.
         return (
             NOTICES.visible(self.request.user)
             .annotate(
-                recipients_total=Count("deliveries"),
-                acknowledged=Count(
-                    "deliveries", filter=Q(deliveries__acknowledged_at__isnull=False)
-                ),
-                delivered=Count("deliveries", filter=Q(deliveries__delivered_at__isnull=False)),
+                recipients_total=_deliveries_counted(),
+                acknowledged=_deliveries_counted(acknowledged_at__isnull=False),
+                delivered=_deliveries_counted(delivered_at__isnull=False),
             )
             .order_by("-created_at", "-id")
-        )  # Meta.ordering does not apply to GROUP BY queries
+        )
+
+
+def _deliveries_counted(**conditions):
+    """The number of the notice's deliveries meeting the conditions."""
+    deliveries = (
+        NoticeDelivery.objects.filter(notice=OuterRef("pk"), **conditions)
+        .order_by()
+        .values("notice")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(deliveries), 0)
 
 
 class NoticeDetailView(SSCOnlyMixin, DetailView):

@@ -241,10 +241,25 @@ BALLOT_QUORUM_FRACTION = float(os.environ.get("BALLOT_QUORUM_FRACTION", "0.5"))
 BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
 # Notices not acknowledged after this many Working Days are chased once.
 NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5"))
-# CPA Certificate Remedial Plans are due this many Working Days after the decision notice.
+# CPA Certificate Remedial Plans are due this many Working Days after the decision notice
+# (local practice: the SEC text sets no date; the clause 6.3 notice says so).
 PLAN_DUE_WORKING_DAYS = int(os.environ.get("PLAN_DUE_WORKING_DAYS", "20"))
-# SEC F2.7B: a decision may be referred to the Authority this many Working Days after notice.
-REFERRAL_WINDOW_WORKING_DAYS = int(os.environ.get("REFERRAL_WINDOW_WORKING_DAYS", "20"))
+# Remedial plan approval (issue 11): "one" reviewer decides; "two" non-conflicted reviewers
+# must agree, a disagreement going to the case's chair; "ballot" is not built yet (refused).
+# The SEC text does not set the rule (local practice).
+PLAN_APPROVAL_RULE = os.environ.get("PLAN_APPROVAL_RULE", "two")
+# An approved plan's expiry is announced to the supplier and the SSC this many Working Days
+# before it (local practice: the SEC text does not set it).
+PLAN_EXPIRY_WARNING_WORKING_DAYS = int(os.environ.get("PLAN_EXPIRY_WARNING_WORKING_DAYS", "10"))
+# Referrals (issue 11). The SEC text sets no time limit for a referral under F2.7B, nor for
+# the SSC's pack: both are local practice, stated as such on the notices and pages they govern.
+# A referral window of "none" sets no limit. The secretariat sends the pack to the Authority
+# within REFERRAL_PACK_DUE_WORKING_DAYS of the referral being lodged.
+_referral_window = os.environ.get("REFERRAL_WINDOW_WORKING_DAYS", "20").strip().lower()
+REFERRAL_WINDOW_WORKING_DAYS: int | None = (
+    None if _referral_window in ("", "none") else int(_referral_window)
+)
+REFERRAL_PACK_DUE_WORKING_DAYS = int(os.environ.get("REFERRAL_PACK_DUE_WORKING_DAYS", "5"))
 INVENTORY_UPLOAD_MAX_BYTES = int(
     os.environ.get("INVENTORY_UPLOAD_MAX_BYTES", str(500 * 1024 * 1024))
 )
@@ -375,8 +390,10 @@ CELERY_BEAT_SCHEDULE = {
     "notices-redispatch": {"task": "portal.tasks.notices_redispatch", "schedule": 60},
     "notices-chase": {"task": "portal.tasks.notices_chase", "schedule": 60 * 60},
     "plans-overdue": {"task": "governance.tasks.plans_mark_overdue", "schedule": 60 * 60},
+    "plans-expiry": {"task": "governance.tasks.plans_lapse_expired", "schedule": 60 * 60},
     "evidence-access": {"task": "governance.tasks.evidence_sync_all", "schedule": 60 * 60},
     "determinations-due": {"task": "governance.tasks.referrals_apply_due", "schedule": 60 * 60},
+    "cases-completed": {"task": "governance.tasks.cases_close_completed", "schedule": 60 * 60},
     "audit-checkpoint": {"task": "portal.tasks.audit_checkpoint", "schedule": 10 * 60},
     "submission-tokens-purge": {
         "task": "portal.tasks.submission_tokens_purge",

@@ -187,7 +187,7 @@ def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200),
     from cpl.inventory import inventory_import
     from governance import services
 
-    case = cpa_case(committee)
+    case = cpa_case(committee, models=1)  # the inventory below covers it (clause 6.3)
     model = case.device_models.order_by("pk").first()
     key = "/".join(model.identity)
     extract = "Device Model,Supplier Party ID,Device Count,As Of\n" + "".join(

@@ -30,3 +30,6 @@ PORTAL_DEV_SIGNING_KEY_FILE = os.path.join(
 PORTAL_AUDIT_ANCHOR_DIR = tempfile.mkdtemp(prefix="portal-test-anchors-")
 # Most tests verify a chain they never anchored; tests/portal/test_audit_anchor.py requires it.
 AUDIT_ANCHOR_REQUIRED = False
+# The suite's plan journeys take one review; tests/governance/test_plan_reviews.py sets the
+# production default ("two") where it tests the approval rule.
+PLAN_APPROVAL_RULE = "one"

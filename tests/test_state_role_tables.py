@@ -82,7 +82,7 @@ ROWS = table_rows()
 # Values for the arguments transitions take, by parameter name (a new name fails loudly).
 TODAY = datetime.date.today()
 ARGUMENTS = {
-    "basis": DeviceModel.SuspensionBasis.CERTIFICATE,
+    "basis": DeviceModel.RemovalBasis.CERTIFICATE,
     "choice": Decision.SUSPEND,
     "decision": Decision.SUSPEND,
     "error_count": 0,
@@ -239,7 +239,7 @@ def build_referral(world: World, state):
 
 def build_device_model(world: World, state):
     n = world.next()
-    return DeviceModel.objects.create(
+    model = DeviceModel.objects.create(
         device_type="CHF",
         manufacturer=world.manufacturer,
         model_id=f"{n:04X}",
@@ -248,8 +248,15 @@ def build_device_model(world: World, state):
         smets_chts_version="SMETS2 v5.0",
         date_added=TODAY,
         status=state,
-        suspension_basis=DeviceModel.SuspensionBasis.CERTIFICATE if state == "suspended" else "",
+        removal_basis=DeviceModel.RemovalBasis.CERTIFICATE if state == "removed" else "",
     )
+    if state == "removed":
+        # Removed, and its certificates since renewed: the secretariat may re-list it.
+        for kind in (AssuranceCertificate.Kind.CPA, AssuranceCertificate.Kind.ZIGBEE):
+            AssuranceCertificate.objects.create(
+                kind=kind, number=f"{kind}-R-{n}", expiry=TODAY + datetime.timedelta(days=365)
+            ).device_models.add(model)
+    return model
 
 
 def build_certificate(world: World, state):

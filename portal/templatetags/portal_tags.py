@@ -1,5 +1,7 @@
 from django import template
 
+from .page_tags import renders_as_select, select_html
+
 register = template.Library()
 
 _WIDGET_CLASSES = {
@@ -35,6 +37,8 @@ def govuk_widget(field, extra_class=""):
     attrs = {"class": " ".join(classes)}
     if described:
         attrs["aria-describedby"] = " ".join(described)
+    if renders_as_select(field.field.widget):
+        return select_html(field, attrs)  # a filter's long option list, without an include each
     return field.as_widget(attrs=attrs)
 
 

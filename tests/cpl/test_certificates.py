@@ -26,20 +26,20 @@ def certificate(index, kind) -> AssuranceCertificate:
     return model(index).certificates.get(kind=kind)
 
 
-def test_expired_zigbee_certificate_suspends_the_device_model_with_notice_and_audit():
+def test_expired_zigbee_certificate_removes_the_device_model_with_notice_and_audit():
     import_bytes(cpl_csv([cpl_row(1), cpl_row(2)]))
     later = TODAY + datetime.timedelta(days=6 * 366)
     result = certificates_check(today=later)
-    assert result.suspended == 2
+    assert result.removed == 2
     dm = model(1)
-    assert (dm.status, dm.suspension_basis) == ("suspended", "certificate")
+    assert (dm.status, dm.removal_basis) == ("removed", "certificate")
     notice = CPLChangeNotice.objects.get(device_model=dm)
     assert (notice.from_status, notice.to_status, notice.smi_status) == (
         "listed",
-        "suspended",
+        "removed",
         "Suspended",
     )
-    assert AuditEvent.objects.filter(action="devicemodel.suspend", object_id=str(dm.pk)).exists()
+    assert AuditEvent.objects.filter(action="devicemodel.remove", object_id=str(dm.pk)).exists()
     assert AuditEvent.objects.filter(action="certificate.expired").count() == 2
 
 
@@ -69,10 +69,10 @@ def test_expired_cpa_certificate_is_flagged_not_removed():
 def test_a_certificate_is_valid_through_its_expiry_date():
     import_bytes(cpl_csv([cpl_row(1, **{"ZigBee Expiry Date": TODAY.isoformat()})]))
     assert certificate(1, "zigbee").status == "valid"
-    assert certificates_check(today=TODAY + datetime.timedelta(days=1)).suspended == 1
+    assert certificates_check(today=TODAY + datetime.timedelta(days=1)).removed == 1
 
 
-def test_withdrawn_dlms_certificate_suspends_and_a_new_certificate_reinstates(users):
+def test_withdrawn_dlms_certificate_removes_and_a_new_certificate_does_not_relist(users):
     import_bytes(cpl_csv([cpl_row(1, device_type="ESME")]))
     dlms = certificate(1, "dlms")
     certificate_record_event(
@@ -82,7 +82,7 @@ def test_withdrawn_dlms_certificate_suspends_and_a_new_certificate_reinstates(us
         on=TODAY,
         reason="Test house withdrew it",
     )
-    assert model(1).status == "suspended"
+    assert model(1).status == "removed"
     certificate_add(
         actor=users["secretariat"],
         device_model=model(1),
@@ -91,17 +91,14 @@ def test_withdrawn_dlms_certificate_suspends_and_a_new_certificate_reinstates(us
         issued=TODAY,
         expiry=TODAY + datetime.timedelta(days=900),
     )
-    assert (model(1).status, model(1).suspension_basis) == ("listed", "")
-    assert list(CPLChangeNotice.objects.order_by("id").values_list("to_status", flat=True)) == [
-        "suspended",
-        "listed",
-    ]
+    assert (model(1).status, model(1).removal_basis) == ("removed", "certificate")
+    assert list(CPLChangeNotice.objects.values_list("to_status", flat=True)) == ["removed"]
 
 
-def test_ssc_suspension_is_not_undone_by_a_new_certificate(users):
+def test_ssc_removal_is_not_undone_by_a_new_certificate(users):
     import_bytes(cpl_csv([cpl_row(1)]))
     dm = model(1)
-    dm.suspend(basis=DeviceModel.SuspensionBasis.SSC_DECISION)
+    dm.remove(basis=DeviceModel.RemovalBasis.SSC_DECISION)
     dm.save()
     certificate_add(
         actor=users["secretariat"],
@@ -111,7 +108,7 @@ def test_ssc_suspension_is_not_undone_by_a_new_certificate(users):
         issued=None,
         expiry=TODAY + datetime.timedelta(days=900),
     )
-    assert model(1).status == "suspended"
+    assert model(1).status == "removed"
 
 
 def test_withdrawn_cpa_certificate_leaves_the_model_listed(users):
@@ -123,7 +120,7 @@ def test_withdrawn_cpa_certificate_leaves_the_model_listed(users):
         on=TODAY,
         reason="NCSC withdrawal",
     )
-    assert result.suspended == 0 and model(1).status == "listed"
+    assert result.removed == 0 and model(1).status == "listed"
     assert certificate(1, "cpa").status == "withdrawn"
 
 
@@ -183,18 +180,20 @@ def test_certificate_state_machine(users, role, allowed, state, event):
 
 @pytest.mark.parametrize("role", ["secretariat", "chair", "member", "supplier_a", "dcc"])
 def test_device_model_status_follows_facts_and_decisions_only(users, role):
-    """Nobody moves a CPL status by hand: the certificate check, an issued SSC decision or an
-    Authority determination does, as the system (cpl.policies)."""
+    """Nobody removes a model by hand: the certificate check, an issued SSC decision or an
+    Authority determination does, as the system (cpl.policies). Re-listing by the secretariat is
+    tests/cpl/test_removal.py's."""
     import_bytes(cpl_csv([cpl_row(1)]))
     dm = model(1)
-    assert has_transition_perm(dm.suspend, users[role]) is False
-    assert has_transition_perm(dm.suspend, None) is True
+    assert has_transition_perm(dm.remove, users[role]) is False
+    assert has_transition_perm(dm.remove, None) is True
+    assert has_transition_perm(dm.relist_on_determination, users[role]) is False
 
 
 def test_device_model_state_machine_refuses_impossible_moves():
     import_bytes(cpl_csv([cpl_row(1)]))
     dm = model(1)
-    for move in (dm.reinstate, dm.remove, dm.list_on_cpl):
+    for move in (dm.relist, dm.relist_on_determination):
         with pytest.raises(TransitionNotAllowed):
             move()
     with pytest.raises(AttributeError):
@@ -203,13 +202,12 @@ def test_device_model_state_machine_refuses_impossible_moves():
 
 def test_periodic_task_and_command_run_the_same_check(capsys):
     import_bytes(cpl_csv([cpl_row(1, **{"ZigBee Expiry Date": "2020-01-01"})]))
-    assert model(1).status == "suspended"
+    assert model(1).status == "removed"
     import_bytes(cpl_csv([cpl_row(2)]))
     assert certificates_check_task.delay().get() == {
         "expired": 0,
-        "suspended": 0,
-        "reinstated": 0,
+        "removed": 0,
         "cpa_flagged": 0,
     }
     call_command("check_certificates")
-    assert "0 device models suspended" in capsys.readouterr().out
+    assert "0 device models removed from the CPL" in capsys.readouterr().out

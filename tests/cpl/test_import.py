@@ -30,12 +30,12 @@ def test_sample_file_imports_every_device_model_and_acts_on_expired_certificates
     assert summary.rows == summary.created == 40
     assert DeviceModel.objects.count() == 40
     # The sample has expired ZigBee/DLMS certificates: those models leave the CPL automatically.
-    suspended = DeviceModel.objects.filter(status=DeviceModel.Status.SUSPENDED)
-    assert suspended.count() == summary.suspended > 0
-    for model in suspended:
+    removed = DeviceModel.objects.filter(status=DeviceModel.Status.REMOVED)
+    assert removed.count() == summary.removed > 0
+    for model in removed:
         kinds = {c.kind for c in model.certificates.exclude(status="valid")}
         assert kinds & {"zigbee", "dlms"}
-    # Expired CPA certificates alone never suspend: they wait for the SSC.
+    # Expired CPA certificates alone never remove: they wait for the SSC.
     cpa_only = DeviceModel.objects.filter(
         status="listed", certificates__kind="cpa", certificates__status="expired"
     )

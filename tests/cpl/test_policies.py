@@ -49,7 +49,7 @@ def device_model(users, status=DeviceModel.Status.LISTED) -> DeviceModel:
         manufacturer_id="1A2B", defaults={"name": "Northfield Metering"}
     )
     n = next(_serial)
-    return DeviceModel.objects.create(
+    model = DeviceModel.objects.create(
         device_type="CHF",
         manufacturer=manufacturer,
         model_id=f"{n:04X}",
@@ -59,6 +59,15 @@ def device_model(users, status=DeviceModel.Status.LISTED) -> DeviceModel:
         date_added=datetime.date(2022, 1, 10),
         status=status,
     )
+    if status == DeviceModel.Status.REMOVED:
+        # Removed, and since renewed: the secretariat may re-list it.
+        for kind in (AssuranceCertificate.Kind.CPA, AssuranceCertificate.Kind.ZIGBEE):
+            AssuranceCertificate.objects.create(
+                kind=kind,
+                number=f"{kind.upper()}-R-{n}",
+                expiry=TODAY + datetime.timedelta(days=365),
+            ).device_models.add(model)
+    return model
 
 
 def certificate(users, state) -> AssuranceCertificate:
@@ -92,9 +101,9 @@ def version(users, _state=None) -> CPLVersion:
 
 def change_notice(users, _state=None) -> CPLChangeNotice:
     return CPLChangeNotice.objects.create(
-        device_model=device_model(users, DeviceModel.Status.SUSPENDED),
+        device_model=device_model(users, DeviceModel.Status.REMOVED),
         from_status=DeviceModel.Status.LISTED,
-        to_status=DeviceModel.Status.SUSPENDED,
+        to_status=DeviceModel.Status.REMOVED,
         reason="A required non-CPA Assurance Certificate is no longer valid.",
     )
 
@@ -169,6 +178,11 @@ POSTS = {
             "expiry": (TODAY + datetime.timedelta(days=900)).isoformat(),
         },
         fingerprint=lambda obj: obj.certificates.count(),
+    ),
+    (DeviceModel, "relist"): Post(
+        url=lambda obj: f"/cpl/models/{obj.pk}/relist/",
+        data=lambda obj: {"reason": "Certificates renewed"},
+        fingerprint=lambda obj: DeviceModel.objects.get(pk=obj.pk).status,
     ),
     (Cert, "record_event"): _event("withdraw"),
     (Cert, "withdraw"): _event("withdraw"),
@@ -260,8 +274,15 @@ def test_actions_offered_succeed_and_others_are_refused(client, users, model, st
                 expected = 409
             assert response.status_code == expected, (key, response.status_code)
             assert post.fingerprint(shared) == before, (key, "changed although refused")
-    # The secretariat keeps the register: somebody may do each of these in some state.
-    if model is not Cert or state[1] == Cert.Status.VALID:
+    # The secretariat keeps the register: somebody may do each of these, in the state it is for
+    # (a certificate event on a valid certificate, re-listing on a removed model).
+    if model is Cert:
+        applies = state[1] == Cert.Status.VALID
+    elif (model, action) == (DeviceModel, "relist"):
+        applies = state == DeviceModel.Status.REMOVED
+    else:
+        applies = True
+    if applies:
         assert allowed_somewhere, (model, state, action)
 
 
@@ -285,18 +306,18 @@ def test_every_action_is_accounted_for(users, model):
 
 
 def test_status_transitions_ask_the_policy(users):
-    """The FSM `permission=` hooks are the policy: no user moves a CPL status by hand."""
+    """The FSM `permission=` hooks are the policy: no user removes a model by hand."""
     model = device_model(users)
     for key in ROLES:
-        assert not has_transition_perm(model.suspend, users[key])
-    assert has_transition_perm(model.suspend, None)
+        assert not has_transition_perm(model.remove, users[key])
+    assert has_transition_perm(model.remove, None)
     cert = certificate(users, (Cert.Kind.ZIGBEE, Cert.Status.VALID))
     assert has_transition_perm(cert.withdraw, users["secretariat"])
     assert not has_transition_perm(cert.withdraw, users["chair"])
     assert not has_transition_perm(cert.expire, users["secretariat"])
 
 
-def test_cases_are_opened_on_cpa_certificates_that_expired_or_were_withdrawn(users):
+def test_cases_are_opened_on_cpa_certificates_that_expired_or_were_withdrawn_or_cancelled(users):
     policy = policy_for(Cert)
     for kind, status in STATES[Cert][1]:
         cert = certificate(users, (kind, status))
@@ -304,7 +325,7 @@ def test_cases_are_opened_on_cpa_certificates_that_expired_or_were_withdrawn(use
             expected = (
                 key == "secretariat"
                 and kind == Cert.Kind.CPA
-                and status in (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN)
+                and status in (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN, Cert.Status.CANCELLED)
             )
             assert policy.can(users[key], "open_case", cert) is expected, (key, kind, status)
 

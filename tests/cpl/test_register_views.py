@@ -41,8 +41,8 @@ PAGE_QUERIES = 2 + (settings.SESSION_ENGINE == "django.contrib.sessions.backends
 # there is a next page), their certificates (prefetch), manufacturers for the filter.
 REGISTER_QUERIES = PAGE_QUERIES + 3
 # Device model: the model with its manufacturer, its certificates, its CPL change notices,
-# its history (audit events and the changes imports made).
-DETAIL_QUERIES = PAGE_QUERIES + 5
+# its removals from the CPL, its history (audit events and the changes imports made).
+DETAIL_QUERIES = PAGE_QUERIES + 6
 
 
 @pytest.mark.parametrize("size", [10, 2000])
@@ -69,8 +69,8 @@ def test_filters_and_search(client_for):
     assert {m.device_type for m in page["device_models"]} == {"GSME"}
     # The sample register fits on one page: the page is the whole answer.
     assert len(page["device_models"]) == DeviceModel.objects.filter(device_type="GSME").count()
-    suspended = len(client.get("/cpl/?status=suspended").context["device_models"])
-    assert suspended == DeviceModel.objects.filter(status="suspended").count() > 0
+    removed = len(client.get("/cpl/?status=removed").context["device_models"])
+    assert removed == DeviceModel.objects.filter(status="removed").count() > 0
     assert len(client.get("/cpl/?q=CPA-GSME-5992").context["device_models"]) == 1
     assert (
         len(client.get("/cpl/?q=caledon").context["device_models"])
@@ -78,7 +78,8 @@ def test_filters_and_search(client_for):
     )
     cutoff = datetime.date(2025, 1, 1)
     expiring = client.get(f"/cpl/?expiring_before={cutoff}").context["device_models"]
-    assert all(any(c.expiry < cutoff for c in m.certificates.all()) for m in expiring)
+    models = DeviceModel.objects.filter(pk__in=[m.pk for m in expiring])
+    assert all(any(c.expiry < cutoff for c in m.certificates.all()) for m in models)
     bad = client.get("/cpl/?expiring_before=someday&device_type=FRIDGE")
     assert bad.status_code == 200 and "There is a problem" in bad.content.decode()
 
@@ -95,11 +96,11 @@ def test_pagination_keeps_the_filters(client_for):
 
 def test_device_model_page_shows_certificates_and_history(client_for):
     import_sample()
-    model = DeviceModel.objects.filter(status="suspended").first()
+    model = DeviceModel.objects.filter(status="removed").first()
     body = client_for("dcc").get(f"/cpl/models/{model.pk}/").content.decode()
     for certificate in model.certificates.all():
         assert certificate.number in body
-    assert "devicemodel.created" in body and "devicemodel.suspend" in body
+    assert "devicemodel.created" in body and "devicemodel.remove" in body
     assert CPLChangeNotice.objects.get(device_model=model).reason in body
 
 
@@ -117,9 +118,9 @@ def test_secretariat_records_a_withdrawal_from_the_certificate_page(client_for):
         {"event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"},
         follow=True,
     )
-    assert "1 device model(s) suspended" in response.content.decode()
+    assert "1 device model(s) removed from the CPL" in response.content.decode()
     model.refresh_from_db()
-    assert model.status == "suspended"
+    assert model.status == "removed"
     # A second submission of the same form finds the certificate already withdrawn.
     again = client.post(
         f"/cpl/certificates/{zigbee.pk}/",
@@ -140,10 +141,10 @@ def test_suppliers_cannot_record_certificate_events(client_for):
     assert zigbee.status == "valid"
 
 
-def test_recording_a_renewed_certificate_reinstates(client_for):
+def test_recording_a_renewed_certificate_does_not_relist(client_for):
     import_bytes(cpl_csv([cpl_row(1, **{"ZigBee Expiry Date": "2021-01-01"})]))
     model = DeviceModel.objects.get()
-    assert model.status == "suspended"
+    assert model.status == "removed"
     client = client_for("secretariat")
     bad = client.post(
         f"/cpl/models/{model.pk}/certificates/new/",
@@ -155,4 +156,5 @@ def test_recording_a_renewed_certificate_reinstates(client_for):
         {"kind": "zigbee", "number": "ZB-NEW", "issued": "2026-01-01", "expiry": "2029-01-01"},
         follow=True,
     )
-    assert "The device model is listed" in response.content.decode()
+    assert "The device model is removed" in response.content.decode()
+    assert f'href="/cpl/models/{model.pk}/relist/"' in response.content.decode()

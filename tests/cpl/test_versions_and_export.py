@@ -43,18 +43,17 @@ def test_publish_snapshots_the_register_with_hash_and_diff(users):
     )
     second = cpl_version_publish(actor=users["secretariat"])
     assert second.number == 2 and second.previous == first
-    assert second.diff_counts == {"added": 1, "removed": 0, "status_changed": 1}
-    (changed,) = second.diff["status_changed"]
-    assert (changed["before"], changed["after"]) == ("Listed", "Suspended")
+    # The model whose ZigBee certificate was withdrawn leaves the CPL: removed, not changed.
+    assert second.diff_counts == {"added": 1, "removed": 1, "status_changed": 0}
+    (removed,) = second.diff["removed"]
+    assert removed["identity"] == "1A2B/0000/0100/00000001"
 
 
 def test_removed_device_models_show_in_the_diff(users):
     import_bytes(cpl_csv([cpl_row(1), cpl_row(2)]))
     cpl_version_publish(actor=users["secretariat"])
     model = DeviceModel.objects.get(firmware_version="00000002")
-    model.suspend(basis="certificate")
-    model.save()
-    model.remove()
+    model.remove(basis="certificate")
     model.save()
     version = cpl_version_publish(actor=users["secretariat"])
     assert [r["identity"] for r in version.diff["removed"]] == ["1A2B/0000/0100/00000002"]
@@ -133,7 +132,9 @@ def test_json_export_of_a_version_carries_its_hash(users, tmp_path):
     call_command("export_cpl", "--format", "json", "--version", "1", "-o", str(out))
     document = json.loads(out.read_text())
     assert document["cpl_version"] == 1 and document["content_hash"] == version.content_hash
-    assert len(document["device_models"]) == version.row_count == 40
+    # The sample's models removed for lapsed non-CPA certificates are not in the CPL.
+    listed = DeviceModel.objects.filter(status="listed").exclude(firmware_version="00000063")
+    assert len(document["device_models"]) == version.row_count == listed.count()
     assert CPLVersion.hash_rows(document["device_models"]) == version.content_hash
 
 

@@ -41,8 +41,8 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     ballot_url = page.url
 
     for member, choice in (
-        (members[0], "Suspend from the CPL"),
-        (members[1], "Suspend from the CPL"),
+        (members[0], "Remove from the CPL"),
+        (members[1], "Remove from the CPL"),
     ):
         sign_in(page, member.username)
         declare(page, case, conflict=False)
@@ -67,19 +67,20 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     page.goto(ballot_url)
     page.get_by_role("button", name="Close the ballot now").click()
     expect(
-        page.get_by_text("Ballot closed: Suspend the device models from the CPL.")
+        page.get_by_text("Ballot closed: Remove the device models from the CPL.")
     ).to_be_visible()
     page.get_by_role("link", name="Issue the decision notice").click()
     page.get_by_label("Reasons for the decision").fill("Remotely exploitable key weakness")
     page.get_by_label("Security factors considered").fill("NCSC rates it critical")
     page.get_by_label("Operational impact considered").fill("Firmware fix available in weeks")
+    page.get_by_label("Reasons for Parties").fill("A firmware fix follows within weeks")
     page.get_by_role("button", name="Issue decision notice").click()
     expect(page.get_by_text("Decision notice issued")).to_be_visible()
     expect(page.get_by_role("heading", name="Decision")).to_be_visible()
     expect(page.get_by_text("Suspended").first).to_be_visible()
 
     models = DeviceModel.objects.filter(cases=case)
-    assert {m.status for m in models} == {"suspended"}
+    assert {m.status for m in models} == {"removed"}
     assert CPLChangeNotice.objects.filter(device_model__in=models).count() == models.count()
     page.get_by_role("link", name=str(models.first())).click()
     expect(page.get_by_text(f"SSC decision on case {case.reference}").first).to_be_visible()

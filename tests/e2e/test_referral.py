@@ -1,6 +1,6 @@
 """Journey: a supplier lodges a referral, the secretariat sends the pack, an Authority user
 opens it, requests information, the SSC answers, the Authority overturns the removal, and the
-CPL shows the device model reinstated."""
+CPL shows the device model re-listed."""
 
 import datetime
 
@@ -29,7 +29,7 @@ def test_referral_overturns_a_removal(page, committee, tmp_path):
     sign_in(page, "supplier_a")
     page.goto(f"/cases/{case.pk}/")
     page.get_by_role("link", name="Refer a decision to the Authority").click()
-    page.get_by_label("The decision to remove (suspend) the device models").check()
+    page.get_by_label("The decision to remove the device models from the CPL").check()
     page.get_by_label("Your grounds").fill(
         "Removal is disproportionate: the exploit needs physical access"
     )

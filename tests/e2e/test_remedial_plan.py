@@ -21,7 +21,7 @@ def test_supplier_plan_is_submitted_and_approved(page, committee, tmp_path):
 
     sign_in(page, "supplier_a")
     page.get_by_role(
-        "link", name=f"CPA Certificate Remedial Plan required: {case.reference}"
+        "link", name=f"Clause 6.3 notice: CPA Certificate Remedial Plan required, {case.reference}"
     ).click()
     expect(page.get_by_text("1,200 devices")).to_be_visible()
     page.get_by_role("button", name="Acknowledge").click()

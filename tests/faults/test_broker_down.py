@@ -71,7 +71,12 @@ def test_a_decision_issued_with_redis_down_completes_and_its_notices_arrive_once
 
     response = client.post(
         reverse("governance:decision-issue", args=[case.pk]),
-        {"reasons": "Proportionate", "security_factors": "Local", "operational_impact": "Large"},
+        {
+            "reasons": "Proportionate",
+            "security_factors": "Local",
+            "operational_impact": "Large",
+            "party_summary": "Proportionate",
+        },
     )
 
     assert response.status_code == 302, response.content[:500]
@@ -117,7 +122,12 @@ def test_the_outbox_delivers_each_waiting_notice_once_when_redis_is_back(people,
     try:
         client.post(
             reverse("governance:decision-issue", args=[case.pk]),
-            {"reasons": "Proportionate", "security_factors": "Local", "operational_impact": "L"},
+            {
+                "reasons": "Proportionate",
+                "security_factors": "Local",
+                "operational_impact": "L",
+                "party_summary": "Proportionate",
+            },
         )
     finally:
         _forget_connections()

@@ -221,17 +221,18 @@ def test_suspend_decision_takes_the_models_off_the_cpl_with_notices(committee):
         reasons="Critical weakness",
         security_factors="Remote key extraction",
         operational_impact="12,000 meters lose smart functions",
+        no_devices_reason="The models without inventory coverage have no devices (test data).",
     )
     case.refresh_from_db()
     assert case.state == "suspension"
     models = list(case.device_models.all())
-    assert {m.status for m in models} == {"suspended"}
-    assert {m.suspension_basis for m in models} == {"ssc_decision"}
+    assert {m.status for m in models} == {"removed"}
+    assert {m.removal_basis for m in models} == {"ssc_decision"}
     assert CPLChangeNotice.objects.filter(device_model__in=models).count() == 2
     notice = Notice.objects.get(kind="decision")
     assert notice.about == case and notice.link == f"/cases/{case.pk}/"
     assert {o.name for o in notice.recipients.all()} == {"Supplier A Energy", "DCC"}
-    assert "Critical weakness" in notice.body
+    assert "Critical weakness" not in notice.body  # the SSC's reasons stay with the SSC
     # Closing waits for the referral window (SEC F2.7B) to pass.
     with pytest.raises(ActionNotNow, match="may refer the decision until"):
         services.case_transition(actor=committee["secretariat"], case=case, name="close")
@@ -255,6 +256,7 @@ def test_remedial_plan_decision_keeps_the_models_listed(committee):
         reasons="Low risk",
         security_factors="Local access needed",
         operational_impact="High",
+        no_devices_reason="The models without inventory coverage have no devices (test data).",
     )
     case.refresh_from_db()
     assert case.state == "remediation"
@@ -300,16 +302,16 @@ def test_a_case_needs_an_expired_or_withdrawn_cpa_certificate(committee):
         cpa_case({**committee, "secretariat": committee["chair"]})
 
 
-def test_declaring_a_conflict_after_voting_is_refused(committee):
+def test_declaring_a_conflict_after_voting_removes_the_vote(committee):
     ballot = open_ballot(committee)
     vote(committee["member"], ballot, "suspend")
-    with pytest.raises(ActionNotNow, match="voted in the open ballot"):
-        declare(committee["member"], ballot.case, conflict=True)
+    declare(committee["member"], ballot.case, conflict=True)
+    assert not Vote.objects.filter(ballot=ballot, member=committee["member"]).exists()
 
 
 def test_a_new_member_without_declaration_must_declare_before_voting(committee):
-    ballot = open_ballot(committee)
     newcomer = make_user("member", "member4")
+    ballot = open_ballot(committee)
     with pytest.raises(ValidationError, match="no conflict of interest"):
         services.vote_cast(actor=newcomer, ballot=ballot, choice="suspend")
     assert not Vote.objects.filter(member=newcomer).exists()

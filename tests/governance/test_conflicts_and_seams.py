@@ -109,7 +109,8 @@ def test_a_conflicted_chair_gives_way_to_the_acting_chair(committee, client_for)
     services.vote_cast(actor=committee["member3"], ballot=ballot, choice="remedial_plan")
     with pytest.raises(PermissionDenied):
         services.ballot_close(actor=chair, ballot=ballot)
-    assert client_for("chair").post(f"/ballots/{ballot.pk}/close/").status_code == 403
+    # A conflicted chair sees no ballot on the case (only what a Party would): 404.
+    assert client_for("chair").post(f"/ballots/{ballot.pk}/close/").status_code == 404
     services.ballot_close(actor=acting, ballot=ballot)
     ballot.refresh_from_db()
     assert ballot.state == Ballot.State.AWAITING_CASTING_VOTE
@@ -122,7 +123,12 @@ def test_a_conflicted_chair_gives_way_to_the_acting_chair(committee, client_for)
             actor=chair, case=case, reasons="r", security_factors="s", operational_impact="o"
         )
     services.decision_issue(
-        actor=acting, case=case, reasons="r", security_factors="s", operational_impact="o"
+        actor=acting,
+        case=case,
+        reasons="r",
+        security_factors="s",
+        operational_impact="o",
+        no_devices_reason="The models without inventory coverage have no devices (test data).",
     )
     record = DecisionRecord.objects.get(case=case)
     assert record.casting_vote and record.issued_by == acting
@@ -151,18 +157,18 @@ def test_a_conflicted_member_is_neither_offered_nor_allowed_plan_review_or_compl
     )
     conflicted = client_for(committee["member3"])
     assert requirement not in selectors.plans_to_review(committee["member3"])
-    page = conflicted.get(f"/plans/{requirement.pk}/").content.decode()
-    assert "Record review" not in page
+    # A conflicted member sees no supplier's plan (only what a Party would): 404.
+    assert conflicted.get(f"/plans/{requirement.pk}/").status_code == 404
     refused = conflicted.post(
         f"/plans/{requirement.pk}/",
         {"action": "review", "version": 1, "decision": "approve", "comments": ""},
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     plans.plan_review(
         actor=committee["member"], requirement=requirement, version=1, approve=True, comments=""
     )
     completed = conflicted.post(f"/plans/{requirement.pk}/", {"action": "complete"})
-    assert completed.status_code == 403
+    assert completed.status_code == 404
     assert PlanRequirement.objects.get(pk=requirement.pk).state == "approved"
 
 

@@ -53,9 +53,11 @@ from governance.models import (
     EvidenceDocumentUserObjectPermission,
     ExpertInvitation,
     PlanRequirement,
+    Recommendation,
     Referral,
     ReferralPack,
     RemedialPlan,
+    Representation,
     SecurityCharacteristics,
     SupplierPolicy,
     Vote,
@@ -252,6 +254,7 @@ class World:
             reasons="Proportionate",
             security_factors="Local access only",
             operational_impact="1,200 devices",
+            no_devices_reason="The models without inventory coverage have no devices (test data).",
         )
         return fresh(case)
 
@@ -579,7 +582,7 @@ POSTS = {
     ),
     (Case, "open_ballot"): Post(
         case_url("ballot-open"),
-        lambda w, case, user: {"closes_at": closes_at()},
+        lambda w, case, user: {"closes_at": closes_at(), "majority": "simple"},
         lambda w, case, user: (
             Case.objects.get(pk=case.pk).state,
             Ballot.objects.filter(case=case).count(),
@@ -591,11 +594,33 @@ POSTS = {
             "reasons": "Proportionate",
             "security_factors": "Local access",
             "operational_impact": "Large",
+            "party_summary": "Proportionate to the risk",
+            "no_devices_reason": "No supplier has devices of these models (test data).",
         },
         lambda w, case, user: (
             Case.objects.get(pk=case.pk).state,
             DecisionRecord.objects.filter(case=case, issued_at__isnull=False).exists(),
         ),
+    ),
+    (Case, "submit_representation"): Post(
+        case_url("representation-submit"),
+        lambda w, case, user: {"text": "Our view", "classification": "ssc-only"},
+        lambda w, case, user: Representation.objects.filter(case=case).count(),
+    ),
+    (Case, "record_recommendation"): Post(
+        case_url("recommendation"),
+        lambda w, case, user: {"recommendation": "suspend", "reasons": "Key extractable"},
+        lambda w, case, user: tuple(
+            Recommendation.objects.filter(case=case).values_list("author_id", "recorded_at")
+        ),
+    ),
+    (Case, "write_party_summary"): Post(
+        case_url("party-summary"),
+        lambda w, case, user: {"party_summary": f"Summary by {user.username}"},
+        row_of(Case, "party_summary"),
+    ),
+    (Case, "approve_party_summary"): Post(
+        case_url("party-summary-approve"), no_data, row_of(Case, "party_summary_approved_at")
     ),
     (Case, "refer"): Post(
         case_url("referral-lodge"),

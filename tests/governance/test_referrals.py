@@ -180,9 +180,9 @@ def test_information_request_round_trip_makes_a_new_pack_version(committee, clie
     assert Referral.objects.get(pk=referral.pk).state == "information_provided"
 
 
-def test_overturning_a_removal_reinstates_and_moves_to_remediation(committee):
+def test_overturning_a_removal_relists_and_moves_to_remediation(committee):
     case, referral, _ = sent(committee, kind="remove", decision="suspend")
-    assert {m.status for m in case.device_models.all()} == {"suspended"}
+    assert {m.status for m in case.device_models.all()} == {"removed"}
     referrals.referral_determine(
         actor=committee["authority"],
         referral=referral,
@@ -198,7 +198,7 @@ def test_overturning_a_removal_reinstates_and_moves_to_remediation(committee):
         lodge(committee, case, "remove", key="supplier_b")
 
 
-def test_overturning_a_not_remove_decision_suspends(committee):
+def test_overturning_a_not_remove_decision_removes(committee):
     case, referral, _ = sent(committee, kind="not_remove", decision="remedial_plan")
     referrals.referral_determine(
         actor=committee["authority"],
@@ -209,8 +209,11 @@ def test_overturning_a_not_remove_decision_suspends(committee):
     )
     case.refresh_from_db()
     assert case.state == "suspension"
-    assert {m.status for m in case.device_models.all()} == {"suspended"}
-    assert CPLChangeNotice.objects.filter(reason__contains=referral.reference).count() == 2
+    assert {m.status for m in case.device_models.all()} == {"removed"}
+    assert (
+        CPLChangeNotice.objects.filter(reason__contains=referral.reference).count()
+        == case.device_models.count()
+    )
 
 
 def test_overturning_a_plan_refusal_approves_the_plan(committee):
@@ -255,7 +258,7 @@ def test_an_upheld_decision_changes_nothing(committee):
     )
     case.refresh_from_db()
     assert case.state == "suspension"
-    assert {m.status for m in case.device_models.all()} == {"suspended"}
+    assert {m.status for m in case.device_models.all()} == {"removed"}
     referrals.referral_close(actor=committee["authority"], referral=referral)
     assert Referral.objects.get(pk=referral.pk).state == "closed"
 
@@ -277,11 +280,14 @@ def test_the_authority_sees_nothing_else(client_for, users, path):
     assert client_for("authority").get(path).status_code in (403, 404)
 
 
-def test_the_authority_sees_only_referrals_sent_to_it(committee, client_for):
+def test_the_authority_sees_a_referral_once_lodged_but_never_the_case(committee, client_for):
     case = decided_case(committee, decision="suspend")
     referral = lodge(committee, case, "remove")
     client = client_for("authority")
-    assert client.get(f"/referrals/{referral.pk}/").status_code == 404
+    # Issue 11: the Authority sees a referral when it is lodged; the pack follows.
+    assert (
+        "Record the determination" not in client.get(f"/referrals/{referral.pk}/").content.decode()
+    )
     assert client.get(f"/cases/{case.pk}/").status_code == 404
     referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)
     page = client.get(f"/referrals/{referral.pk}/").content.decode()

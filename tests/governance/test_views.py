@@ -43,7 +43,7 @@ def test_members_vote_with_htmx_and_see_the_panel_update(committee, client):
     assert bad.status_code == 400 and "Choose one of the options" in bad.content.decode()
 
 
-def test_a_conflicted_member_gets_403_and_no_vote_row(committee, client):
+def test_a_conflicted_member_finds_no_ballot_and_no_vote_row(committee, client):
     ballot = ballot_for(committee)
     services.conflict_declare(
         actor=committee["member2"],
@@ -55,8 +55,9 @@ def test_a_conflicted_member_gets_403_and_no_vote_row(committee, client):
     response = client.post(
         f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}, HTTP_HX_REQUEST="true"
     )
-    assert response.status_code == 403 and "recused" in response.content.decode()
-    assert client.post(f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}).status_code == 403
+    # A conflicted member sees what a Party would: the ballot is not theirs to know of.
+    assert response.status_code == 404
+    assert client.post(f"/ballots/{ballot.pk}/vote/", {"choice": "suspend"}).status_code == 404
     assert not Vote.objects.exists()
 
 
@@ -89,11 +90,12 @@ def test_chair_issues_the_decision_from_the_browser(committee, client_for):
             "reasons": "Remote exploit",
             "security_factors": "Critical",
             "operational_impact": "Limited",
+            "party_summary": "A remotely exploitable weakness",
         },
         follow=True,
     )
     assert "Decision notice issued" in response.content.decode()
-    assert {m.status for m in ballot.case.device_models.all()} == {"suspended"}
+    assert {m.status for m in ballot.case.device_models.all()} == {"removed"}
 
 
 def test_case_open_form(committee, client_for):
@@ -168,9 +170,10 @@ def test_case_and_ballot_pages_run_constant_queries(committee, client_for, size)
 # Case page: the case with certificate, opener, acting chair and decision record, device
 # models, manufacturers, parties, declarations with members, experts, comments, comment
 # authors, ballots, their votes (whether the member may still declare), plan requirements,
-# referrals, latest inventory snapshot, the chair's visible documents = 14.
-CASE_PAGE_QUERIES = 14
-# Ballot page: the ballot with case and acting chair, votes with members, declarations with
-# members, the eligible members, the case's ballots and their votes (whether the user may still
-# declare) = 6.
-BALLOT_PAGE_QUERIES = 6
+# referrals, latest inventory snapshot, the chair's visible documents, representations (their
+# documents are prefetched only when there are some), recommendations = 16.
+CASE_PAGE_QUERIES = 16
+# Ballot page (open): the ballot with case and acting chair, votes with members, declarations
+# with members = 3 (the electorate is frozen on the ballot; declaring reads no ballot now that a
+# conflict after voting removes the vote).
+BALLOT_PAGE_QUERIES = 3

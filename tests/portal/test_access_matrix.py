@@ -65,7 +65,7 @@ EXPECTED = {
     "signing-key": row(OK),
     "signing-key-pem": row(OK),
     "login": row(REDIRECT, anonymous=OK),
-    "logout": row(NOT_ALLOWED),  # POST only
+    "logout": SIGNED_IN,  # a GET asks to confirm; only the POST signs out
     "mfa-verify": SIGNED_IN,
     "mfa-setup": row(REDIRECT, anonymous=LOGIN),  # enrolled already: on to the code page
     "password_change": SIGNED_IN,
@@ -84,6 +84,10 @@ EXPECTED = {
     "cpl:version-download": REGISTER_READERS,
     # CPL change notices: the SSC and the DCC, not other Parties.
     "cpl:change-list": row(FORBIDDEN, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, dcc=OK),
+    # Re-listing is the secretariat's; the fixture's model is listed: nothing to re-list (409).
+    "cpl:relist": row(FORBIDDEN, anonymous=LOGIN, secretariat=NOT_NOW),
+    # The removed-entries register: whoever reads the CPL.
+    "cpl:removed-list": REGISTER_READERS,
     # Governance. The case in the fixture is addressed to supplier A only; the expert in the
     # table is not invited. Who cannot see a case gets 404: its existence is not revealed.
     "governance:case-list": row(OK, anonymous=LOGIN, authority=FORBIDDEN),
@@ -95,6 +99,14 @@ EXPECTED = {
     # A named document: who was not named does not learn it exists.
     "governance:evidence-grant": case_row(NOT_FOUND, secretariat=OK),
     "governance:conflict": case_row(FORBIDDEN, chair=OK, member=OK),
+    # The fixture's case is in voting: representations and recommendations were due before the
+    # ballot (409 for the Party and the secretariat).
+    "governance:representation-submit": case_row(FORBIDDEN, supplier_a=NOT_NOW),
+    # Supplier A's `ssc-only` representation: the SSC and supplier A, who made it.
+    "governance:representation-download": CASE_READERS,
+    "governance:recommendation": case_row(FORBIDDEN, secretariat=NOT_NOW),
+    "governance:party-summary": case_row(FORBIDDEN, secretariat=OK),
+    "governance:party-summary-approve": POST_ONLY,
     "governance:expert-invite": case_row(FORBIDDEN, chair=OK, secretariat=OK),
     "governance:comment": POST_ONLY,
     "governance:ballot-open": POST_ONLY,
@@ -190,6 +202,16 @@ def objects(users):
 
     case = cpa_case(users)
     governance.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+    from governance.representations import representation_submit
+
+    # Supplier A's views for the SSC only, made while the SSC assessed the case.
+    representation = representation_submit(
+        actor=users["supplier_a"],
+        case=case,
+        text="Removal strands 1,200 homes",
+        classification="ssc-only",
+        uploads=[pdf_upload()],
+    )
     ballot = governance.ballot_open(
         actor=users["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=2)
     )
@@ -286,7 +308,9 @@ def objects(users):
         "governance:case-action": {"action": "start_assessment"},
         "governance:evidence-download": {"document_pk": parties.pk},
         "governance:evidence-grant": {"document_pk": named.pk},
+        "governance:representation-download": {"document_pk": representation.documents.get().pk},
         "governance:characteristics-download": {"pk": characteristics.pk},
+        "cpl:relist": {"pk": DeviceModel.objects.first().pk},
         "governance:plan": {"pk": requirement.pk},
         "governance:plan-download": {"pk": requirement.pk, "plan_pk": plan.pk},
         "governance:policy-download": {"pk": policy.pk},

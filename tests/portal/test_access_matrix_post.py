@@ -37,9 +37,16 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cpl.inventory import inventory_import
-from cpl.models import AssuranceCertificate, CPLImport, CPLVersion, DeviceModel, InventorySnapshot
-from cpl.services import certificate_record_event, cpl_version_publish
-from governance import plans, referrals, services
+from cpl.models import (
+    AssuranceCertificate,
+    CPLImport,
+    CPLRemoval,
+    CPLVersion,
+    DeviceModel,
+    InventorySnapshot,
+)
+from cpl.services import certificate_add, certificate_record_event, cpl_version_publish
+from governance import plans, record, referrals, services
 from governance.models import (
     Ballot,
     Case,
@@ -50,7 +57,9 @@ from governance.models import (
     EvidenceDocumentUserObjectPermission,
     ExpertInvitation,
     PlanRequirement,
+    Recommendation,
     Referral,
+    Representation,
     SecurityCharacteristics,
     SupplierPolicy,
     Vote,
@@ -99,11 +108,11 @@ SSC = ("secretariat", "chair", "member", "conflicted_member")
 CASE_READERS = (*SSC, "invited_expert", "supplier_a")
 # An issued decision is addressed to the DCC too (it may see it, and refer it).
 DECIDED_CASE_READERS = (*CASE_READERS, "dcc")
-PLAN_READERS = (*SSC, "supplier_a")  # supplier A's plan
-REFERRAL_READERS = (
-    *SSC,
-    "supplier_a",
-)  # supplier A's referral; the Authority once the pack is sent
+# Supplier A's plan; the member conflicted on its case sees only what a Party would (issue 11).
+PLAN_READERS = ("secretariat", "chair", "member", "supplier_a")
+BALLOT_READERS = ("secretariat", "chair", "member")  # conflicted ones get 404 (issue 11)
+# Supplier A's referral; the Authority from the moment it is lodged: the pack follows (issue 11).
+REFERRAL_READERS = (*SSC, "supplier_a", "authority")
 REGISTER_READERS = (*SSC, "supplier_a", "supplier_b", "dcc", "network")
 
 TODAY = datetime.date.today()
@@ -253,6 +262,7 @@ class Story:
             reasons="Proportionate",
             security_factors="Local access only",
             operational_impact="1,200 devices",
+            no_devices_reason="The models without inventory coverage have no devices (test data).",
         )
         return fresh(case)
 
@@ -594,11 +604,11 @@ def t_certificate_event(state):
 
 def t_certificate_add(state):
     def build(s):
-        if state == "suspended":
+        if state == "removed":
             # A lapsed ZigBee certificate removed the model from the CPL automatically.
             past = (TODAY - datetime.timedelta(days=2)).isoformat()
             model = s.register(**{"ZigBee Expiry Date": past})
-            assert model.status == DeviceModel.Status.SUSPENDED
+            assert model.status == DeviceModel.Status.REMOVED
         else:
             model = s.register()
         return Target(
@@ -613,7 +623,43 @@ def t_certificate_add(state):
                 fields_of(model, "status"),
                 counted(certificates=AssuranceCertificate.objects.filter(device_models=model)),
             ),
-            grows("certificates", status="listed"),
+            # A renewed certificate never re-lists: the secretariat does, as its own action.
+            grows("certificates", status=model.status),
+        )
+
+    return build
+
+
+def t_relist(state):
+    def build(s):
+        if state == "listed":
+            model = s.register()
+        else:
+            # A lapsed ZigBee certificate removed the model from the CPL automatically.
+            past = (TODAY - datetime.timedelta(days=2)).isoformat()
+            model = s.register(**{"ZigBee Expiry Date": past})
+            assert model.status == DeviceModel.Status.REMOVED
+            if state == "removed, certificates renewed":
+                certificate_add(
+                    actor=s.p["secretariat"],
+                    device_model=model,
+                    kind="zigbee",
+                    number="ZB-RENEWED-1",
+                    issued=TODAY,
+                    expiry=TODAY + datetime.timedelta(days=900),
+                )
+        return Target(
+            {"pk": model.pk},
+            lambda: {"reason": "ZigBee certificate renewed"},
+            both(
+                fields_of(model, "status"),
+                counted(
+                    open_removals=CPLRemoval.objects.filter(
+                        device_model=model, relisted_at__isnull=True
+                    )
+                ),
+            ),
+            becomes(status="listed", open_removals=0),
         )
 
     return build
@@ -835,6 +881,64 @@ def t_comment(s):
     )
 
 
+def t_representation(state):
+    def build(s):
+        case = s.assessment() if state == "assessment" else s.voting()[0]
+        return Target(
+            {"case_pk": case.pk},
+            lambda: {"text": "Suspension strands 1,200 homes", "classification": "ssc-only"},
+            counted(representations=Representation.objects.filter(case=case)),
+            grows("representations"),
+        )
+
+    return build
+
+
+def t_recommendation(state):
+    def build(s):
+        case = s.assessment() if state == "assessment" else s.voting()[0]
+        return Target(
+            {"case_pk": case.pk},
+            lambda: {"recommendation": "remedial_plan", "reasons": "Local access only"},
+            counted(recommendations=Recommendation.objects.filter(case=case)),
+            grows("recommendations"),
+        )
+
+    return build
+
+
+def t_party_summary(state):
+    def build(s):
+        case = s.assessment() if state == "assessment" else s.closed()
+        return Target(
+            {"case_pk": case.pk},
+            lambda: {"party_summary": "A key handling weakness"},
+            fields_of(case, "party_summary"),
+            becomes(party_summary="A key handling weakness"),
+        )
+
+    return build
+
+
+def t_party_summary_approve(state):
+    def build(s):
+        case = s.assessment()
+        if state == "written":
+            record.case_party_summary_write(
+                actor=s.p["secretariat"], case=case, party_summary="A key handling weakness"
+            )
+        return Target(
+            {"case_pk": case.pk},
+            dict,
+            lambda ctx: {
+                "approved": Case.objects.get(pk=case.pk).party_summary_approved_at is not None
+            },
+            becomes(approved=True),
+        )
+
+    return build
+
+
 # --- ballots -------------------------------------------------------------------------------------
 
 
@@ -850,11 +954,21 @@ def t_ballot_open(state):
             case = s.case()
         else:
             case, _ballot = s.voting()
+        ballots = Ballot.objects.filter(case=case)
         return Target(
             {"case_pk": case.pk},
-            lambda: {"closes_at": closes_at()},
-            both(case_state(case), counted(ballots=Ballot.objects.filter(case=case))),
-            grows("ballots", state="voting"),
+            lambda: {"closes_at": closes_at(), "majority": Ballot.Majority.TWO_THIRDS},
+            both(
+                case_state(case),
+                counted(ballots=ballots, two_thirds=ballots.filter(majority="two_thirds")),
+            ),
+            # The ballot opens with the majority the chair chose.
+            lambda before: {
+                **before,
+                "state": "voting",
+                "ballots": before["ballots"] + 1,
+                "two_thirds": before["two_thirds"] + 1,
+            },
             extra_roles=extra,
         )
 
@@ -970,6 +1084,8 @@ def t_decision_issue(state):
                 "reasons": "Proportionate",
                 "security_factors": "Local access",
                 "operational_impact": "Large",
+                "party_summary": "Proportionate",
+                "no_devices_reason": "The uncovered models have no devices (test data).",
             },
             both(
                 case_state(case),
@@ -1189,10 +1305,25 @@ SCENARIOS = [
     Scenario("cpl:certificate-add", "listed model", t_certificate_add("listed"), REGISTER_KEEPER),
     Scenario(
         "cpl:certificate-add",
-        "model suspended for a lapsed ZigBee certificate",
-        t_certificate_add("suspended"),
+        "model removed for a lapsed ZigBee certificate",
+        t_certificate_add("removed"),
         REGISTER_KEEPER,
     ),
+    # Re-listing is the secretariat's deliberate act, on a removed model whose certificates are
+    # all valid again; nothing else re-lists (a renewed certificate alone does not).
+    Scenario(
+        "cpl:relist",
+        "removed, certificates renewed",
+        t_relist("removed, certificates renewed"),
+        REGISTER_KEEPER,
+    ),
+    Scenario(
+        "cpl:relist",
+        "removed, a certificate still lapsed",
+        t_relist("removed, a certificate still lapsed"),
+        everyone(FORBIDDEN, secretariat=NOT_NOW),
+    ),
+    Scenario("cpl:relist", "listed", t_relist("listed"), everyone(FORBIDDEN, secretariat=NOT_NOW)),
     Scenario("cpl:import", "any", t_cpl_import, REGISTER_KEEPER),
     Scenario(
         "cpl:version-publish", "register changed", t_version_publish("changed"), REGISTER_KEEPER
@@ -1294,11 +1425,12 @@ SCENARIOS = [
         t_conflict("voting, withdrawing a conflict"),
         table(CASE_READERS, chair=DONE, member=DONE, conflicted_member=NOT_NOW),
     ),
+    # Conflicts are declared for the whole life of a case (issue 11): after the decision too.
     Scenario(
         "governance:conflict",
         "decided",
         t_conflict("decided"),
-        table(CASE_READERS, chair=NOT_NOW, member=NOT_NOW, conflicted_member=NOT_NOW),
+        table(CASE_READERS, chair=DONE, member=DONE, conflicted_member=DONE),
     ),
     Scenario(
         "governance:acting-chair",
@@ -1342,7 +1474,57 @@ SCENARIOS = [
         "governance:comment",
         "assessment",
         t_comment,
-        table(CASE_READERS, DONE, supplier_a=FORBIDDEN),
+        # Comments are the SSC's deliberation: not for a conflicted member (issue 11).
+        table(CASE_READERS, DONE, supplier_a=FORBIDDEN, conflicted_member=FORBIDDEN),
+    ),
+    # --- the record: representations, recommendations, the summary for Parties ---
+    Scenario(
+        "governance:representation-submit",
+        "assessment",
+        t_representation("assessment"),
+        table(CASE_READERS, supplier_a=DONE),
+    ),
+    Scenario(
+        "governance:representation-submit",
+        "voting",
+        t_representation("voting"),
+        table(CASE_READERS, supplier_a=NOT_NOW),
+    ),
+    Scenario(
+        "governance:recommendation",
+        "assessment",
+        t_recommendation("assessment"),
+        table(CASE_READERS, secretariat=DONE, invited_expert=DONE),
+    ),
+    Scenario(
+        "governance:recommendation",
+        "voting",
+        t_recommendation("voting"),
+        table(CASE_READERS, secretariat=NOT_NOW, invited_expert=NOT_NOW),
+    ),
+    Scenario(
+        "governance:party-summary",
+        "assessment",
+        t_party_summary("assessment"),
+        table(CASE_READERS, secretariat=DONE),
+    ),
+    Scenario(
+        "governance:party-summary",
+        "closed",
+        t_party_summary("closed"),
+        table(DECIDED_CASE_READERS, secretariat=NOT_NOW),
+    ),
+    Scenario(
+        "governance:party-summary-approve",
+        "written",
+        t_party_summary_approve("written"),
+        table(CASE_READERS, chair=DONE),
+    ),
+    Scenario(
+        "governance:party-summary-approve",
+        "none written",
+        t_party_summary_approve("none written"),
+        table(CASE_READERS, chair=NOT_NOW),
     ),
     # --- ballots ---
     Scenario(
@@ -1369,38 +1551,52 @@ SCENARIOS = [
         t_ballot_open("voting"),
         table(CASE_READERS, chair=NOT_NOW),
     ),
-    # Ballots are the SSC's business: nobody else learns they exist.
-    Scenario("governance:vote", "open", t_vote("open"), table(SSC, member=DONE)),
+    # Ballots are the SSC's business: nobody else learns they exist, nor does a member
+    # conflicted on the case (issue 11: a conflicted member sees what a Party would).
+    Scenario("governance:vote", "open", t_vote("open"), table(BALLOT_READERS, member=DONE)),
     Scenario(
         "governance:vote",
         "open, chair conflicted, acting chair",
         t_vote("open, chair conflicted, acting chair"),
-        table(SSC, member=DONE, acting_chair=FORBIDDEN),
+        table(BALLOT_READERS, member=DONE, acting_chair=FORBIDDEN, chair=NOT_FOUND),
     ),
-    Scenario("governance:vote", "closed", t_vote("closed"), table(SSC, member=NOT_NOW)),
+    Scenario("governance:vote", "closed", t_vote("closed"), table(BALLOT_READERS, member=NOT_NOW)),
     Scenario(
         "governance:ballot-close",
         "open, quorum reached",
         t_ballot_close("open, quorum reached"),
-        table(SSC, **CHAIR_ONLY),
+        table(BALLOT_READERS, **CHAIR_ONLY),
     ),
     Scenario(
         "governance:ballot-close",
         "open, chair conflicted, acting chair",
         t_ballot_close("open, chair conflicted, acting chair"),
-        table(SSC, acting_chair=DONE),
+        table(BALLOT_READERS, acting_chair=DONE, chair=NOT_FOUND),
     ),
     Scenario(
-        "governance:ballot-close", "closed", t_ballot_close("closed"), table(SSC, chair=NOT_NOW)
+        "governance:ballot-close",
+        "closed",
+        t_ballot_close("closed"),
+        table(BALLOT_READERS, chair=NOT_NOW),
     ),
-    Scenario("governance:casting-vote", "tied", t_casting_vote("tied"), table(SSC, **CHAIR_ONLY)),
+    Scenario(
+        "governance:casting-vote",
+        "tied",
+        t_casting_vote("tied"),
+        table(BALLOT_READERS, **CHAIR_ONLY),
+    ),
     Scenario(
         "governance:casting-vote",
         "tied, chair conflicted, acting chair",
         t_casting_vote("tied, chair conflicted, acting chair"),
-        table(SSC, acting_chair=DONE),
+        table(BALLOT_READERS, acting_chair=DONE, chair=NOT_FOUND),
     ),
-    Scenario("governance:casting-vote", "open", t_casting_vote("open"), table(SSC, chair=NOT_NOW)),
+    Scenario(
+        "governance:casting-vote",
+        "open",
+        t_casting_vote("open"),
+        table(BALLOT_READERS, chair=NOT_NOW),
+    ),
     Scenario(
         "governance:decision-issue",
         "decided",
@@ -1509,6 +1705,8 @@ SCENARIOS = [
         t_referral_lodge("plan not approved"),
         table(DECIDED_CASE_READERS, supplier_a=DONE, dcc=INVALID),
     ),
+    # The Authority reads a referral from the moment it is lodged; sending the pack is the
+    # secretariat's alone (403), and the Authority asks for information once it has it (409).
     Scenario(
         "governance:referral",
         "send_pack: lodged",
@@ -1519,61 +1717,61 @@ SCENARIOS = [
         "governance:referral",
         "send_pack: pack sent",
         t_referral("send_pack", "pack_sent"),
-        table((*REFERRAL_READERS, "authority"), secretariat=NOT_NOW),
+        table(REFERRAL_READERS, secretariat=NOT_NOW),
     ),
     Scenario(
         "governance:referral",
         "request_information: pack sent",
         t_referral("request_information", "pack_sent"),
-        table((*REFERRAL_READERS, "authority"), authority=DONE),
+        table(REFERRAL_READERS, authority=DONE),
     ),
     Scenario(
         "governance:referral",
         "request_information: information provided",
         t_referral("request_information", "information_provided"),
-        table((*REFERRAL_READERS, "authority"), authority=DONE),
+        table(REFERRAL_READERS, authority=DONE),
     ),
     Scenario(
         "governance:referral",
         "request_information: lodged",
         t_referral("request_information", "lodged"),
-        table(REFERRAL_READERS),
+        table(REFERRAL_READERS, authority=NOT_NOW),  # the pack is not sent yet
     ),
     Scenario(
         "governance:referral",
         "respond: information requested",
         t_referral("respond", "information_requested"),
-        table((*REFERRAL_READERS, "authority"), **SECRETARIAT_OR_CHAIR),
+        table(REFERRAL_READERS, **SECRETARIAT_OR_CHAIR),
     ),
     Scenario(
         "governance:referral",
         "respond: pack sent",
         t_referral("respond", "pack_sent"),
-        table((*REFERRAL_READERS, "authority"), secretariat=NOT_NOW, chair=NOT_NOW),
+        table(REFERRAL_READERS, secretariat=NOT_NOW, chair=NOT_NOW),
     ),
     Scenario(
         "governance:referral",
         "determine: pack sent",
         t_referral("determine", "pack_sent"),
-        table((*REFERRAL_READERS, "authority"), authority=DONE),
+        table(REFERRAL_READERS, authority=DONE),
     ),
     Scenario(
         "governance:referral",
         "determine: information requested",
         t_referral("determine", "information_requested"),
-        table((*REFERRAL_READERS, "authority"), authority=NOT_NOW),
+        table(REFERRAL_READERS, authority=NOT_NOW),
     ),
     Scenario(
         "governance:referral",
         "close: determined",
         t_referral("close", "determined"),
-        table((*REFERRAL_READERS, "authority"), secretariat=DONE, authority=DONE),
+        table(REFERRAL_READERS, secretariat=DONE, authority=DONE),
     ),
     Scenario(
         "governance:referral",
         "close: pack sent",
         t_referral("close", "pack_sent"),
-        table((*REFERRAL_READERS, "authority"), secretariat=NOT_NOW, authority=NOT_NOW),
+        table(REFERRAL_READERS, secretariat=NOT_NOW, authority=NOT_NOW),
     ),
 ]
 

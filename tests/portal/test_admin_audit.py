@@ -34,11 +34,11 @@ def change_notice(users):
     return device_model_change_status(
         actor=None,
         model=model,
-        transition="suspend",
+        transition="remove",
         reason="NCSC advice",
         consequence_of="certificate.check",
         notify_dcc=False,
-        basis=DeviceModel.SuspensionBasis.SSC_DECISION,
+        basis=DeviceModel.RemovalBasis.SSC_DECISION,
     )
 
 

@@ -195,4 +195,3 @@ def test_a_wrong_password_gets_the_generic_message(client):
     make_user("chair")
     page = client.post("/accounts/login/", {"username": "chair", "password": "wrong"})
     assert "Enter a correct username and password" in page.content.decode()
-

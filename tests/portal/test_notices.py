@@ -355,7 +355,7 @@ def test_a_cpl_change_notice_reaches_the_dcc(users, client_for, django_capture_o
             reason="Test house withdrew it",
         )
     model.refresh_from_db()
-    assert model.status == "suspended"
+    assert model.status == "removed"
     change = CPLChangeNotice.objects.get(device_model=model)
     notice = Notice.objects.get(kind="cpl_change")
     assert notice.about == change and notice.link == f"/cpl/models/{model.pk}/"
@@ -379,7 +379,7 @@ def test_a_certificate_check_tells_the_dcc_once_for_all_its_changes(users):
     assert CPLChangeNotice.objects.count() == 3
     notice = Notice.objects.get(kind="cpl_change")
     assert notice.subject == "CPL changes: 3 device models"
-    assert notice.body.count("→ Suspended") == 3
+    assert notice.body.count("→ Removed (devices' SMI status: Suspended)") == 3
 
 
 def test_the_real_smtp_path(users, settings, django_capture_on_commit_callbacks):

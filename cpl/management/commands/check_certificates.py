@@ -5,9 +5,9 @@ from cpl.services import certificates_check
 
 class Command(BaseCommand):
     help = (
-        "Expire certificates past their date; suspend device models whose non-CPA "
-        "certificates are no longer valid (reinstate them when they are); flag CPA "
-        "non-compliance for the SSC. The same work as the periodic Celery beat task."
+        "Expire certificates past their date; remove from the CPL the device models whose "
+        "non-CPA certificates are no longer valid (re-listing is the secretariat's own action); "
+        "flag CPA non-compliance for the SSC. The same work as the periodic Celery beat task."
     )
 
     def handle(self, *args, **options):
@@ -15,6 +15,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.expired} certificates expired "
             f"({result.cpa_flagged} CPA, flagged for the SSC); "
-            f"{result.suspended} device models suspended; "
-            f"{result.reinstated} reinstated."
+            f"{result.removed} device models removed from the CPL."
         )

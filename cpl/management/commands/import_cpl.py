@@ -47,6 +47,6 @@ class Command(BaseCommand):
             f"Imported {path.name}: {summary.rows} rows, {summary.created} added, "
             f"{summary.updated} updated, {summary.unchanged} unchanged; "
             f"{summary.certificates_created} certificates added, "
-            f"{summary.certificates_updated} updated; {summary.suspended} suspended and "
-            f"{summary.reinstated} reinstated automatically."
+            f"{summary.certificates_updated} updated; {summary.removed} device models removed "
+            f"from the CPL automatically."
         )
