@@ -10,7 +10,7 @@ from portal.models import Organisation, User
 from . import policies
 from .models import Ballot, Case, Decision, EvidenceDocument, Representation, VoteChoice
 
-DATE = forms.DateInput(attrs={"type": "date"})
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")  # what a date input reads
 
 
 class CaseOpenForm(forms.Form):

@@ -427,11 +427,15 @@ class CasePolicy(Policy):
         )
 
     def check_approve_party_summary(self, user, case) -> Refusal:
-        """The case's chair, when the secretariat's summary for Parties awaits approval."""
+        """The case's chair, when the secretariat's summary for Parties awaits approval on a
+        case that is not closed."""
         return _then(
             why_not_chair(user, case),
-            bool(case.party_summary and case.party_summary_approved_at is None)
-            or NotNow("No summary for Parties is waiting for approval."),
+            _now(
+                bool(case.party_summary and case.party_summary_approved_at is None)
+                or NotNow("No summary for Parties is waiting for approval."),
+                case.state != Case.State.CLOSED or NotNow("The case is closed."),
+            ),
         )
 
     def why_not_refer_decision(self, user, case) -> Refusal:
@@ -789,6 +793,11 @@ class PlanRequirementPolicy(Policy):
             return NotNow(f"PLAN_APPROVAL_RULE {rule!r} is not available: use one or two.")
         standing = review_standing(requirement)
         if standing.disagreement:
+            if any(r.reviewer_id == user.pk for r in standing.counted):
+                return NotNow(
+                    "You are one of the two reviewers who disagree: the case's chair decides, "
+                    "or, when you chair it, the acting chair."
+                )
             if why_not_chair(user, requirement.case) is None:
                 return None
             return NotNow("The two reviewers disagree: the case's chair decides.")
@@ -1004,11 +1013,14 @@ class ReferralPolicy(Policy):
         )
 
     def check_download_pack(self, user, referral) -> Refusal:
-        """The Authority it was sent to, and SSC users who may see every document in it."""
+        """The Authority it was sent to, and SSC users who may see every document in it and
+        the SSC-only record it carries (not a member conflicted on the case)."""
         if user.has_role(Role.AUTHORITY):
             who = None
         elif not user.is_ssc:
             return "Packs are for the Authority and the SSC."
+        elif is_conflicted(user, referral.case):
+            return CONFLICTED
         else:
             hidden = [
                 d for d in referral.disclosed_documents.all() if not evidence.can(user, "view", d)

@@ -10,11 +10,14 @@ about a case carries only `party_text`.
 `recommendations_part` below.
 """
 
+import hashlib
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import audit_record
+from portal.policies import ActionNotNow
 
 from . import policies
 from .models import Case, DecisionRecord
@@ -98,8 +101,14 @@ def case_party_summary_write(
     return case
 
 
-def case_party_summary_approve(*, actor, case: Case) -> Case:
-    """The case's chair approves the summary for Parties: from now the Parties read it."""
+def party_summary_sha256(case: Case) -> str:
+    """What the chair's approval names: the summary text they read."""
+    return hashlib.sha256(case.party_summary.encode()).hexdigest()
+
+
+def case_party_summary_approve(*, actor, case: Case, read_sha256: str | None) -> Case:
+    """The case's chair approves the summary for Parties they read (`read_sha256`): from now
+    the Parties read it. A summary revised since it was read is not approved unread."""
     with transaction.atomic():
         case = (
             Case.objects.select_for_update(of=("self",))
@@ -107,6 +116,11 @@ def case_party_summary_approve(*, actor, case: Case) -> Case:
             .get(pk=case.pk)
         )
         policies.cases.require(actor, "approve_party_summary", case)
+        if read_sha256 != party_summary_sha256(case):
+            raise ActionNotNow(
+                "The summary for Parties changed since you read it: read it again and approve "
+                "the new text."
+            )
         case.party_summary_approved_by, case.party_summary_approved_at = actor, timezone.now()
         case.save(update_fields=["party_summary_approved_by", "party_summary_approved_at"])
         audit_record(
@@ -127,6 +141,7 @@ def case_record_context(user, case: Case, actions) -> dict:
         "party_summary_text": party_summary(case),
         "representations": representations_for(user, case),
         "recommendations": recommendations_for(user, case),
+        "party_summary_sha256": party_summary_sha256(case),
     }
 
 

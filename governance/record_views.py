@@ -120,6 +120,8 @@ class PartySummaryApproveView(CaseMixin, View):
     required_action = "approve_party_summary"
 
     def post(self, request, case_pk):
-        record.case_party_summary_approve(actor=request.user, case=self.case)
+        record.case_party_summary_approve(
+            actor=request.user, case=self.case, read_sha256=request.POST.get("party_summary_sha256")
+        )
         messages.success(request, "The summary for Parties is approved: the Parties now read it.")
         return redirect("governance:case", case_pk=case_pk)

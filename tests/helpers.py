@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -177,12 +178,25 @@ def cpa_case(users, *, addressed=("supplier_a",), models=2):
     )
 
 
+def vote_unanimously(committee, case, decision="remedial_plan"):
+    """The chair opens a ballot on a case in assessment; every member declares no conflict and
+    votes `decision`; the chair closes it. Returns the ballot."""
+    from governance import services
+
+    ballot = services.ballot_open(
+        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
+    )
+    for member in committee["members"]:
+        services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
+        services.vote_cast(actor=member, ballot=ballot, choice=decision)
+    services.ballot_close(actor=committee["chair"], ballot=ballot)
+    return ballot
+
+
 def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200), ("SUPB", 300))):
     """A case through the whole vote to an issued decision, with an inventory extract in which
     each (party id, devices) is responsible for devices of the case's models."""
     import io as _io
-
-    from django.utils import timezone
 
     from cpl.inventory import inventory_import
     from governance import services
@@ -200,13 +214,7 @@ def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200),
         file_sha256="0" * 64,
     )
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
-    ballot = services.ballot_open(
-        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
-    )
-    for member in committee["members"]:
-        services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
-        services.vote_cast(actor=member, ballot=ballot, choice=decision)
-    services.ballot_close(actor=committee["chair"], ballot=ballot)
+    vote_unanimously(committee, case, decision)
     services.decision_issue(
         actor=committee["chair"],
         case=case,
@@ -249,8 +257,6 @@ def committee_at_work(users, *, members: int, cases: int, start: int = 0) -> lis
     """`members` more voting members and `cases` more cases in voting, each with an open ballot
     in which every one of those members has declared no conflict and voted (bulk-written: the
     query-count tests need the rows, not the services' path to them). Returns the ballots."""
-    from django.utils import timezone
-
     from governance import services
     from governance.models import ConflictDeclaration, Vote
 

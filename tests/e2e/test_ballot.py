@@ -1,5 +1,5 @@
-"""Journey: the chair opens a ballot, three members vote in Chromium (one conflicted and
-refused), the chair closes it, the decision shows and the CPL status changed."""
+"""Journey: the chair opens a ballot, three members vote in Chromium (one conflicted: shown no
+ballot at all), the chair closes it, the decision shows and the device models are removed."""
 
 import datetime
 
@@ -26,7 +26,9 @@ def declare(page, case, conflict: bool):
     expect(page.get_by_text("Your declaration is recorded.")).to_be_visible()
 
 
-def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console_errors):
+def test_ballot_in_the_browser_removes_the_device_models(page, expected_console_errors):
+    # The conflicted member's ballot page answers 404 on purpose.
+    expected_console_errors.append("status of 404")
     users = {key: make_user(key) for key in ("secretariat", "chair", "member", "supplier_a")}
     members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
     case = cpa_case(users)
@@ -56,9 +58,12 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     conflicted = members[2]
     sign_in(page, conflicted.username)
     declare(page, case, conflict=True)
-    page.goto(ballot_url)
-    expect(page.get_by_text("you are recused")).to_be_visible()
-    # Nothing is offered that would then be refused: no options, no button.
+    # A conflicted member sees only what a Party would (issue 11): the case, not its ballot.
+    expect(page.get_by_role("heading", name=f"Case {case.reference}")).to_be_visible()
+    expect(page.get_by_text("Device models")).to_be_visible()
+    expect(page.get_by_role("heading", name="Vote")).to_have_count(0)
+    expect(page.get_by_role("link", name="Ballot 1")).to_have_count(0)
+    assert page.goto(ballot_url).status == 404
     expect(page.get_by_label("Require CPA Certificate Remedial Plans")).to_have_count(0)
     expect(page.get_by_role("button", name="Vote")).to_have_count(0)
     assert not conflicted.votes.exists()
@@ -76,8 +81,8 @@ def test_ballot_in_the_browser_suspends_the_device_models(page, expected_console
     page.get_by_label("Reasons for Parties").fill("A firmware fix follows within weeks")
     page.get_by_role("button", name="Issue decision notice").click()
     expect(page.get_by_text("Decision notice issued")).to_be_visible()
-    expect(page.get_by_role("heading", name="Decision")).to_be_visible()
-    expect(page.get_by_text("Suspended").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Decision", exact=True)).to_be_visible()
+    expect(page.get_by_text("Removed", exact=True).first).to_be_visible()
 
     models = DeviceModel.objects.filter(cases=case)
     assert {m.status for m in models} == {"removed"}

@@ -338,3 +338,14 @@ def test_the_review_form_sets_an_expiry_and_the_page_shows_it(committee, setting
     )
     assert state(requirement) == "approved"
     assert f"{expiry:%-d %B %Y}" in response.content.decode()
+
+
+def test_the_supplier_does_not_see_the_reviewers_or_their_split_before_the_ssc_decides(
+    committee, two_reviewers, client_for
+):
+    _, requirement = submitted(committee)
+    review(committee, "member", requirement)
+    review(committee, "member2", requirement, approve=False, comments="Milestone too late")
+    page = client_for("supplier_a").get(f"/plans/{requirement.pk}/").content.decode()
+    assert "Milestone too late" not in page
+    assert "Reviews of version" not in page and "Do not approve" not in page

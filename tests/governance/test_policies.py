@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from cpl.inventory import inventory_import
 from cpl.models import AssuranceCertificate
-from governance import plans, policies, referrals, selectors, services
+from governance import plans, policies, record, referrals, selectors, services
 from governance.models import (
     Ballot,
     Case,
@@ -620,7 +620,11 @@ POSTS = {
         row_of(Case, "party_summary"),
     ),
     (Case, "approve_party_summary"): Post(
-        case_url("party-summary-approve"), no_data, row_of(Case, "party_summary_approved_at")
+        case_url("party-summary-approve"),
+        lambda w, case, user: {
+            "party_summary_sha256": record.party_summary_sha256(Case.objects.get(pk=case.pk))
+        },
+        row_of(Case, "party_summary_approved_at"),
     ),
     (Case, "refer"): Post(
         case_url("referral-lodge"),

@@ -3,6 +3,7 @@ public (the Party-facing summaries), and recommendations kept apart from the dec
 
 import datetime
 import io
+import re
 
 import pytest
 from django.core import mail
@@ -11,12 +12,12 @@ from django.utils import timezone
 
 from cpl.inventory import inventory_import
 from governance import record, referrals, representations, services
-from governance.models import DecisionRecord, Representation
+from governance.models import Case, DecisionRecord, Representation
 from portal.models import Notice
 from portal.notices import notice_deliver
 from portal.policies import ActionNotNow
 
-from ..helpers import cpa_case, make_user, pdf_upload
+from ..helpers import cpa_case, make_user, pdf_upload, vote_unanimously
 
 pytestmark = pytest.mark.django_db
 
@@ -45,15 +46,13 @@ def with_inventory(users, case):
     )
 
 
+def read(case):
+    """The summary for Parties as the chair reads it on the case page."""
+    return record.party_summary_sha256(Case.objects.get(pk=case.pk))
+
+
 def decide(committee, case, decision="remedial_plan"):
-    ballot = services.ballot_open(
-        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
-    )
-    for member in committee["members"]:
-        services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
-        services.vote_cast(actor=member, ballot=ballot, choice=decision)
-    services.ballot_close(actor=committee["chair"], ballot=ballot)
-    return ballot
+    return vote_unanimously(committee, case, decision)
 
 
 def issue(committee, case):
@@ -218,8 +217,11 @@ def test_a_party_and_an_expert_read_only_the_party_summary_once_the_chair_approv
     assert PARTY_SUMMARY not in page(client_for("supplier_a"), case)  # not approved yet
     assert client_for("member").post(f"/cases/{case.pk}/party-summary/approve/").status_code == 403
     chair = client_for("chair")
-    assert "Approve the summary for Parties" in page(chair, case)
-    assert chair.post(f"/cases/{case.pk}/party-summary/approve/").status_code == 302
+    shown = page(chair, case)
+    assert "Approve the summary for Parties" in shown
+    read_sha256 = re.search(r'name="party_summary_sha256" value="([0-9a-f]{64})"', shown).group(1)
+    approve = f"/cases/{case.pk}/party-summary/approve/"
+    assert chair.post(approve, {"party_summary_sha256": read_sha256}).status_code == 302
 
     for key in ("supplier_a", "expert"):
         text = page(client_for(key), case)
@@ -236,7 +238,7 @@ def test_a_revised_party_summary_needs_approval_again(committee):
     record.case_party_summary_write(
         actor=committee["secretariat"], case=case, party_summary=PARTY_SUMMARY
     )
-    record.case_party_summary_approve(actor=committee["chair"], case=case)
+    record.case_party_summary_approve(actor=committee["chair"], case=case, read_sha256=read(case))
     case.refresh_from_db()
     assert record.party_summary(case) == PARTY_SUMMARY
     record.case_party_summary_write(
@@ -245,7 +247,9 @@ def test_a_revised_party_summary_needs_approval_again(committee):
     case.refresh_from_db()
     assert record.party_summary(case) == record.NO_SUMMARY_YET
     with pytest.raises(PermissionDenied):  # only the case's chair approves
-        record.case_party_summary_approve(actor=committee["secretariat"], case=case)
+        record.case_party_summary_approve(
+            actor=committee["secretariat"], case=case, read_sha256=read(case)
+        )
 
 
 def test_notices_and_e_mails_carry_the_party_text_never_the_ssc_reasons(committee):
@@ -254,7 +258,7 @@ def test_notices_and_e_mails_carry_the_party_text_never_the_ssc_reasons(committe
     record.case_party_summary_write(
         actor=committee["secretariat"], case=case, party_summary=PARTY_SUMMARY
     )
-    record.case_party_summary_approve(actor=committee["chair"], case=case)
+    record.case_party_summary_approve(actor=committee["chair"], case=case, read_sha256=read(case))
     decide(committee, case)
     issue(committee, case)
     notice = Notice.objects.get(kind=Notice.Kind.DECISION)

@@ -16,7 +16,7 @@ from governance.clause63 import cases_close_completed
 from governance.models import Case, DecisionRecord, PlanRequirement
 from portal.models import AuditEvent, Notice
 
-from ..helpers import cpa_case, decided_case, pdf_upload
+from ..helpers import cpa_case, decided_case, pdf_upload, vote_unanimously
 
 pytestmark = pytest.mark.django_db
 FRIDAY_BEFORE_CHRISTMAS = datetime.datetime(2026, 12, 18, 12, tzinfo=datetime.UTC)
@@ -49,13 +49,7 @@ def voted_case(committee, *, covered: int, decision="remedial_plan"):
     if covered:
         import_inventory(committee, [(m, "SUPB", 40) for m in models[:covered]])
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
-    ballot = services.ballot_open(
-        actor=committee["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=1)
-    )
-    for member in committee["members"]:
-        services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
-        services.vote_cast(actor=member, ballot=ballot, choice=decision)
-    services.ballot_close(actor=committee["chair"], ballot=ballot)
+    vote_unanimously(committee, case, decision)
     return case, models
 
 

@@ -929,7 +929,9 @@ def t_party_summary_approve(state):
             )
         return Target(
             {"case_pk": case.pk},
-            dict,
+            lambda: {
+                "party_summary_sha256": record.party_summary_sha256(Case.objects.get(pk=case.pk))
+            },
             lambda ctx: {
                 "approved": Case.objects.get(pk=case.pk).party_summary_approved_at is not None
             },
