@@ -43,8 +43,8 @@ def party_text(case: Case) -> str:
     models, the approved summary and, once issued, the decision with its reasons for Parties.
     Never the reason, severity or summary the SSC keeps."""
     lines = [
-        f"Case {case.reference}: {case.get_event_display()} of CPA certificate "
-        f"{case.certificate.number} on {case.event_date:%d %B %Y}.",
+        f"Case {case.reference}: {case.get_event_display()} ({case.certificate.number}) on "
+        f"{case.event_date:%d %B %Y}.",
         "",
         "Device models:",
         *[f"- {m}" for m in case.device_models.select_related("manufacturer")],
@@ -276,6 +276,7 @@ def decision_snapshot(case: Case, ballot, count=None) -> dict:
         votes.append(
             {
                 "member": elector["username"],
+                "name": elector.get("name") or elector["username"],
                 "choice": vote.choice if vote else None,
                 "reason": vote.reason if vote else "",
                 "history": history.get(member_id, []),

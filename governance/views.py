@@ -173,16 +173,17 @@ def _documents_with_actions(user, case):
 
 
 class CaseActionView(CaseMixin, View):
-    ACTIONS = {"start_assessment", "close"}
+    ACTIONS = {
+        "start_assessment": "Case {ref} is now in assessment: Parties may make representations.",
+        "close": "Case {ref} is closed.",
+    }
 
     def post(self, request, case_pk, action):
         if action not in self.ACTIONS:
             raise Http404
         policies.cases.require(request.user, action, self.case)
         services.case_transition(actor=request.user, case=self.case, name=action)
-        messages.success(
-            request, f"Case {self.case.reference} is now {self.case.get_state_display().lower()}."
-        )
+        messages.success(request, self.ACTIONS[action].format(ref=self.case.reference))
         return redirect("governance:case", case_pk=case_pk)
 
 

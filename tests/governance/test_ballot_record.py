@@ -342,3 +342,19 @@ def test_the_ballot_page_shows_the_history_and_snapshot_after_close(committee, c
     assert f"Cast: {VoteChoice.SUSPEND.label} (reason: Remote attack)" in body
     assert record.snapshot_sha256 in body
     assert Ballot.objects.get(pk=ballot.pk).state == "closed"
+
+
+def test_the_snapshot_on_the_page_names_choices_not_codes(committee, client_for):
+    ballot = open_ballot(committee)
+    m1, m2, m3 = committee["members"]
+    vote(m1, ballot, "remedial_plan", reason="Patch exists")
+    vote(m1, ballot, "suspend", reason="Patch fails")
+    vote(m2, ballot, "suspend")
+    vote(m3, ballot, "abstain")
+    close(committee, ballot)
+    body = client_for("chair").get(f"/ballots/{ballot.pk}/").content.decode()
+    snapshot = body[body.index("Decision snapshot") :]
+    assert f"Changed {VoteChoice.SUSPEND.label}" in snapshot
+    assert f"Cast {VoteChoice.REMEDIAL_PLAN.label}" in snapshot
+    for code in ("remedial_plan", ": suspend", "simple majority)", " listed;", "ZIGBEE"):
+        assert code not in snapshot, code
