@@ -11,7 +11,8 @@ from django.utils import timezone
 from portal.audit import audit_record
 from portal.transitions import run_transition
 
-from .models import Case, Decision, DecisionRecord, PlanRequirement, Referral
+from .models import Case, Decision, DecisionRecord, PlanRequirement
+from .policies import why_not_closable
 from .record import party_text
 from .selectors import inventory_coverage
 
@@ -118,31 +119,21 @@ def clause63_decision_lines(case: Case, record: DecisionRecord) -> list[str]:
     return lines
 
 
-def why_not_close_on_completion(case: Case) -> str | None:
-    """Why a remediation case does not close by itself now (None: it closes)."""
-    if case.state != Case.State.REMEDIATION:
-        return "The case is not in remediation."
-    requirements = list(case.plan_requirements.all())
-    if not requirements:
-        return "No supplier was required to produce a plan."
-    if any(r.state != PlanRequirement.State.COMPLETED for r in requirements):
-        return "Not every remedial plan is completed."
-    if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
-        return "A referral to the Authority is still open."
-    from .policies import referral_window
-
-    record = case.decision_record
-    _, last = referral_window(record.issued_at)
-    if last is not None and timezone.localdate() <= last:
-        return f"Parties may refer the decision until {last:%d %B %Y}."
-    return None
+def closes_on_completion(case: Case) -> bool:
+    """A remediation case closes by itself when plans were required (never vacuously) and the
+    rule for closing any case holds (`policies.why_not_closable`)."""
+    return (
+        case.state == Case.State.REMEDIATION
+        and bool(case.plan_requirements.all())
+        and why_not_closable(case) is None
+    )
 
 
 def case_close_on_completion(*, actor, case: Case, consequence_of: str) -> bool:
     """Close a remediation case whose every plan requirement is completed (inside the caller's
     transaction, the case locked by it). Returns whether it closed."""
     case = Case.objects.select_for_update().get(pk=case.pk)
-    if why_not_close_on_completion(case) is not None:
+    if not closes_on_completion(case):
         return False
     run_transition(
         actor=actor,

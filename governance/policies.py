@@ -159,6 +159,37 @@ def why_not_chair(user, case: Case) -> Refusal:
     return "Only the chair of this case may do this."
 
 
+def why_not_closable(case: Case) -> Refusal:
+    """When a case may close, whoever closes it: its decision has taken effect, every remedial
+    plan is completed (never vacuously: no plan required only on the chair's confirmation), no
+    referral is open and the referral window has passed."""
+    if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
+        return NotNow("Only a case whose decision has taken effect can be closed.")
+    if case.state == Case.State.REMEDIATION and any(
+        r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()
+    ):
+        return NotNow("Every supplier's remedial plan must be completed first.")
+    if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
+        return NotNow("A referral to the Authority is still open.")
+    record = getattr(case, "decision_record", None)
+    if record is None or record.issued_at is None:
+        return NotNow("There is no issued decision on this case.")
+    # Clause 6.3, never vacuously: no plan was required only on the chair's confirmation.
+    if (
+        case.state == Case.State.REMEDIATION
+        and not case.plan_requirements.all()
+        and not record.no_devices_reason
+    ):
+        return NotNow(
+            "No supplier has been required to produce a remedial plan and the chair has not "
+            "confirmed that none has devices of these models."
+        )
+    _, window_end = referral_window(record.issued_at)
+    if window_end is not None and timezone.localdate() <= window_end:
+        return NotNow(f"Parties may refer the decision until {window_end:%d %B %Y}.")
+    return None
+
+
 def _ssc(user) -> Refusal:
     return None if user.is_ssc else "Only the SSC may do this."
 
@@ -450,34 +481,7 @@ class CasePolicy(Policy):
     def check_close(self, user, case) -> Refusal:
         """The secretariat or the case's chair, once every remedial plan is completed, no
         referral is open and the referral window has passed."""
-        refusal = _either(_secretariat(user), why_not_chair(user, case))
-        if refusal:
-            return refusal
-        if case.state not in (Case.State.REMEDIATION, Case.State.SUSPENSION):
-            return NotNow("Only a case whose decision has taken effect can be closed.")
-        if case.state == Case.State.REMEDIATION and any(
-            r.state != PlanRequirement.State.COMPLETED for r in case.plan_requirements.all()
-        ):
-            return NotNow("Every supplier's remedial plan must be completed first.")
-        if any(r.state != Referral.State.CLOSED for r in case.referrals.all()):
-            return NotNow("A referral to the Authority is still open.")
-        record = getattr(case, "decision_record", None)
-        if record is None or record.issued_at is None:
-            return NotNow("There is no issued decision on this case.")
-        # Clause 6.3, never vacuously: no plan was required only on the chair's confirmation.
-        if (
-            case.state == Case.State.REMEDIATION
-            and not case.plan_requirements.all()
-            and not record.no_devices_reason
-        ):
-            return NotNow(
-                "No supplier has been required to produce a remedial plan and the chair has not "
-                "confirmed that none has devices of these models."
-            )
-        _, window_end = referral_window(record.issued_at)
-        if window_end is not None and timezone.localdate() <= window_end:
-            return NotNow(f"Parties may refer the decision until {window_end:%d %B %Y}.")
-        return None
+        return _either(_secretariat(user), why_not_chair(user, case)) or why_not_closable(case)
 
 
 # --- evidence ----------------------------------------------------------------------------------
