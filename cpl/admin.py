@@ -2,7 +2,14 @@ from django.contrib import admin
 
 from portal.admin_site import ReadOnlyAdmin
 
-from .models import AssuranceCertificate, CPLChangeNotice, CPLVersion, DeviceModel, Manufacturer
+from .models import (
+    AssuranceCertificate,
+    CPLChangeNotice,
+    CPLVersion,
+    DeviceModel,
+    Manufacturer,
+    ProductCombination,
+)
 
 # The CPL changes only through imports, certificate services and decisions (audited, with
 # change notices): the admin shows it, never edits it. Imports have no admin page at all.
@@ -40,3 +47,11 @@ class CPLVersionAdmin(ReadOnlyAdmin):
 class CPLChangeNoticeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "device_model", "from_status", "to_status"]
     list_select_related = ["device_model__manufacturer"]
+
+
+@admin.register(ProductCombination)
+class ProductCombinationAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "on_list", "csp", "first_added_to_epc", "subset_of"]
+    list_filter = ["on_list", "csp"]
+    search_fields = ["reference", "csp"]
+    raw_id_fields = ["device_models", "subset_of"]

@@ -12,6 +12,9 @@ AUDIT_ACTIONS = (
     "certificate.flagged_for_ssc",
     "cplversion.published",
     "inventory.imported",
+    "productcombination.imported",
+    "productcombination.created",
+    "productcombination.updated",
 )
 
 

@@ -1,4 +1,4 @@
-"""The CPL exchange format (../shared/samples/README.md): reading, validating and writing.
+"""The CPL exchange format (docs/cpl-exchange-format.md): reading, validating and writing.
 
 Reading is one streaming pass: `read_exchange_file` yields validated rows as plain tuples and
 collects a per-row report (row number, column, reason); the import stages the rows, adds the
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .models import DLMS_DEVICE_TYPES, DeviceType
+from .models import DLMS_DEVICE_TYPES, DeviceType, SmetsGeneration
+from .policies import SMETS1_HAS_NO_CPA
 
 COLUMNS = [
     "Device Type",
@@ -37,14 +38,19 @@ COLUMNS = [
     "DLMS Certificate Number",
     "DLMS Expiry Date",
 ]
+# Added later, so optional in a header: a file without them is read as SMETS2 rows with no GBCS
+# version or image hash. Every export writes them.
+SMETS_COLUMNS = ["SMETS Generation", "GBCS Version", "Manufacturer Image Hash"]
+FORMAT_COLUMNS = [*COLUMNS, *SMETS_COLUMNS]
 # Written by our exports; accepted and ignored on import (status changes only by transitions).
 STATUS_COLUMN = "CPL Status"
-EXPORT_COLUMNS = [*COLUMNS, STATUS_COLUMN]
+EXPORT_COLUMNS = [*FORMAT_COLUMNS, STATUS_COLUMN]
 
 HEX_LENGTHS = {"Manufacturer ID": 4, "Model ID": 4, "Hardware Version": 4, "Firmware Version": 8}
 TEXT_LIMITS = {
     "Manufacturer Name": 200,
     "SMETS CHTS Version": 50,
+    "GBCS Version": 50,
     "CPA Certificate Number": 100,
     "ZigBee Certificate Number": 100,
     "DLMS Certificate Number": 100,
@@ -137,6 +143,9 @@ STAGED_COLUMNS = (
     "zigbee_expiry",
     "dlms_number",
     "dlms_expiry",
+    "smets_generation",
+    "gbcs_version",
+    "manufacturer_image_hash",
 )
 CERTIFICATE_LABELS = {"cpa": "CPA", "zigbee": "ZigBee", "dlms": "DLMS"}
 
@@ -653,17 +662,66 @@ def _parse_date(value: str, column: str, errors, row: int) -> datetime.date | No
 _DEVICE_TYPES = frozenset(DeviceType.values)
 _DEVICE_TYPE_LIST = ", ".join(DeviceType.values)
 _DLMS_TYPES = frozenset(str(t) for t in DLMS_DEVICE_TYPES)
-_REQUIRED = [column for column in COLUMNS if not column.startswith("DLMS")]
+_SMETS1, _SMETS2 = str(SmetsGeneration.SMETS1), str(SmetsGeneration.SMETS2)
+_GENERATIONS = frozenset(SmetsGeneration.values)
+# Which columns a row must fill, by SMETS generation (docs/cpl-exchange-format.md): a SMETS1
+# entry is on the CPL through an Eligible Product Combination, not a CPA certificate, and its
+# SMETS1 sub-version is optional.
+_REQUIRED_ALWAYS = [
+    "Device Type",
+    "Manufacturer ID",
+    "Manufacturer Name",
+    "Model ID",
+    "Hardware Version",
+    "Firmware Version",
+    "Date Added",
+]
+_REQUIRED = {
+    _SMETS2: [column for column in COLUMNS if not column.startswith("DLMS")],
+    _SMETS1: _REQUIRED_ALWAYS,
+}
+_CPA_COLUMNS = ("CPA Certificate Number", "CPA Issue Date", "CPA Expiry Date")
 _HEX_FIELDS = [
     (column, length, re.compile(f"[0-9A-Fa-f]{{{length}}}"))
     for column, length in HEX_LENGTHS.items()
 ]
+_IMAGE_HASH = re.compile("[0-9A-Fa-f]{64}")
+
+
+def _generation(value: str, errors, row: int) -> str | None:
+    """The SMETS generation a cell names (empty: SMETS2, as every file before the column)."""
+    if not value:
+        return _SMETS2
+    generation = re.sub(r"\s", "", value).upper()
+    if generation in _GENERATIONS:
+        return generation
+    errors.append(
+        RowError(
+            row,
+            "SMETS Generation",
+            f"'{value[:40]}' is not a SMETS generation (expected SMETS1 or SMETS2)",
+        )
+    )
+    return None
+
+
+def _optional_certificate(values, number_column, expiry_column, errors, row, dates) -> str | None:
+    """A certificate a SMETS1 row may carry: its number and expiry date both, or neither."""
+    number, expiry = values[number_column], values[expiry_column]
+    if number and not expiry:
+        errors.append(RowError(row, expiry_column, f"is required with a {number_column}"))
+    elif expiry and not number:
+        errors.append(RowError(row, number_column, f"is required with a {expiry_column}"))
+    elif expiry:
+        dates[expiry_column] = _parse_date(expiry, expiry_column, errors, row)
+    return number or None
 
 
 def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple | None:
     """The row as a STAGED_COLUMNS tuple, or None with its problems added to `errors`."""
     start = len(errors)
-    for column in _REQUIRED:
+    generation = _generation(values["SMETS Generation"], errors, row)
+    for column in _REQUIRED[generation] if generation else _REQUIRED_ALWAYS:
         if not values[column]:
             errors.append(RowError(row, column, "is required"))
     device_type = values["Device Type"].upper()
@@ -682,34 +740,62 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
             errors.append(
                 RowError(row, column, f"'{value[:40]}' is not {length} hexadecimal digits")
             )
+    image_hash = values["Manufacturer Image Hash"]
+    if image_hash and not _IMAGE_HASH.fullmatch(image_hash):
+        errors.append(
+            RowError(
+                row,
+                "Manufacturer Image Hash",
+                f"'{image_hash[:40]}' is not a SHA-256 hash (64 hexadecimal digits)",
+            )
+        )
     for column, limit in TEXT_LIMITS.items():
         if len(values[column]) > limit:
             errors.append(RowError(row, column, f"is longer than {limit} characters"))
     dates = {}
-    for column in ("Date Added", "CPA Issue Date", "CPA Expiry Date", "ZigBee Expiry Date"):
-        if values[column]:
-            dates[column] = _parse_date(values[column], column, errors, row)
-    if (
-        dates.get("CPA Issue Date")
-        and dates.get("CPA Expiry Date")
-        and dates["CPA Expiry Date"] <= dates["CPA Issue Date"]
-    ):
-        errors.append(
-            RowError(
-                row, "CPA Expiry Date", "the certificate expires before (or on) its issue date"
-            )
-        )
+    if values["Date Added"]:
+        dates["Date Added"] = _parse_date(values["Date Added"], "Date Added", errors, row)
     dlms_number, dlms_expiry = values["DLMS Certificate Number"], values["DLMS Expiry Date"]
-    if device_type in _DLMS_TYPES:
-        if not dlms_number:
-            errors.append(
-                RowError(row, "DLMS Certificate Number", f"is required for {device_type}")
+    cpa_number = zigbee_number = None
+    if generation == _SMETS1:
+        given = next((column for column in _CPA_COLUMNS if values[column]), None)
+        if given:
+            errors.append(RowError(row, given, SMETS1_HAS_NO_CPA))
+        zigbee_number = _optional_certificate(
+            values, "ZigBee Certificate Number", "ZigBee Expiry Date", errors, row, dates
+        )
+        if device_type in _DLMS_TYPES:
+            dlms_number = _optional_certificate(
+                values, "DLMS Certificate Number", "DLMS Expiry Date", errors, row, dates
             )
-        if not dlms_expiry:
-            errors.append(RowError(row, "DLMS Expiry Date", f"is required for {device_type}"))
-        else:
-            dates["DLMS Expiry Date"] = _parse_date(dlms_expiry, "DLMS Expiry Date", errors, row)
-    elif device_type in _DEVICE_TYPES:
+    else:
+        cpa_number = values["CPA Certificate Number"]
+        zigbee_number = values["ZigBee Certificate Number"]
+        for column in ("CPA Issue Date", "CPA Expiry Date", "ZigBee Expiry Date"):
+            if values[column]:
+                dates[column] = _parse_date(values[column], column, errors, row)
+        if (
+            dates.get("CPA Issue Date")
+            and dates.get("CPA Expiry Date")
+            and dates["CPA Expiry Date"] <= dates["CPA Issue Date"]
+        ):
+            errors.append(
+                RowError(
+                    row, "CPA Expiry Date", "the certificate expires before (or on) its issue date"
+                )
+            )
+        if device_type in _DLMS_TYPES:
+            if not dlms_number:
+                errors.append(
+                    RowError(row, "DLMS Certificate Number", f"is required for {device_type}")
+                )
+            if not dlms_expiry:
+                errors.append(RowError(row, "DLMS Expiry Date", f"is required for {device_type}"))
+            else:
+                dates["DLMS Expiry Date"] = _parse_date(
+                    dlms_expiry, "DLMS Expiry Date", errors, row
+                )
+    if device_type in _DEVICE_TYPES and device_type not in _DLMS_TYPES:
         for column, value in (
             ("DLMS Certificate Number", dlms_number),
             ("DLMS Expiry Date", dlms_expiry),
@@ -718,7 +804,7 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
                 errors.append(RowError(row, column, f"must be empty for {device_type}"))
     if len(errors) > start:
         return None
-    dlms = device_type in _DLMS_TYPES
+    dlms = device_type in _DLMS_TYPES and bool(dlms_number)
     return (
         row,
         device_type,
@@ -729,13 +815,16 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
         values["Firmware Version"].upper(),
         values["SMETS CHTS Version"],
         dates["Date Added"],
-        values["CPA Certificate Number"],
-        dates["CPA Issue Date"],
-        dates["CPA Expiry Date"],
-        values["ZigBee Certificate Number"],
-        dates["ZigBee Expiry Date"],
+        cpa_number,
+        dates.get("CPA Issue Date"),
+        dates.get("CPA Expiry Date"),
+        zigbee_number,
+        dates.get("ZigBee Expiry Date"),
         dlms_number if dlms else None,
         dates["DLMS Expiry Date"] if dlms else None,
+        generation,
+        values["GBCS Version"],
+        image_hash.lower(),
     )
 
 
@@ -746,17 +835,19 @@ _date = datetime.date.fromisoformat
 
 
 def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
-    """What _validate_row returns for a row it accepts, from the stripped cells in COLUMNS
-    order; None for any row it might not accept (or whose cells are neutralised formulas), which
-    then takes _validate_row and its report. Never accepts what _validate_row would refuse."""
+    """What _validate_row returns for a SMETS2 row it accepts, from the stripped cells in
+    FORMAT_COLUMNS order; None for any row it might not accept (or whose cells are neutralised
+    formulas, or that is SMETS1), which then takes _validate_row and its report. Never accepts
+    what _validate_row would refuse."""
     kind, mid, name, model, hw, fw, smets, added, cpa, cpa_issued, cpa_expiry = cells[:11]
-    zigbee, zigbee_expiry, dlms, dlms_expiry = cells[11:15]
+    zigbee, zigbee_expiry, dlms, dlms_expiry, generation, gbcs, image_hash = cells[11:18]
     device_type = kind.upper()
     dlms_type = device_type in _DLMS_TYPES
     if (
         device_type not in _DEVICE_TYPES
         or not (name and smets and cpa and zigbee)
-        or "'" in name[:1] + smets[:1] + cpa[:1] + zigbee[:1] + dlms[:1]
+        or (generation and generation != _SMETS2)
+        or "'" in name[:1] + smets[:1] + cpa[:1] + zigbee[:1] + dlms[:1] + gbcs[:1]
         or len(mid) != 4
         or len(model) != 4
         or len(hw) != 4
@@ -767,6 +858,8 @@ def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
         or len(cpa) > TEXT_LIMITS["CPA Certificate Number"]
         or len(zigbee) > TEXT_LIMITS["ZigBee Certificate Number"]
         or len(dlms) > TEXT_LIMITS["DLMS Certificate Number"]
+        or len(gbcs) > TEXT_LIMITS["GBCS Version"]
+        or (image_hash and not _IMAGE_HASH.fullmatch(image_hash))
         or bool(dlms) != dlms_type
         or len(dlms_expiry) != (10 if dlms_type else 0)
         # Each exactly 10 characters, so the dates end to end split only one way.
@@ -793,6 +886,9 @@ def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
             _date(zigbee_expiry),
             dlms if dlms_type else None,
             _date(dlms_expiry) if dlms_type else None,
+            _SMETS2,
+            gbcs,
+            image_hash.lower(),
         )
     except ValueError:  # a day the month does not have
         return None
@@ -824,6 +920,7 @@ class ExchangeFileReading:
         self.binary, self.size, self.progress = binary, size, progress
         self.errors = RowErrors(max_errors)
         self.valid_rows = 0
+        self.header: dict[str, int] = {}  # the columns the file has, once its header is read
 
     def __iter__(self) -> Iterator[tuple]:
         records = _open_records(self.binary, self.size)
@@ -835,9 +932,11 @@ class ExchangeFileReading:
             if header is None:
                 if not any(c.strip() for c in cells):
                     continue
-                header = _map_header(cells)
+                header = self.header = _map_header(cells)
                 positions = list(header.items())
-                in_order = [header[column] for column in COLUMNS]
+                # A column the header lacks (the optional SMETS_COLUMNS) reads at -1: the
+                # empty cell appended to each row below.
+                in_order = [header.get(column, -1) for column in FORMAT_COLUMNS]
                 reach = max(in_order)
                 width = len(cells)
                 continue
@@ -851,9 +950,10 @@ class ExchangeFileReading:
                 continue
             staged = None
             if len(cells) > reach:
+                cells.append("")
                 staged = _validate_valid_row(row, [cells[pos].strip() for pos in in_order])
             if staged is None:
-                values = {}
+                values = dict.fromkeys(SMETS_COLUMNS, "")
                 for column, pos in positions:
                     value = cells[pos].strip() if pos < len(cells) else ""
                     values[column] = _restore_neutralised(value) if value[:1] == "'" else value
@@ -890,18 +990,33 @@ def read_exchange_file(
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _export_cells(row: dict, neutralise: bool) -> list:
-    cells = [row.get(column, "") or "" for column in EXPORT_COLUMNS]
+@dataclass(frozen=True)
+class ExportLayout:
+    """What a written file holds: its columns, the XLSX sheet's name and the JSON list's key.
+    The register's by default; the product combination lists (cpl.combinations) have theirs."""
+
+    columns: tuple[str, ...]
+    sheet: str = "CPL"
+    list_key: str = "device_models"
+
+
+def _register_layout() -> ExportLayout:
+    return ExportLayout(tuple(EXPORT_COLUMNS))
+
+
+def _export_cells(row: dict, neutralise: bool, columns=None) -> list:
+    cells = [row.get(column, "") or "" for column in columns or EXPORT_COLUMNS]
     return [neutralise_formula(c) for c in cells] if neutralise else cells
 
 
-def write_csv(rows: Iterable[dict]) -> Iterator[str]:
+def write_csv(rows: Iterable[dict], layout: ExportLayout | None = None) -> Iterator[str]:
     """CSV text in chunks, suitable for a StreamingHttpResponse."""
+    layout = layout or _register_layout()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(layout.columns)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(_export_cells(row, neutralise=True))
+        writer.writerow(_export_cells(row, neutralise=True, columns=layout.columns))
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -909,16 +1024,17 @@ def write_csv(rows: Iterable[dict]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def write_xlsx(rows: Iterable[dict], out) -> None:
+def write_xlsx(rows: Iterable[dict], out, layout: ExportLayout | None = None) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
+    layout = layout or _register_layout()
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("CPL")
-    sheet.append(EXPORT_COLUMNS)
+    sheet = workbook.create_sheet(layout.sheet)
+    sheet.append(layout.columns)
     for row in rows:
         cells = []
-        for value in _export_cells(row, neutralise=True):
+        for value in _export_cells(row, neutralise=True, columns=layout.columns):
             cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"  # never a formula, whatever the text says
             cells.append(cell)
@@ -926,12 +1042,15 @@ def write_xlsx(rows: Iterable[dict], out) -> None:
     workbook.save(out)
 
 
-def write_json(rows: Iterable[dict], meta: dict) -> Iterator[str]:
+def write_json(
+    rows: Iterable[dict], meta: dict, layout: ExportLayout | None = None
+) -> Iterator[str]:
     import json
 
-    yield json.dumps(meta, ensure_ascii=False)[:-1] + ', "device_models": ['
+    layout = layout or _register_layout()
+    yield json.dumps(meta, ensure_ascii=False)[:-1] + f', "{layout.list_key}": ['
     for index, row in enumerate(rows):
         yield ("," if index else "") + json.dumps(
-            {c: row.get(c, "") for c in EXPORT_COLUMNS}, ensure_ascii=False
+            {c: row.get(c, "") for c in layout.columns}, ensure_ascii=False
         )
     yield "]}"

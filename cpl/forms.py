@@ -1,9 +1,10 @@
 from django import forms
 from django.conf import settings
 
-from portal.forms import OneTimeSubmissionMixin
+from portal.forms import OneTimeSubmissionMixin, not_in_future, within_years
+from portal.widgets import GovukDateField, GovukDateInput
 
-from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer
+from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer, SmetsGeneration
 
 
 class RegisterFilterForm(forms.Form):
@@ -27,11 +28,18 @@ class RegisterFilterForm(forms.Form):
         required=False,
         choices=[("", "Any status"), *DeviceModel.Status.choices],
     )
-    expiring_before = forms.DateField(
-        label="A certificate expires before",
+    generation = forms.ChoiceField(
+        label="SMETS generation",
         required=False,
-        help_text="For example, 2027-03-31",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        choices=[("", "Any generation"), *SmetsGeneration.choices],
+    )
+    expiring_before = GovukDateField(
+        label="A certificate expires before",
+        subject="The expiry date to filter by",
+        required=False,
+        help_text="For example, 31 3 2027",
+        widget=GovukDateInput(),
+        validators=[within_years],
     )
 
 
@@ -61,7 +69,11 @@ class CertificateEventForm(forms.Form):
         widget=forms.RadioSelect,
         choices=[("withdraw", "Withdrawn"), ("cancel", "Cancelled")],
     )
-    on = forms.DateField(label="Date of the event", widget=forms.DateInput(attrs={"type": "date"}))
+    on = GovukDateField(
+        label="Date of the event",
+        widget=GovukDateInput(),
+        validators=[not_in_future],
+    )
     reason = forms.CharField(
         label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
     )
@@ -70,10 +82,17 @@ class CertificateEventForm(forms.Form):
 class CertificateAddForm(OneTimeSubmissionMixin, forms.Form):
     kind = forms.ChoiceField(label="Kind of certificate", choices=AssuranceCertificate.Kind.choices)
     number = forms.CharField(label="Certificate number", max_length=100)
-    issued = forms.DateField(
-        label="Issue date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    issued = GovukDateField(
+        label="Issue date",
+        required=False,
+        widget=GovukDateInput(),
+        validators=[not_in_future],
     )
-    expiry = forms.DateField(label="Expiry date", widget=forms.DateInput(attrs={"type": "date"}))
+    expiry = GovukDateField(
+        label="Expiry date",
+        widget=GovukDateInput(),
+        validators=[within_years],
+    )
 
     def clean(self):
         data = super().clean()
@@ -87,12 +106,13 @@ class InventoryImportForm(OneTimeSubmissionMixin, forms.Form):
         label="DCC inventory extract (CSV, or CSV compressed with gzip)",
         error_messages={"required": "Select an extract", "empty": "The selected file is empty."},
     )
-    as_of = forms.DateField(
+    as_of = GovukDateField(
         label="Date of the extract",
         required=False,
         help_text="For device-level extracts; aggregated files carry their "
         "own date. Default: today.",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=GovukDateInput(),
+        validators=[not_in_future],
     )
 
     def clean_file(self):

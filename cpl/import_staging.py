@@ -75,19 +75,38 @@ _STAGE_TYPES = {
     "firmware_version": "varchar(8) NOT NULL",
     "smets_chts_version": "varchar(50) NOT NULL",
     "date_added": "date NOT NULL",
-    "cpa_number": "varchar(100) NOT NULL",
-    "cpa_issued": "date NOT NULL",
-    "cpa_expiry": "date NOT NULL",
-    "zigbee_number": "varchar(100) NOT NULL",
-    "zigbee_expiry": "date NOT NULL",
+    # A SMETS1 row carries no CPA certificate, and a ZigBee one only if it has one.
+    "cpa_number": "varchar(100)",
+    "cpa_issued": "date",
+    "cpa_expiry": "date",
+    "zigbee_number": "varchar(100)",
+    "zigbee_expiry": "date",
     "dlms_number": "varchar(100)",
     "dlms_expiry": "date",
+    "smets_generation": "varchar(8) NOT NULL",
+    "gbcs_version": "varchar(50) NOT NULL",
+    "manufacturer_image_hash": "varchar(64) NOT NULL",
 }
 _COLUMNS = ["file_row", *STAGED_COLUMNS[1:]]
 # The staged columns the merge joins or groups on (the only ones worth planner statistics).
 _STAGE_JOINED = (
     "file_row, manufacturer_id, model_id, hardware_version, firmware_version, dlms_number"
 )
+# What an import compares and updates on a registered device model.
+_COMPARED = (
+    "device_type",
+    "smets_generation",
+    "smets_chts_version",
+    "gbcs_version",
+    "manufacturer_image_hash",
+    "date_added",
+)
+# A file written before these columns existed leaves a registered model's values as they are
+# (a new model gets them empty); a file without "SMETS Generation" is a SMETS2 file.
+_KEPT_WITHOUT_COLUMN = {
+    "GBCS Version": "gbcs_version",
+    "Manufacturer Image Hash": "manufacturer_image_hash",
+}
 assert list(_STAGE_TYPES) == _COLUMNS  # nosec B101  # checks this module's own constants
 
 
@@ -119,6 +138,7 @@ class ImportStaging:
         self.vendor = connection.vendor
         self.dialect = POSTGRESQL if self.vendor == "postgresql" else SQLITE
         self.rows = 0
+        self._kept: frozenset[str] = frozenset()  # fields the file has no column for
         self._max_manufacturer = 0
         self._unanalyzed: set[str] = set()  # register tables written since their last ANALYZE
 
@@ -134,9 +154,10 @@ class ImportStaging:
                 f"""CREATE TEMPORARY VIEW {FACT} AS
                 SELECT file_row, 1 AS position, 'cpa' AS kind, cpa_number AS number,
                     cpa_issued AS issued, cpa_expiry AS expiry, {identity} FROM {STAGE}
+                WHERE cpa_number IS NOT NULL
                 UNION ALL
                 SELECT file_row, 2, 'zigbee', zigbee_number, NULL, zigbee_expiry, {identity}
-                FROM {STAGE}
+                FROM {STAGE} WHERE zigbee_number IS NOT NULL
                 UNION ALL
                 SELECT file_row, 3, 'dlms', dlms_number, NULL, dlms_expiry, {identity}
                 FROM {STAGE} WHERE dlms_number IS NOT NULL"""  # nosec B608  # identifiers are this module's constants
@@ -182,6 +203,9 @@ class ImportStaging:
                 if staged < SEGMENT:
                     break
             self._analyze(cursor, STAGE, _STAGE_JOINED)
+        self._kept = frozenset(
+            field for column, field in _KEPT_WITHOUT_COLUMN.items() if column not in reading.header
+        )
 
     def _stage_segment(self, cursor, rows) -> int:
         if self.vendor == "postgresql":
@@ -319,10 +343,12 @@ class ImportStaging:
             counts.updated, links_added = self._merge_existing_models(cursor, now)
             cursor.execute(
                 f"""INSERT INTO {D} (id, device_type, manufacturer_id, model_id,
-                    hardware_version, firmware_version, smets_chts_version, date_added, status,
+                    hardware_version, firmware_version, smets_chts_version, smets_generation,
+                    gbcs_version, manufacturer_image_hash, date_added, status,
                     removal_basis, created_at, updated_at)
                 SELECT mo.model_pk, s.device_type, m.id, s.model_id, s.hardware_version,
-                    s.firmware_version, s.smets_chts_version, s.date_added, %s, '', %s, %s
+                    s.firmware_version, s.smets_chts_version, s.smets_generation,
+                    s.gbcs_version, s.manufacturer_image_hash, s.date_added, %s, '', %s, %s
                 FROM {MODELS} mo JOIN {STAGE} s ON s.file_row = mo.file_row
                 JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
                 WHERE mo.created = 1 ORDER BY mo.model_pk""",  # nosec B608  # identifiers are this module's constants
@@ -451,7 +477,7 @@ class ImportStaging:
         """Registered device models whose row says otherwise, or cites a certificate they are
         not linked to yet: their change list entries (only what differs, as before/after)."""
         agg = self.dialect.string_agg
-        compared = ("device_type", "smets_chts_version", "date_added")
+        compared = [c for c in _COMPARED if c not in self._kept]
         query = f"""
             SELECT e.model_pk, {", ".join(f"d.{c}, s.{c}" for c in compared)}, a.added
             FROM {EXISTING} e JOIN {STAGE} s ON s.file_row = e.file_row
@@ -499,8 +525,7 @@ class ImportStaging:
                 updated += len(entries)
         if updated:
             cursor.execute(
-                f"""UPDATE {D} SET device_type = s.device_type,
-                    smets_chts_version = s.smets_chts_version, date_added = s.date_added,
+                f"""UPDATE {D} SET {", ".join(f"{c} = s.{c}" for c in compared)},
                     updated_at = %s
                 FROM {EXISTING} e JOIN {STAGE} s ON s.file_row = e.file_row
                 WHERE {D}.id = e.model_pk AND e.model_pk IN (SELECT object_pk FROM {CHANGES}
@@ -517,19 +542,21 @@ class ImportStaging:
         obj, array = self.dialect.json_object, self.dialect.json_array
         cast = self.dialect.json_cast
         columns = f"INSERT INTO {X} (event_id, action, object_type, object_id, before, after)"
+        kinds = ("cpa", "zigbee", "dlms")  # each may be missing (SMETS1 rows)
         if self.dialect.json_array_concat:
-            certificates = (
-                f"{array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number) || "
-                f"CASE WHEN s.dlms_number IS NULL THEN {array}() "
-                f"ELSE {array}('dlms:' || s.dlms_number) END"
+            certificates = " || ".join(
+                f"CASE WHEN s.{k}_number IS NULL THEN {array}() "
+                f"ELSE {array}('{k}:' || s.{k}_number) END"
+                for k in kinds
             )
         else:
-            certificates = (
-                f"json(CASE WHEN s.dlms_number IS NULL "
-                f"THEN {array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number) "
-                f"ELSE {array}('cpa:' || s.cpa_number, 'zigbee:' || s.zigbee_number, "
-                f"'dlms:' || s.dlms_number) END)"
+            # The quoted labels joined by commas (a label ends in its closing quote).
+            listed = " || ".join(
+                f"CASE WHEN s.{k}_number IS NULL THEN '' "
+                f"ELSE json_quote('{k}:' || s.{k}_number) || ',' END"
+                for k in kinds
             )
+            certificates = f"json('[' || rtrim({listed}, ',') || ']')"
         recorded = 0
         with connection.cursor() as cursor:
             cursor.execute(
@@ -553,7 +580,10 @@ class ImportStaging:
                 SELECT %s, 'devicemodel.created', 'cpl.devicemodel', CAST(mo.model_pk AS text),
                     NULL, {obj}('status', CAST(%s AS {self.dialect.text_type}),
                         'device_type', s.device_type,
+                        'smets_generation', s.smets_generation,
                         'smets_chts_version', s.smets_chts_version,
+                        'gbcs_version', s.gbcs_version,
+                        'manufacturer_image_hash', s.manufacturer_image_hash,
                         'date_added', s.date_added, 'certificates', {certificates})
                 FROM {MODELS} mo JOIN {STAGE} s ON s.file_row = mo.file_row
                 WHERE mo.created = 1 ORDER BY mo.model_pk""",  # nosec B608  # identifiers are this module's constants

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import re
 
 from django.conf import settings
 from django.db import models
@@ -19,6 +20,20 @@ class DeviceType(models.TextChoices):
 
 # Device types that must also hold a DLMS/COSEM certificate (CPL exchange format).
 DLMS_DEVICE_TYPES = frozenset({DeviceType.ESME, DeviceType.GSME})
+
+
+class SmetsGeneration(models.TextChoices):
+    # SMETS1 models are on the CPL through an Eligible Product Combination, not through CPA.
+    SMETS1 = "SMETS1", "SMETS1"
+    SMETS2 = "SMETS2", "SMETS2"
+
+
+def validate_image_hash(value: str) -> None:
+    """A Manufacturer Image hash: a SHA-256 in hex, stored lower-case."""
+    from django.core.exceptions import ValidationError
+
+    if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValidationError("A Manufacturer Image hash is 64 lower-case hexadecimal digits.")
 
 
 class Manufacturer(models.Model):
@@ -53,7 +68,23 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
     model_id = models.CharField("Model ID", max_length=4)
     hardware_version = models.CharField(max_length=4)
     firmware_version = models.CharField(max_length=8)
-    smets_chts_version = models.CharField("SMETS/CHTS version", max_length=50)
+    smets_generation = models.CharField(
+        "SMETS generation",
+        max_length=8,
+        choices=SmetsGeneration.choices,
+        default=SmetsGeneration.SMETS2,
+        db_index=True,
+    )
+    # Optional for SMETS1: the SMETS1 sub-version (the 2019 changes made it so).
+    smets_chts_version = models.CharField("SMETS/CHTS version", max_length=50, blank=True)
+    gbcs_version = models.CharField("GBCS version", max_length=50, blank=True, default="")
+    manufacturer_image_hash = models.CharField(
+        "Manufacturer Image hash",
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_image_hash],
+    )
     date_added = models.DateField()
     status = FSMField(
         max_length=16, choices=Status.choices, default=Status.LISTED, protected=True, db_index=True
@@ -100,7 +131,9 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
     def missing_certificates(self) -> list[str]:
         """The Assurance Certificates this model lacks a valid one of, as labels: every entry
         of the exchange format holds CPA and ZigBee certificates, and ESME and GSME a DLMS/COSEM
-        one too. Re-listing a removed model needs none missing."""
+        one too; a SMETS1 entry requires none. Re-listing a removed model needs none missing."""
+        if self.smets_generation == SmetsGeneration.SMETS1:
+            return []
         kinds = [AssuranceCertificate.Kind.CPA, AssuranceCertificate.Kind.ZIGBEE]
         if self.device_type in DLMS_DEVICE_TYPES:
             kinds.append(AssuranceCertificate.Kind.DLMS)
@@ -496,3 +529,67 @@ class InventoryCount(models.Model):
 
     def __str__(self):
         return f"{self.device_count} × {self.device_model} for {self.supplier}"
+
+
+class ProductCombination(models.Model):
+    """A SMETS1 Device Model Combination on the Eligible (EPC) or Pending (PPC) Product
+    Combinations list: a set of device models together with the communications service provider
+    (CSP) whose network serves them. Written only by cpl.combinations.
+
+    The CSP is text, as the lists spell it ("CSP North"), not a choice in code: which CSPs
+    exist is a fact of the lists the secretariat imports, not a rule of the portal, and a CSP
+    has nothing else to record. `identity_key` (CSP and sorted device model ids) makes one
+    combination appear once, whichever list it is on."""
+
+    class List(models.TextChoices):
+        EPC = "epc", "Eligible Product Combinations (EPC)"
+        PPC = "ppc", "Pending Product Combinations (PPC)"
+
+    reference = models.CharField("Combination ID", max_length=20, unique=True)
+    csp = models.CharField("Communications service provider (CSP)", max_length=50, db_index=True)
+    device_models = models.ManyToManyField(DeviceModel, related_name="product_combinations")
+    identity_key = models.CharField(max_length=255, unique=True, editable=False)
+    on_list = models.CharField("List", max_length=3, choices=List.choices, db_index=True)
+    # Added on the strength of the testing of this (tested) superset.
+    subset_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="subsets"
+    )
+    # Set when the entry first reaches the EPC; kept through edits, moves to the PPC and
+    # re-listing (save() refuses to change it).
+    first_added_to_epc = models.DateField("Date first added to the EPC", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reference"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(on_list="ppc") | models.Q(first_added_to_epc__isnull=False),
+                name="cpl_productcombination_epc_has_first_added",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.reference} ({self.list_code}, {self.csp})"
+
+    def save(self, *args, **kwargs):
+        # The date an entry was first added to the EPC is history: it never changes once set.
+        loaded = getattr(self, "_first_added_loaded", None)
+        if loaded is not None and self.first_added_to_epc != loaded:
+            raise ValueError(
+                f"{self.reference} was first added to the EPC on {loaded:%d %B %Y}; that date "
+                "never changes."
+            )
+        super().save(*args, **kwargs)
+        self._first_added_loaded = self.first_added_to_epc
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._first_added_loaded = instance.__dict__.get("first_added_to_epc")
+        return instance
+
+    @property
+    def list_code(self) -> str:
+        """EPC or PPC, as the lists and the exchange format name them."""
+        return self.on_list.upper()

@@ -26,6 +26,8 @@ from .models import (
     CPLVersion,
     DeviceModel,
     InventorySnapshot,
+    ProductCombination,
+    SmetsGeneration,
 )
 
 Cert = AssuranceCertificate
@@ -36,6 +38,27 @@ NOT_A_REGISTER_READER = (
 # CPA non-compliance that goes to the SSC: a cancelled certificate takes the withdrawn one's route.
 CPA_CASE_EVENTS = (Cert.Status.EXPIRED, Cert.Status.WITHDRAWN, Cert.Status.CANCELLED)
 SECRETARIAT_KEEPS_THE_REGISTER = "Only the SSC Secretariat, who keeps the register, may do this."
+
+# The CPA route (CPA certificates, flags for the SSC, cases, remedial plans) is SMETS2's (BEIS
+# response, chapter 6): a SMETS1 model is on the CPL because an Eligible Product Combination
+# includes it, and carries no CPA certificate.
+CPA_ROUTE_GENERATIONS = (SmetsGeneration.SMETS2,)
+SMETS1_HAS_NO_CPA = "SMETS1 device models carry no CPA certificate"
+
+
+def on_cpa_route(device_model) -> bool:
+    return device_model.smets_generation in CPA_ROUTE_GENERATIONS
+
+
+def cpa_route_refusal(device_models) -> Refusal:
+    """Why no CPA case may cover these device models, or None: every one is on the CPA route."""
+    off_route = [str(m) for m in device_models if not on_cpa_route(m)]
+    if not off_route:
+        return None
+    return (
+        "The CPA route (cases, remedial plans) applies to SMETS2 device models only; "
+        f"SMETS1 device models carry no CPA certificate: {', '.join(off_route)}."
+    )
 
 
 def _reads_register(user) -> Refusal:
@@ -238,9 +261,43 @@ class InventorySnapshotPolicy(WholeTablePolicy):
         return "Only the SSC Secretariat imports DCC inventory extracts."
 
 
+# --- SMETS1 product combinations ----------------------------------------------------------------
+
+
+class ProductCombinationPolicy(WholeTablePolicy):
+    """The EPC and PPC lists: read like the register, kept like it (the CPL import's permission:
+    the secretariat imports both)."""
+
+    model = ProductCombination
+    ACTIONS = ("view", "export", "check_eligibility", "change")
+    # The system adds the combination of a confirmed emergency entry (fast-track PPCT passed).
+    SYSTEM_ACTIONS = frozenset({"change"})
+
+    def check_view(self, user, combination) -> Refusal:
+        """Everyone who reads the register: both lists, every entry."""
+        return _reads_register(user)
+
+    def check_export(self, user, combination) -> Refusal:
+        """Everyone who reads the register, as CSV, XLSX or JSON."""
+        return self.check_view(user, combination)
+
+    def check_check_eligibility(self, user, combination) -> Refusal:
+        """Everyone who reads the register: whether a SMETS1 installation may be enrolled."""
+        return self.check_view(user, combination)
+
+    def check_change(self, user, combination) -> Refusal:
+        """The SSC Secretariat, who keeps the register and imports the CPL: imports the lists,
+        adds entries and moves them between the EPC and the PPC."""
+        return _first(
+            self.check_view(user, combination),
+            None if user.has_perm("cpl.import_cpl") else SECRETARIAT_KEEPS_THE_REGISTER,
+        )
+
+
 DEVICE_MODELS = register(DeviceModelPolicy())
 CERTIFICATES = register(AssuranceCertificatePolicy())
 CHANGE_NOTICES = register(CPLChangeNoticePolicy())
 VERSIONS = register(CPLVersionPolicy())
 IMPORTS = register(CPLImportPolicy())
 INVENTORY = register(InventorySnapshotPolicy())
+COMBINATIONS = register(ProductCombinationPolicy())

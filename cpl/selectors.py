@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from .models import AssuranceCertificate, CPLChangeNotice, CPLRemoval, DeviceModel, Manufacturer
-from .policies import CHANGE_NOTICES, DEVICE_MODELS
+from .policies import CHANGE_NOTICES, CPA_ROUTE_GENERATIONS, DEVICE_MODELS
 
 Cert = AssuranceCertificate
 KIND_COLUMNS = {
@@ -33,6 +33,31 @@ def removed_entries(*, user, include_relisted: bool = False) -> QuerySet[CPLRemo
     return removals if include_relisted else removals.filter(relisted_at__isnull=True)
 
 
+# Removals and re-listings whose reference (and generated reason) names an SSC case or referral.
+CASE_BASES = ("ssc_decision", "authority_determination")
+
+
+def removals_as_seen(user, removals) -> list:
+    """The removals, each marked with what `user` may read of the case process behind it:
+    `shows_reference` (the removal's case or referral, and its reason, which names them) and
+    `shows_relisting` (the same for an Authority re-listing). Certificates are always shown."""
+    from . import hooks
+
+    removals = list(removals)
+    named = {r.reference for r in removals if r.basis in CASE_BASES and r.reference} | {
+        r.relisting_reference
+        for r in removals
+        if r.relisting_basis == "authority_determination" and r.relisting_reference
+    }
+    readable = hooks.readable_references(user, named) if named else set()
+    for r in removals:
+        r.shows_reference = r.basis not in CASE_BASES or r.reference in readable
+        r.shows_relisting = (
+            r.relisting_basis != "authority_determination" or r.relisting_reference in readable
+        )
+    return removals
+
+
 def row_identity(row: dict) -> str:
     return "/".join(
         row[c] for c in ("Manufacturer ID", "Model ID", "Hardware Version", "Firmware Version")
@@ -45,6 +70,7 @@ def device_model_list(
     device_type: str = "",
     manufacturer_id: int | None = None,
     status: str = "",
+    generation: str = "",
     expiring_before: datetime.date | None = None,
     query: str = "",
 ) -> QuerySet[DeviceModel]:
@@ -62,6 +88,8 @@ def device_model_list(
         models = models.filter(manufacturer_id=manufacturer_id)
     if status:
         models = models.filter(status=status)
+    if generation:
+        models = models.filter(smets_generation=generation)
     if expiring_before:
         models = models.filter(
             Exists(Cert.objects.filter(device_models=OuterRef("pk"), expiry__lt=expiring_before))
@@ -121,7 +149,9 @@ class RegisterRow:
     device_type: str
     manufacturer_name: str
     manufacturer_id: str
+    smets_generation: str
     smets_chts_version: str
+    gbcs_version: str
     status: str
     status_label: str
     cpa_expiry: datetime.date | None  # of the CPA certificate held now; None when there is none
@@ -143,7 +173,9 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
             "device_type",
             "manufacturer__name",
             "manufacturer__manufacturer_id",
+            "smets_generation",
             "smets_chts_version",
+            "gbcs_version",
             "status",
         )[offset : offset + limit]
     )
@@ -165,7 +197,8 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
     model_labels = dict(DeviceModel.Status.choices)
     certificate_labels = dict(Cert.Status.choices)
     page = []
-    for pk, model_id, hardware, firmware, device_type, name, mid, version, status in rows:
+    for pk, model_id, hardware, firmware, device_type, name, mid, *versions, status in rows:
+        generation, version, gbcs = versions
         expiry, _, cpa_status = held.get(pk, (None, None, ""))
         page.append(
             RegisterRow(
@@ -176,7 +209,9 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
                 device_type=device_type,
                 manufacturer_name=name,
                 manufacturer_id=mid,
+                smets_generation=generation,
                 smets_chts_version=version,
+                gbcs_version=gbcs,
                 status=status,
                 status_label=model_labels.get(status, status),
                 cpa_expiry=expiry,
@@ -222,6 +257,9 @@ def register_rows_streamed(chunk_size: int = 2000) -> Iterator[dict]:
             "smets_chts_version",
             "date_added",
             "status",
+            "smets_generation",
+            "gbcs_version",
+            "manufacturer_image_hash",
             "certificates__kind",
             "certificates__expiry",
             "certificates__id",
@@ -245,7 +283,8 @@ def register_rows_streamed(chunk_size: int = 2000) -> Iterator[dict]:
 
 
 def _exchange_row(model, held: dict, status_labels: dict) -> dict:
-    device_type, mid, name, model_id, hw, fw, version, added, status = model
+    device_type, mid, name, model_id, hw, fw, version, added, status, *smets = model
+    generation, gbcs, image_hash = smets
     row = {
         "Device Type": device_type,
         "Manufacturer ID": mid,
@@ -256,6 +295,9 @@ def _exchange_row(model, held: dict, status_labels: dict) -> dict:
         "SMETS CHTS Version": version,
         "Date Added": added.isoformat(),
         "CPA Issue Date": "",
+        "SMETS Generation": generation,
+        "GBCS Version": gbcs,
+        "Manufacturer Image Hash": image_hash,
         "CPL Status": status_labels[status],
     }
     for kind, (number_column, expiry_column) in KIND_COLUMNS.items():
@@ -349,6 +391,7 @@ def cpa_certificates_flagged():
             kind=Cert.Kind.CPA,
             status__in=not_valid,
             device_models__status=DeviceModel.Status.LISTED,
+            device_models__smets_generation__in=CPA_ROUTE_GENERATIONS,
         )
         .distinct()
         .prefetch_related("cases")
@@ -400,19 +443,21 @@ def affected_suppliers(device_model_ids) -> list[dict]:
 
 def object_history(object_type: str, object_id, limit: int = 100) -> list:
     """An object's audit events and the changes CPL imports made to it (kept under each import's
-    single audit event), newest first, read alike by the history template."""
+    single audit event), newest first, in words and names (cpl.history) for the history
+    template."""
     from portal.models import AuditEvent
 
+    from .history import history_entry
     from .models import ImportChange
 
     object_id = str(object_id)
     events = AuditEvent.objects.filter(object_type=object_type, object_id=object_id)
     imported = ImportChange.objects.filter(
         object_type=object_type, object_id=object_id
-    ).select_related("event")
+    ).select_related("event__actor")
     merged: list[AuditEvent | ImportChange] = [
-        *events.order_by("-seq")[:limit],
+        *events.select_related("actor").order_by("-seq")[:limit],
         *imported.order_by("-event__seq")[:limit],
     ]
     merged.sort(key=lambda entry: entry.seq, reverse=True)
-    return merged[:limit]
+    return [history_entry(entry, object_type) for entry in merged[:limit]]

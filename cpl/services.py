@@ -27,7 +27,13 @@ from .models import (
     CPLVersion,
     DeviceModel,
 )
-from .policies import DEVICE_MODELS, VERSIONS
+from .policies import (
+    CPA_ROUTE_GENERATIONS,
+    DEVICE_MODELS,
+    SMETS1_HAS_NO_CPA,
+    VERSIONS,
+    on_cpa_route,
+)
 from .selectors import register_rows, row_identity
 
 logger = logging.getLogger(__name__)
@@ -188,7 +194,10 @@ def certificates_check(
         zigbee = _holding_valid(Cert.Kind.ZIGBEE, device_model_ids)
         dlms = _holding_valid(Cert.Kind.DLMS, device_model_ids)
         # Unordered: the model's default order would sort the register by name for nothing.
-        candidates = DeviceModel.objects.filter(status=Status.LISTED).order_by()
+        # SMETS1 entries require no certificate (an EPC entry keeps them on the CPL).
+        candidates = DeviceModel.objects.filter(
+            status=Status.LISTED, smets_generation__in=CPA_ROUTE_GENERATIONS
+        ).order_by()
         if device_model_ids is not None:
             candidates = candidates.filter(pk__in=device_model_ids)
         lacking: dict[int, list[str]] = {}
@@ -464,6 +473,8 @@ def certificate_add(
     """Record a (renewed) certificate for a device model. A removed model stays removed: the
     secretariat re-lists it as its own action (`device_model_relist`)."""
     DEVICE_MODELS.require(actor, "record_certificate", device_model)
+    if kind == Cert.Kind.CPA and not on_cpa_route(device_model):
+        raise ValueError(f"{SMETS1_HAS_NO_CPA}.")
     with transaction.atomic():
         certificate, created = Cert.objects.get_or_create(
             kind=kind, number=number, defaults={"issued": issued, "expiry": expiry}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import combination_views, views
 
 app_name = "cpl"
 
@@ -28,4 +28,35 @@ urlpatterns = [
     ),
     path("changes/", views.ChangeNoticeListView.as_view(), name="change-list"),
     path("inventory/", views.InventoryImportView.as_view(), name="inventory"),
+    # SMETS1 Eligible and Pending Product Combinations
+    path(
+        "combinations/",
+        combination_views.CombinationListView.as_view(),
+        name="combination-list",
+    ),
+    path(
+        "combinations/<int:pk>/",
+        combination_views.CombinationDetailView.as_view(),
+        name="combination",
+    ),
+    path(
+        "combinations/export/<str:fmt>/",
+        combination_views.CombinationExportView.as_view(),
+        name="combination-export",
+    ),
+    path(
+        "combinations/import/",
+        combination_views.CombinationImportView.as_view(),
+        name="combination-import",
+    ),
+    path(
+        "combinations/eligibility/",
+        combination_views.EligibilityView.as_view(),
+        name="combination-eligibility",
+    ),
+    path(
+        "combinations/eligibility.json",
+        combination_views.EligibilityJSONView.as_view(),
+        name="combination-eligibility-json",
+    ),
 ]

@@ -12,9 +12,10 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from portal.confirm import confirmation_page
 from portal.permissions import PolicyRequiredMixin
 
-from . import exchange, selectors, services
+from . import exchange, hooks, selectors, services
 from .exchange import ExchangeFileRejected
 from .forms import (
     CertificateAddForm,
@@ -94,6 +95,7 @@ class RegisterView(PolicyRequiredMixin, ListView):
             filters = {
                 "device_type": data["device_type"],
                 "status": data["status"],
+                "generation": data["generation"],
                 "manufacturer_id": data["manufacturer"].pk if data["manufacturer"] else None,
                 "expiring_before": data["expiring_before"],
                 "query": data["q"],
@@ -132,7 +134,9 @@ class DeviceModelDetailView(PolicyRequiredMixin, DetailView):
             device_model=model
         )[:50]
         context["actions"] = DEVICE_MODELS.actions(user, model)
-        context["removals"] = model.removals.select_related("removed_by", "relisted_by")
+        context["removals"] = selectors.removals_as_seen(
+            user, model.removals.select_related("removed_by", "relisted_by")
+        )
         if model.status == DeviceModel.Status.REMOVED and "relist" not in context["actions"]:
             context["why_not_relist"] = DEVICE_MODELS.why_not(user, "relist", model)
         return context
@@ -154,7 +158,9 @@ class RemovedListView(PolicyRequiredMixin, ListView):
         )
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(include_relisted=self.include_relisted, **kwargs)
+        context = super().get_context_data(include_relisted=self.include_relisted, **kwargs)
+        context["removals"] = selectors.removals_as_seen(self.request.user, context["removals"])
+        return context
 
 
 class DeviceModelRelistView(PolicyRequiredMixin, FormView):
@@ -179,6 +185,8 @@ class DeviceModelRelistView(PolicyRequiredMixin, FormView):
         return super().get_context_data(
             device_model=model,
             removal=model.removals.filter(relisted_at__isnull=True).first(),
+            # A referral of the removal still before the Authority (cpl.hooks, from governance).
+            pending_referrals=hooks.pending_removal_referrals(model),
             certificates=selectors.current_certificates(model.certificates.all()).values(),
             **kwargs,
         )
@@ -235,6 +243,9 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
         form = CertificateEventForm(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
+        ask = self.confirmation(request, form.cleaned_data)
+        if ask:
+            return ask
         try:
             result = services.certificate_record_event(
                 actor=request.user,
@@ -252,6 +263,32 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
             text += f" {result.removed} device model(s) removed from the CPL."
         messages.success(request, text)
         return redirect(request.path)
+
+    def confirmation(self, request, data):
+        certificate = self.object
+        event = {"withdraw": "Withdrawal", "cancel": "Cancellation"}[data["event"]]
+        models = certificate.device_models.filter(status=DeviceModel.Status.LISTED).count()
+        if certificate.kind == certificate.Kind.CPA:
+            then = "The SSC is alerted to open a case; the CPL stays as it is until its decision."
+        else:
+            then = (
+                f"Its {models} listed device model{'s' if models != 1 else ''} leave the CPL at "
+                "once, with a CPL change notice to the DCC."
+            )
+        return confirmation_page(
+            request,
+            caption=str(certificate),
+            title=f"Record this {event.lower()}?",
+            details=[
+                ("Certificate", str(certificate)),
+                ("Event", event),
+                ("Date", f"{data['on']:%d %B %Y}"),
+                ("Reason", data["reason"]),
+            ],
+            warning=f"A recorded {event.lower()} cannot be undone. {then}",
+            button=f"Record the {event.lower()}",
+            cancel_url=request.path,
+        )
 
     def changed_meanwhile(self):
         messages.error(
@@ -391,6 +428,22 @@ class VersionPublishView(PolicyRequiredMixin, View):
     policy, policy_action = VERSIONS, "publish"
 
     def post(self, request):
+        latest = CPLVersion.objects.order_by("-number").first()
+        ask = confirmation_page(
+            request,
+            title=f"Publish CPL version {latest.number + 1 if latest else 1}?",
+            details=[
+                ("Latest published version", f"{latest.number}, {latest.published_at:%d %B %Y}")
+            ]
+            if latest
+            else None,
+            warning="The version goes to the DCC and to every reader of the CPL; a published "
+            "version cannot be withdrawn.",
+            button="Publish the version",
+            cancel_url=reverse("cpl:version-list"),
+        )
+        if ask:
+            return ask
         try:
             version = services.cpl_version_publish(actor=request.user)
         except services.NothingToPublish as exc:
@@ -427,12 +480,13 @@ def _rendered_and_cached(parts, key: str):
     cache.set(key, b"".join(kept), EXPORT_CACHE_SECONDS)
 
 
-def export_response(rows, fmt: str, filename: str, meta: dict, content_key: str = ""):
+def export_response(rows, fmt: str, filename: str, meta: dict, content_key: str = "", layout=None):
     """An attachment download of rows in the exchange format, streamed as it is written.
 
     `content_key` names the content (a published version's hash, or the current register's
     stamp): the same content is then served from the cache instead of being rendered again.
-    `rows` may be a callable, called only when the content is not cached."""
+    `rows` may be a callable, called only when the content is not cached; `layout` (columns,
+    sheet, JSON key: exchange.ExportLayout) is the register's unless given."""
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format")
     key = f"cpl-export:{fmt}:{content_key}" if content_key else ""
@@ -442,12 +496,12 @@ def export_response(rows, fmt: str, filename: str, meta: dict, content_key: str 
     else:
         rows = rows() if callable(rows) else rows
         if fmt == "csv":
-            parts = exchange.write_csv(rows)
+            parts = exchange.write_csv(rows, layout)
         elif fmt == "json":
-            parts = exchange.write_json(rows, meta)
+            parts = exchange.write_json(rows, meta, layout)
         else:  # xlsx: openpyxl writes a whole file, which is spooled and sent in chunks
             spool = tempfile.TemporaryFile()
-            exchange.write_xlsx(rows, spool)
+            exchange.write_xlsx(rows, spool, layout)
             spool.seek(0)
             if not key:
                 response = FileResponse(spool, content_type=EXPORT_FORMATS[fmt])

@@ -23,6 +23,8 @@ AUDIT_ACTIONS = (
     "plan_requirement.created",
     "plan.submitted",
     "plan.reviewed",
+    "plan_ballot.opened",
+    "plan_ballot.tallied",
     "plan.review_withdrawn",
     "plan.expiry_warned",
     "plan.approved_by_determination",
@@ -31,6 +33,7 @@ AUDIT_ACTIONS = (
     "referral.document_added",
     "referral.pack_built",
     "referral.pack_downloaded",
+    "referral.document_downloaded",
     "referral.overturn_already_in_effect",
     "decision.no_devices_confirmed",
     "representation.submitted",
@@ -51,6 +54,12 @@ class GovernanceConfig(AppConfig):
         from . import policies  # noqa: F401  (registers the policies)
 
         register_audit_actions(*AUDIT_ACTIONS)
+        # What the register shows of cases, without importing governance (cpl.hooks).
+        from cpl import hooks
+
+        from .referrals import readable_references, removal_referrals_pending
+
+        hooks.register(pending_removals=removal_referrals_pending, references=readable_references)
         # The folders under PRIVATE_STORAGE_ROOT and the rows that refer to their files: the
         # documents' own rows, and the referral packs that list them (sweep_private_files).
         from portal.documents import listed_files, register_storage_folder, stored_names

@@ -6,11 +6,16 @@ closes when every plan requirement is completed, and only then."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit import audit_record
+from portal.models import AuditEvent, Notice
+from portal.notices import notice_send
 from portal.transitions import run_transition
 
+from . import policies
 from .models import Case, Decision, DecisionRecord, PlanRequirement
 from .policies import why_not_closable
 from .record import party_text
@@ -30,6 +35,14 @@ def uncovered(coverage: dict) -> list[str]:
     return [m["name"] for m in coverage["models"] if not m["devices"]]
 
 
+def case_coverage(case: Case) -> tuple[dict, list[str]]:
+    """The one reading of a case's clause 6.3 coverage: the latest DCC inventory's devices per
+    device model, and the models it does not cover. The decision snapshot freezes it at the
+    ballot's close; the issue page shows it; the issue checks it and stores it on the record."""
+    coverage = inventory_coverage(case)
+    return coverage, uncovered(coverage)
+
+
 def decision_coverage_confirm(
     *, actor, case: Case, record: DecisionRecord, no_devices_reason: str
 ) -> None:
@@ -39,8 +52,9 @@ def decision_coverage_confirm(
     from .policies import cases
 
     cases.require(actor, "issue_decision", case)  # who may issue is asked before anything else
-    coverage = inventory_coverage(case)
-    missing = uncovered(coverage) if record.decision == Decision.REMEDIAL_PLAN else []
+    coverage, missing = case_coverage(case)
+    if record.decision != Decision.REMEDIAL_PLAN:
+        missing = []
     reason = no_devices_reason.strip()
     if missing and not reason:
         raise ValidationError(
@@ -129,20 +143,69 @@ def closes_on_completion(case: Case) -> bool:
     )
 
 
+CLOSED_ON_COMPLETION = "every remedial plan is completed"
+# What set the automatic close off (the audit event's `consequence_of`), as the page says it.
+CLOSED_WHEN = {
+    "plan.complete": "when the last remedial plan was confirmed as completed",
+    "referral.close": "when the last referral to the Authority was closed",
+    "plans.completed": "once the referral window had passed",
+}
+
+
 def case_close_on_completion(*, actor, case: Case, consequence_of: str) -> bool:
     """Close a remediation case whose every plan requirement is completed (inside the caller's
-    transaction, the case locked by it). Returns whether it closed."""
+    transaction, the case locked by it), and tell those who would otherwise have closed it by
+    hand (the secretariat and the case's chair). Returns whether it closed."""
     case = Case.objects.select_for_update().get(pk=case.pk)
+    # What the closing rule and the chair's rule read, once for every SSC user asked below.
+    prefetch_related_objects([case], "conflicts__member", "plan_requirements", "referrals")
     if not closes_on_completion(case):
         return False
+    # Asked while the case may still be closed: afterwards no one may.
+    told = policies.cases.users_with("close", case, policies.ssc_users())
     run_transition(
         actor=actor,
         obj=case,
         name="close",
         consequence_of=consequence_of,
-        audit_extra={"reason": "every remedial plan is completed"},
+        audit_extra={"reason": CLOSED_ON_COMPLETION},
+    )
+    when = CLOSED_WHEN.get(consequence_of, "")
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.CASE_CLOSED,
+        users=told,
+        about=case,
+        link=reverse("governance:case", args=[case.pk]),
+        subject=f"Case {case.reference} closed: every remedial plan is completed",
+        body=f"Case {case.reference} closed automatically on "
+        f"{timezone.localdate():%d %B %Y}{' ' + when if when else ''}: "
+        f"{CLOSED_ON_COMPLETION}, no referral to the Authority is open and the referral window "
+        "has passed (CPL Requirements Document clause 6.3: every supplier's obligation is met).",
     )
     return True
+
+
+def automatic_close(case: Case) -> dict | None:
+    """How a closed case closed by itself, read from its audit event (one query): {"at",
+    "reason", "when"}; None when it was closed by hand or is not closed."""
+    if case.state != Case.State.CLOSED:
+        return None
+    event = (
+        AuditEvent.objects.filter(
+            action="case.close", object_type=Case._meta.label_lower, object_id=str(case.pk)
+        )
+        .order_by("-seq")
+        .first()
+    )
+    after = (event.after or {}) if event else {}
+    if not after.get("consequence_of"):
+        return None
+    return {
+        "at": event.occurred_at,
+        "reason": after.get("reason", CLOSED_ON_COMPLETION),
+        "when": CLOSED_WHEN.get(after["consequence_of"], ""),
+    }
 
 
 def cases_close_completed() -> int:

@@ -2,6 +2,7 @@
 top layer (governance), not in portal."""
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -53,6 +54,8 @@ def _work_panels(user) -> list[Panel]:
     deliberates = policies.cases.can(user, "view_deliberation", None)
     sees_referrals = _sees_any(policies.referrals, user)
     sees_plans = _sees_any(policies.plan_requirements, user)
+    # Plans to review and disagreements to decide: one read of the plans the user may review.
+    reviews = functools.cache(lambda: governance_selectors.plans_to_review_and_decide(user, FETCH))
     panels = [
         (
             sees_ballots,
@@ -96,6 +99,14 @@ def _work_panels(user) -> list[Panel]:
         ),
         (
             deliberates,
+            "Summary for Parties to approve",
+            "portal/panels/cases.html",
+            lambda: governance_selectors.cases_with_action(user, "approve_party_summary", FETCH),
+            "No summary for Parties is waiting for your approval.",
+            "",
+        ),
+        (
+            deliberates,
             "Decisions to issue",
             "portal/panels/cases.html",
             lambda: governance_selectors.cases_with_action(user, "issue_decision", FETCH),
@@ -128,9 +139,17 @@ def _work_panels(user) -> list[Panel]:
         ),
         (
             sees_plans,
+            "Reviewers disagree: decide on the plan",
+            "portal/panels/plans.html",
+            lambda: reviews()[1],
+            "No reviewers disagree.",
+            plan_list,
+        ),
+        (
+            sees_plans,
             "Remedial plans to review",
             "portal/panels/plans.html",
-            lambda: governance_selectors.plans_to_review(user, FETCH),
+            lambda: reviews()[0],
             "No plan is waiting for review.",
             plan_list,
         ),
@@ -169,6 +188,17 @@ def dashboard_panels(user) -> list[Panel]:
         )
     ]
     panels += [panel for panel in _work_panels(user) if panel.items]
+    if policies.referrals.follows_from_lodging(user):
+        # SEC F2.7B: the Authority sees a referral at once; the pack follows by its deadline.
+        panels.append(
+            _panel(
+                "Referrals lodged",
+                "portal/panels/referrals_lodged.html",
+                governance_selectors.referrals_lodged(user),
+                "No referral is waiting for a determination.",
+                more_url=reverse("governance:referral-list"),
+            )
+        )
     if CERTIFICATES.can(user, "view_cases", None):
         flagged = _panel(
             "CPA certificates awaiting an SSC decision",

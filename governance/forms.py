@@ -4,13 +4,26 @@ from django import forms
 from django.utils import timezone
 
 from cpl.models import DeviceModel, DeviceType
-from portal.forms import DocumentField, ObjectsField, OneTimeSubmissionMixin
+from portal.documents import (
+    PENDING_GONE,
+    pending_upload_discard,
+    pending_upload_get,
+    pending_upload_keep,
+)
+from portal.forms import (
+    DocumentField,
+    ObjectsField,
+    OneTimeSubmissionMixin,
+    not_in_future,
+    within_years,
+)
 from portal.models import Organisation, User
+from portal.widgets import GovukDateField, GovukDateInput
 
 from . import policies
 from .models import Ballot, Case, Decision, EvidenceDocument, Representation, VoteChoice
 
-DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")  # what a date input reads
+DATE = GovukDateInput()  # day, month and year boxes (GOV.UK date input)
 
 
 class CaseOpenForm(forms.Form):
@@ -23,7 +36,7 @@ class CaseOpenForm(forms.Form):
     event = forms.ChoiceField(
         label="What happened", choices=Case.Event.choices, widget=forms.RadioSelect
     )
-    event_date = forms.DateField(label="Date of the event", widget=DATE)
+    event_date = GovukDateField(label="Date of the event", widget=DATE, validators=[not_in_future])
     reason = forms.CharField(
         label="Reason given for the withdrawal, cancellation or expiry",
         max_length=5000,
@@ -47,19 +60,36 @@ class CaseOpenForm(forms.Form):
 
     def __init__(self, *args, certificate, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["device_models"].queryset = certificate.device_models.select_related(
-            "manufacturer"
-        )
-        self.fields["event"].initial = (
-            certificate.status if certificate.status in Case.Event.values else None
-        )
-        self.fields["event_date"].initial = certificate.status_date
+        models = certificate.device_models.select_related("manufacturer")
+        self.fields["device_models"].queryset = models
+        # Pre-filled from what the portal knows: the secretariat checks it and writes the summary.
+        known = self.known_from(certificate, [m.pk for m in models])
+        for name, value in known.items():
+            self.initial.setdefault(name, value)
+        if known["addressed_to"]:
+            self.fields["addressed_to"].help_text = (
+                "Chosen for you: the suppliers responsible for devices of these models in the "
+                "latest DCC inventory extract. " + self.fields["addressed_to"].help_text
+            )
 
-    def clean_event_date(self):
-        value = self.cleaned_data["event_date"]
-        if value > timezone.localdate():
-            raise forms.ValidationError("The date of the event cannot be in the future")
-        return value
+    @staticmethod
+    def known_from(certificate, model_ids) -> dict:
+        from cpl.selectors import affected_suppliers
+
+        event = certificate.status if certificate.status in Case.Event.values else None
+        on = certificate.status_date
+        if event == Case.Event.EXPIRED and on is None:
+            on = certificate.expiry
+        reason = certificate.status_reason
+        if event == Case.Event.EXPIRED and not reason:
+            reason = f"The CPA certificate expired on {certificate.expiry:%-d %B %Y}."
+        return {
+            "event": event,
+            "event_date": on,
+            "reason": reason,
+            "device_models": model_ids,
+            "addressed_to": [s["supplier_id"] for s in affected_suppliers(model_ids)],
+        }
 
 
 class EvidenceUploadForm(OneTimeSubmissionMixin, forms.Form):
@@ -110,7 +140,12 @@ class ExpertInviteForm(OneTimeSubmissionMixin, forms.Form):
         label="Technical expert",
         queryset=policies.experts(),
     )
-    expires_on = forms.DateField(label="Access ends at the end of", widget=DATE)
+    expires_on = GovukDateField(
+        label="Access ends at the end of",
+        subject="The date access ends",
+        widget=DATE,
+        validators=[within_years],
+    )
     documents = ObjectsField(
         label="Named-recipient documents to share",
         required=False,
@@ -236,27 +271,128 @@ class DecisionIssueForm(forms.Form):
 class CharacteristicsUploadForm(OneTimeSubmissionMixin, forms.Form):
     device_type = forms.ChoiceField(label="Device type", choices=DeviceType.choices)
     version_label = forms.CharField(label="Version", max_length=50)
-    effective_date = forms.DateField(label="Effective from", widget=DATE)
+    effective_date = GovukDateField(
+        label="Effective from",
+        subject="The date it takes effect",
+        widget=DATE,
+        validators=[within_years],
+    )
     ncsc_reference = forms.CharField(label="NCSC publication reference", max_length=100)
     file = DocumentField(label="Document")
 
 
 class MilestoneForm(forms.Form):
-    description = forms.CharField(label="Milestone", max_length=500)
-    target_date = forms.DateField(label="Target date", widget=DATE)
-    devices_covered = forms.IntegerField(label="Devices covered", min_value=0)
+    description = forms.CharField(
+        label="Milestone",
+        max_length=500,
+        error_messages={"required": "Describe the milestone"},
+    )
+    target_date = GovukDateField(label="Target date", widget=DATE, validators=[within_years])
+    devices_covered = forms.IntegerField(
+        label="Devices covered",
+        min_value=0,
+        max_value=2**63 - 1,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "spellcheck": "false"}),
+        error_messages={
+            "required": "Enter how many devices the milestone covers",
+            "invalid": "Enter the number of devices as a whole number, like 1200",
+            "min_value": "The number of devices cannot be negative",
+            "max_value": "Enter a smaller number of devices",
+        },
+    )
+
+
+MAX_MILESTONES = 50
+
+
+class BaseMilestoneFormSet(forms.BaseFormSet):
+    """The rows the supplier adds and removes; a revision starts from the previous version's.
+    Every row is new (none is a stored row left unchanged), so a blank row is left out wherever
+    it is. At least one milestone, at most MAX_MILESTONES rows."""
+
+    default_error_messages = {
+        "too_few_forms": "Enter at least one milestone",
+        "too_many_forms": "A plan can have at most %(num)d milestones",
+    }
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "empty_permitted": True}
+
+    def initial_form_count(self):
+        return 0
+
+    def total_form_count(self):
+        if self.is_bound:
+            return super().total_form_count()
+        return min(max(len(self.initial or ()), self.min_num) + self.extra, self.max_num)
+
+    def typed_rows(self) -> list[dict]:
+        """The posted rows as typed, unchecked: shown again when a row is added or removed."""
+        return [{name: form[name].data for name in form.fields} for form in self.forms]
 
 
 MilestoneFormSet = forms.formset_factory(
-    MilestoneForm, extra=3, min_num=1, validate_min=True, max_num=50
+    MilestoneForm,
+    formset=BaseMilestoneFormSet,
+    extra=0,
+    min_num=1,
+    validate_min=True,
+    max_num=MAX_MILESTONES,
+    validate_max=True,
+    absolute_max=MAX_MILESTONES,
 )
 
 
 class PlanSubmitForm(OneTimeSubmissionMixin, forms.Form):
+    """The plan and its document. A file that passed its checks on a POST with other errors is
+    kept (portal.documents.pending_upload_keep): the next POST carries its token, not the file."""
+
     summary = forms.CharField(
-        label="Summary of the plan", max_length=20000, widget=forms.Textarea(attrs={"rows": 4})
+        label="Summary of the plan",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Enter a summary of the plan"},
     )
-    file = DocumentField(label="Plan document", help_text="PDF, DOCX, XLSX, CSV, PNG or text")
+    file = DocumentField(
+        label="Plan document", required=False, help_text="PDF, DOCX, XLSX, CSV, PNG or text"
+    )
+    kept_file = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, requirement, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.scope = user, f"plan-requirement:{requirement.pk}"
+        self.chosen_file = None  # a kept PendingUpload, shown as "File chosen"
+
+    def clean(self):
+        data = super().clean()
+        upload, token = data.get("file"), data.get("kept_file")
+        kept = None
+        if token:
+            try:
+                kept = pending_upload_get(token, user=self.user, scope=self.scope)
+            except forms.ValidationError as exc:
+                if not upload and "file" not in self.errors:
+                    self.add_error("file", exc)
+        if upload:
+            if kept:  # replaced by the file chosen now
+                pending_upload_discard(kept)
+            data["document"] = upload
+        elif kept:
+            self.chosen_file = data["document"] = kept
+        elif "file" not in self.errors:
+            self.add_error("file", "Choose the plan document")
+        return data
+
+    def keep_chosen_file(self):
+        """After a POST that saved nothing: keep the file chosen now if it passed its checks, so
+        the next POST need not send it again."""
+        upload = getattr(self, "cleaned_data", {}).get("file")
+        if upload:
+            self.chosen_file = pending_upload_keep(upload, user=self.user, scope=self.scope)
+        elif self.chosen_file and not self.chosen_file.available:
+            self.chosen_file = None  # used already (a replay), or by a submission that failed
+            if "file" not in self.errors:
+                self.add_error("file", forms.ValidationError(PENDING_GONE, code="pending_gone"))
 
 
 class PlanReviewForm(forms.Form):
@@ -274,10 +410,12 @@ class PlanReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Required when the plan is not approved; the supplier sees them.",
     )
-    expires_on = forms.DateField(
+    expires_on = GovukDateField(
         label="Approval expires on (optional)",
+        subject="The date the approval expires",
         required=False,
         widget=DATE,
+        validators=[within_years],
         help_text="If the approval runs until a date: unless the plan is completed by then, "
         "the supplier must submit a new one.",
     )
@@ -292,7 +430,7 @@ class PlanReviewForm(forms.Form):
 
 
 class PolicyUploadForm(OneTimeSubmissionMixin, forms.Form):
-    review_date = forms.DateField(label="Next review date", widget=DATE)
+    review_date = GovukDateField(label="Next review date", widget=DATE, validators=[within_years])
     file = DocumentField(label="Policy document")
 
 
@@ -366,7 +504,9 @@ class InformationRequestForm(forms.Form):
         max_length=20000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
-    due_date = forms.DateField(label="Due by", widget=DATE)
+    due_date = GovukDateField(
+        label="Due by", subject="The due date", widget=DATE, validators=[within_years]
+    )
 
 
 class InformationResponseForm(forms.Form):
@@ -381,7 +521,12 @@ class DeterminationForm(forms.Form):
     reasons = forms.CharField(
         label="Reasons", max_length=50000, widget=forms.Textarea(attrs={"rows": 5})
     )
-    effective_date = forms.DateField(label="Effective from", widget=DATE)
+    effective_date = GovukDateField(
+        label="Effective from",
+        subject="The date it takes effect",
+        widget=DATE,
+        validators=[within_years],
+    )
 
     def __init__(self, *args, **kwargs):
         from .models import Referral
@@ -436,4 +581,23 @@ class RecommendationForm(OneTimeSubmissionMixin, forms.Form):
     )
     reasons = forms.CharField(
         label="Reasons", max_length=20000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+
+
+class CaseFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        help_text="Case reference, certificate number, manufacturer or model ID",
+    )
+    state = forms.ChoiceField(
+        label="State", required=False, choices=[("", "Any state"), *Case.State.choices]
+    )
+    device_type = forms.ChoiceField(
+        label="Device type", required=False, choices=[("", "Any device type"), *DeviceType.choices]
+    )
+    # Offered only to those who see severity (an SSC-only detail): see CaseListView.
+    severity = forms.ChoiceField(
+        label="Severity", required=False, choices=[("", "Any severity"), *Case.Severity.choices]
     )

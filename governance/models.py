@@ -26,7 +26,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
         VOTING = "voting", "Voting"
         DECIDED = "decided", "Decided"
         REMEDIATION = "remediation", "Remediation"
-        SUSPENSION = "suspension", "Suspension"
+        # The value stays: the SEC removes the device model from the CPL; its devices are suspended.
+        SUSPENSION = "suspension", "Removed from the CPL (devices suspended)"
         CLOSED = "closed", "Closed"
 
     class Event(models.TextChoices):
@@ -645,6 +646,65 @@ class PlanReview(models.Model):
 
     def __str__(self):
         return f"{self.reviewer} on {self.plan}: {self.get_decision_display()}"
+
+
+class PlanBallot(ConcurrentTransitionMixin, models.Model):
+    """Under PLAN_APPROVAL_RULE "ballot": the SSC's sealed ballot on one plan version. The
+    votes are the version's PlanReview rows; the electorate is frozen when it opens."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        TIED = "tied", "Tied: awaiting the chair's decision"
+        CLOSED = "closed", "Closed"
+        FAILED = "failed", "Failed: no quorum"
+        SUPERSEDED = "superseded", "Superseded: the supplier submitted a newer version"
+
+    plan = models.OneToOneField(RemedialPlan, on_delete=models.PROTECT, related_name="ballot")
+    electorate = models.JSONField(default=list)  # [{"id", "username", "name"}], as for Ballot
+    state = FSMField(
+        max_length=16, choices=State.choices, default=State.OPEN, protected=True, db_index=True
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closes_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    result = models.CharField(max_length=16, choices=PlanReview.Decision.choices, blank=True)
+    tallies = models.JSONField(default=dict, blank=True)
+    eligible_count = models.PositiveSmallIntegerField(default=0)
+    quorum_required = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self):
+        return f"Ballot on {self.plan}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+    @transition(field=state, source=State.OPEN, target=State.CLOSED)
+    def close(self, result: str):
+        self.result = result
+
+    @transition(field=state, source=State.OPEN, target=State.TIED)
+    def tie(self):
+        pass
+
+    @transition(field=state, source=State.TIED, target=State.CLOSED)
+    def decide_tie(self, result: str):
+        self.result = result
+
+    @transition(field=state, source=State.OPEN, target=State.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=state, source=State.FAILED, target=State.OPEN)
+    def reopen(self):
+        pass
+
+    @transition(field=state, source=[State.OPEN, State.TIED, State.FAILED], target=State.SUPERSEDED)
+    def supersede(self):
+        pass
 
 
 class PlanMilestone(models.Model):

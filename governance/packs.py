@@ -1,7 +1,7 @@
-"""Referral packs: an immutable set of files (PDF summary, documents, audit.json) listed with
-their SHA-256 in manifest.json, streamed as one ZIP with the manifest's Ed25519 signature
-(manifest.json.sig, raw 64 bytes, by the key published at /signing-key/), and verifiable
-offline (verify_pack)."""
+"""Referral packs: an immutable set of files (PDF summary, documents, audit.json, and
+SHA256SUMS for `sha256sum -c`) listed with their SHA-256 in manifest.json, streamed as one ZIP
+with the manifest's Ed25519 signature (manifest.json.sig, raw 64 bytes, by the key published at
+/signing-key/), and verifiable offline (verify_pack, or sha256sum and openssl)."""
 
 import hashlib
 import json
@@ -14,18 +14,20 @@ from xml.sax.saxutils import escape  # nosec B406  # escapes text for reportlab;
 
 from django.conf import settings
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
 
 from portal import signing
 from portal.audit import audit_checkpoint_on_commit
-from portal.models import AuditEvent
+from portal.models import AuditEvent, absolute_url
 
 from .models import Referral, ReferralPack, RepresentationDocument
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
+CHECKSUMS = "SHA256SUMS"
 MANIFEST_MAX_BYTES = 16 * 1024 * 1024  # far more than any pack's manifest: a bomb is refused
 # A damaged, encrypted or oddly compressed member: a problem to report, not a traceback.
 _UNREADABLE = (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError)
@@ -63,40 +65,247 @@ def _requirements(referral: Referral):
     return requirements
 
 
-def _case_events(referral: Referral) -> list[dict]:
-    """The audit events of the case and of what the pack holds, in chain order. Evidence the
-    secretariat did not disclose stays out: not even its title, hash or access list."""
+# --- audit.json: the events about what the pack discloses, in words ----------------------------
+
+# The case's own events that concern its decision; comments, expert invitations and drafts of the
+# summary for Parties stay with the SSC.
+_CASE_DECISION_ACTIONS = frozenset(
+    {
+        "case.opened",
+        "case.acting_chair_designated",
+        "conflict.declared",
+        "decision.snapshot_recorded",
+        "decision.issued",
+        "decision.no_devices_confirmed",
+        "party_summary.approved",
+    }
+)
+# Keys whose values are identifiers of rows: each is named (or dropped) by `_AuditWords`.
+_ID_KEYS = frozenset({"device_models", "addressed_to", "disclosed", "notice", "comment"})
+_AUTOMATIC = "The portal (automatic)"
+
+
+def _vocabulary() -> dict[str, dict]:
+    """Each code an audit event may hold, by key, with its label."""
+    from cpl.models import DeviceModel
+
+    from . import ballots as ballot_rules
+    from .models import (
+        Ballot,
+        Case,
+        Decision,
+        EvidenceDocument,
+        PlanReview,
+        RemedialPlan,
+        Representation,
+        VoteChoice,
+        VoteEvent,
+    )
+
+    classification = {
+        **dict(EvidenceDocument.Classification.choices),
+        **dict(Representation.Classification.choices),
+    }
+    decisions = {**dict(Decision.choices), **dict(PlanReview.Decision.choices)}
+    outcomes = {
+        **dict(Decision.choices),
+        **dict(Referral.Outcome.choices),
+        ballot_rules.TIE: "Tie: awaiting the chair's casting vote",
+        ballot_rules.NO_MAJORITY: "No majority",
+        ballot_rules.NO_QUORUM: "No quorum",
+    }
+    vocabulary = {
+        "classification": classification,
+        "rule": {**classification, "named": "Named recipient"},
+        "decision": decisions,
+        "result": decisions,
+        "choice": {**decisions, **dict(VoteChoice.choices)},
+        "outcome": outcomes,
+        "kind": {**dict(Referral.Kind.choices), **dict(VoteEvent.Kind.choices)},
+        "majority": dict(Ballot.Majority.choices),
+        "event": dict(Case.Event.choices),
+        "severity": dict(Case.Severity.choices),
+        "basis": dict(DeviceModel.RemovalBasis.choices),
+        "review": dict(RemedialPlan.Review.choices),
+        "why": {"conflict": "The reviewer declared a conflict of interest"},
+    }
+    vocabulary["recommendation"] = dict(Decision.choices)
+    return vocabulary
+
+
+def _person(user) -> str:
+    """Full name and organisation: the Authority reads people, never accounts."""
+    if user is None:
+        return _AUTOMATIC
+    name = user.get_full_name() or "A user with no name recorded"
+    return f"{name} ({user.organisation})" if user.organisation_id else name
+
+
+def _words(key: str) -> str:
+    text = key.replace("_", " ").replace("sha256", "SHA-256").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _action_words(action: str, transitions=frozenset()) -> str:
+    """`referral.pack_built` → "Referral pack built"; a state change → "Case: start assessment"."""
+    subject, _, verb = action.partition(".")
+    if verb in transitions:
+        return _words(f"{subject}: {verb}")
+    return _words(f"{subject} {verb}")
+
+
+class _AuditWords:
+    """Renders audit events for the Authority: codes as labels, people as names and
+    organisations, rows by what they are; identifiers of rows it cannot name are dropped."""
+
+    def __init__(self, referral: Referral, events: list[AuditEvent]):
+        from cpl.models import DeviceModel
+        from portal.models import Organisation, User
+
+        self.vocabulary = _vocabulary()
+        self.disclosed = {d.pk: d.title for d in referral.disclosed_documents.all()}
+        leaves: set[str] = set()
+        ids: dict[str, set[int]] = {"device_models": set(), "addressed_to": set()}
+        for event in events:
+            for side in (event.before, event.after):
+                self._collect(side, leaves, ids)
+        self.people = {
+            u.username: _person(u)
+            for u in User.objects.filter(username__in=leaves).select_related("organisation")
+        }
+        self.named = {
+            "device_models": {
+                m.pk: str(m)
+                for m in DeviceModel.objects.filter(pk__in=ids["device_models"]).select_related(
+                    "manufacturer"
+                )
+            },
+            "addressed_to": {
+                o.pk: o.name for o in Organisation.objects.filter(pk__in=ids["addressed_to"])
+            },
+            "disclosed": self.disclosed,
+        }
+        self.states: dict[str, tuple[dict, frozenset]] = {}
+        for event in events:
+            if event.object_type not in self.states:
+                self.states[event.object_type] = self._states(event.object_type)
+
+    def _collect(self, value, leaves: set, ids: dict, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._collect(v, leaves, ids, k)
+        elif isinstance(value, list):
+            for v in value:
+                self._collect(v, leaves, ids, key)
+        elif isinstance(value, str):
+            leaves.add(value)
+        elif isinstance(value, int) and key in ids:
+            ids[key].add(value)
+
+    @staticmethod
+    def _states(object_type: str) -> tuple[dict, frozenset]:
+        """The labels of the object's states, and the names of its state changes."""
+        from django.apps import apps
+        from django_fsm import FSMFieldMixin
+
+        try:
+            model = apps.get_model(object_type)
+        except (LookupError, ValueError):
+            return {}, frozenset()
+        field = next((f for f in model._meta.fields if f.name in ("state", "status")), None)
+        if field is None:
+            return {}, frozenset()
+        moves = field.get_all_transitions(model) if isinstance(field, FSMFieldMixin) else ()
+        return dict(field.choices or ()), frozenset(t.name for t in moves)
+
+    def value(self, key: str, value, object_type: str = ""):
+        if key in _ID_KEYS:
+            names = self.named.get(key, {})
+            if isinstance(value, list):
+                return [names[v] for v in value if v in names]
+            return names.get(value)  # None: not named, so left out
+        if isinstance(value, dict):
+            labels = self.vocabulary["choice"] if key in ("tallies", "counts") else {}
+            return {
+                labels.get(k, _words(k)): self.value(k, v, object_type)
+                for k, v in value.items()
+                if not (k in _ID_KEYS and self.value(k, v, object_type) in (None, []))
+            }
+        if isinstance(value, list):
+            return [self.value(key, v, object_type) for v in value]
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if not isinstance(value, str):
+            return value
+        if value in self.people:
+            return self.people[value]
+        if key in ("state", "status", "to_status", "from_status"):
+            return self.states.get(object_type, ({}, None))[0].get(value, value)
+        if key == "consequence_of":
+            return _action_words(value)
+        return self.vocabulary.get(key, {}).get(value, value)
+
+    def details(self, event: AuditEvent) -> dict:
+        before, after = event.before or {}, event.after or {}
+        details = {}
+        for key in [*before, *(k for k in after if k not in before)]:
+            if key in _ID_KEYS and self.value(key, after.get(key, before.get(key))) in (None, []):
+                continue
+            if key in before and key in after:
+                was = self.value(key, before[key], event.object_type)
+                now = self.value(key, after[key], event.object_type)
+                details[_words(key)] = {"Before": was, "After": now}
+            else:
+                side = before if key in before else after
+                details[_words(key)] = self.value(key, side[key], event.object_type)
+        return details
+
+    def event(self, event: AuditEvent) -> dict:
+        return {
+            "seq": event.seq,
+            "at": event.occurred_at.isoformat(),
+            "by": _person(event.actor) if event.actor_id else _AUTOMATIC,
+            "action": _action_words(event.action, self.states[event.object_type][1]),
+            "about": event.object_repr,
+            "details": self.details(event),
+            "hash": event.hash,
+        }
+
+
+def _disclosed_events(referral: Referral) -> list[dict]:
+    """The audit events about what the pack discloses, in chain order: this referral, its
+    case's decision (the ballot that made it and its effect on the CPL), the plans the pack
+    holds, and the evidence the secretariat chose to disclose with its grants. Evidence it did
+    not disclose stays out: not its title, its hash, nor who may read it."""
     case = referral.case
-    objects = {("governance.case", case.pk)}
-    objects |= {("governance.ballot", pk) for pk in case.ballots.values_list("pk", flat=True)}
-    objects |= {
+    record = getattr(case, "decision_record", None)
+    whole = {("governance.referral", referral.pk)}
+    whole |= {
         ("governance.evidencedocument", pk)
         for pk in referral.disclosed_documents.values_list("pk", flat=True)
     }
-    objects |= {
+    whole |= {
         ("governance.planrequirement", pk)
         for pk in _requirements(referral).values_list("pk", flat=True)
     }
-    objects |= {("governance.referral", pk) for pk in case.referrals.values_list("pk", flat=True)}
-    objects |= {("cpl.devicemodel", pk) for pk in case.device_models.values_list("pk", flat=True)}
-    query = Q()
-    for object_type, pk in objects:
+    if record is not None:
+        whole.add(("governance.ballot", record.ballot_id))
+    query = Q(object_type="governance.case", object_id=str(case.pk))
+    query &= Q(action__in=_CASE_DECISION_ACTIONS) | Q(action__startswith="case.")
+    query &= ~Q(action="case.commented")
+    for object_type, pk in whole:
         query |= Q(object_type=object_type, object_id=str(pk))
-    return [
-        {
-            "seq": e.seq,
-            "at": e.occurred_at.isoformat(),
-            "actor": e.actor_label,
-            "action": e.action,
-            "object": e.object_repr,
-            "object_type": e.object_type,
-            "before": e.before,
-            "after": e.after,
-            "prev_hash": e.prev_hash,
-            "hash": e.hash,
-        }
-        for e in AuditEvent.objects.filter(query).order_by("seq")
+    models = [str(pk) for pk in case.device_models.values_list("pk", flat=True)]
+    query |= Q(object_type="cpl.devicemodel", object_id__in=models)
+    events = [
+        e
+        for e in AuditEvent.objects.filter(query).select_related("actor__organisation")
+        # A device model's events: only the decision's effect on it (and the determination's).
+        if e.object_type != "cpl.devicemodel" or (e.after or {}).get("reference") == case.reference
     ]
+    events.sort(key=lambda e: e.seq)
+    words = _AuditWords(referral, events)
+    return [words.event(e) for e in events]
 
 
 def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
@@ -153,10 +362,7 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
             para("Ballot", "Heading3"),
             *_ballot_story(record, para),
             para("Conflict declarations", "Heading3"),
-            para(
-                "; ".join(f"{c['member']} (recused): {c['reason']}" for c in record.conflicts)
-                or "No member declared a conflict."
-            ),
+            para(_conflicts_text(record.conflicts)),
         ]
     story += _representations_story(case, para)
     requirements = case.plan_requirements.select_related("supplier")
@@ -188,12 +394,8 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
     story += [para("Files in this pack", "Heading2")]
     story += [para(f"{f['path']} — {f['size']} bytes — SHA-256 {f['sha256']}") for f in files]
     story.append(Spacer(1, 6 * mm))
-    story.append(
-        para(
-            f"Built {timezone.now():%d %B %Y %H:%M %Z}. manifest.json lists every "
-            "file with its SHA-256; `manage.py verify_pack` re-checks a download."
-        )
-    )
+    story += _verification_story(para)
+    story.append(para(f"Built {timezone.now():%d %B %Y %H:%M %Z}."))
     out = io.BytesIO()
     SimpleDocTemplate(
         out, pagesize=A4, title=header, author="SSC portal", topMargin=22 * mm, bottomMargin=18 * mm
@@ -201,30 +403,87 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
     return out.getvalue()
 
 
+def _verification_story(para) -> list:
+    """How the Authority checks the pack with the tools any machine has."""
+    key_page = absolute_url(reverse("signing-key"))
+    return [
+        para("Checking this pack", "Heading2"),
+        para(
+            f"Every file arrived intact: extract the ZIP, and in its folder run "
+            f"sha256sum -c {CHECKSUMS} (on macOS: shasum -a 256 -c {CHECKSUMS}). Each file "
+            "must be reported OK; a file reported FAILED or missing was altered or lost."
+        ),
+        para(
+            f"The pack is the one the portal sent: {MANIFEST} lists every file with its "
+            f"SHA-256 ({CHECKSUMS} among them), and its SHA-256 is stated in the Authority's "
+            f"notice (sha256sum {MANIFEST} shows it). {SIGNATURE} is the Ed25519 signature of "
+            f"{MANIFEST} by the portal's key, published at {key_page}: with that key saved as "
+            f"portal-signing-key.pem, openssl pkeyutl -verify -pubin -inkey "
+            f"portal-signing-key.pem -rawin -in {MANIFEST} -sigfile {SIGNATURE} answers "
+            "Signature Verified Successfully."
+        ),
+    ]
+
+
+def _conflicts_text(conflicts) -> str:
+    people = people_by_username(c["member"] for c in conflicts)
+    return (
+        "; ".join(
+            f"{people.get(c['member'], 'A member')} (recused): {c['reason']}" for c in conflicts
+        )
+        or "No member declared a conflict."
+    )
+
+
+def people_by_username(usernames) -> dict[str, str]:
+    """Records that keep usernames (votes, conflicts), read by name and organisation."""
+    from portal.models import User
+
+    found = User.objects.filter(username__in=set(usernames)).select_related("organisation")
+    return {u.username: _person(u) for u in found}
+
+
 def _ballot_story(record, para) -> list:
-    """From the decision snapshot frozen at the close (older records: their vote list)."""
+    """From the decision snapshot frozen at the close (older records: their vote list), in
+    labels and names."""
+    words = _vocabulary()
+    choice, kind, majority = words["choice"], words["kind"], words["majority"]
+
+    def counts(tallies) -> str:
+        return ", ".join(f"{choice.get(k, k)}: {v}" for k, v in tallies.items())
+
     snapshot = record.snapshot
     if not snapshot:
+        people = people_by_username(v["member"] for v in record.votes)
         return [
-            para(", ".join(f"{k}: {v}" for k, v in record.tallies.items())),
-            para("; ".join(f"{v['member']}: {v['choice']}" for v in record.votes)),
+            para(counts(record.tallies)),
+            para(
+                "; ".join(
+                    f"{people.get(v['member'], 'A member')}: {choice.get(v['choice'], v['choice'])}"
+                    for v in record.votes
+                )
+            ),
         ]
     electorate, tallies = snapshot["electorate"], snapshot["tallies"]
+    people = people_by_username(v["member"] for v in snapshot["votes"])
     story = [
         para(
             f"Electorate frozen at opening: {len(electorate['members'])} members; "
             f"{electorate['eligible']} eligible at close, quorum {electorate['quorum_required']}; "
-            f"{tallies['majority']} majority."
+            f"{majority.get(tallies['majority'], tallies['majority'])}."
         ),
-        para(", ".join(f"{k}: {v}" for k, v in tallies["counts"].items())),
+        para(counts(tallies["counts"])),
     ]
     for vote in snapshot["votes"]:
         history = "; ".join(
-            f"{e['at'][:19]} {e['kind']} {e['choice']}"
+            f"{e['at'][:16].replace('T', ' ')} {kind.get(e['kind'], e['kind']).lower()}: "
+            f"{choice.get(e['choice'], e['choice'])}"
             + (f" (reason: {e['reason']})" if e["reason"] else "")
             for e in vote["history"]
         )
-        story.append(para(f"{vote['member']}: {vote['choice'] or 'no vote'}. History: {history}"))
+        member = people.get(vote["member"]) or vote.get("name") or "A member"
+        final = choice.get(vote["choice"], vote["choice"]) if vote["choice"] else "no vote"
+        story.append(para(f"{member}: {final}. History: {history or 'none'}"))
     story.append(
         para(f"Decision snapshot SHA-256: {record.snapshot_sha256} (decision_snapshot.json).")
     )
@@ -259,10 +518,10 @@ def _representations_story(case, para) -> list:
     story = [para("Recommendations made before the ballot", "Heading2")]
     story += [
         para(
-            f"{r.author.get_full_name() or r.author.username} ({r.recorded_at:%d %B %Y}): "
+            f"{_person(r.author)} ({r.recorded_at:%d %B %Y}): "
             f"{r.get_recommendation_display()}. {r.reasons}"
         )
-        for r in case.recommendations.select_related("author")
+        for r in case.recommendations.select_related("author__organisation")
     ] or [para("None recorded.")]
     story.append(para("Stakeholder representations", "Heading2"))
     found = list(case.representations.select_related("organisation").prefetch_related("documents"))
@@ -328,9 +587,13 @@ def pack_build(*, actor, referral: Referral) -> ReferralPack:
     snapshot = decision_snapshot_for_pack(referral)
     if snapshot is not None:
         add("decision_snapshot.json", "packs", _write_private("packs", snapshot))
-    audit = json.dumps(_case_events(referral), indent=1, ensure_ascii=False).encode()
+    audit = json.dumps(_disclosed_events(referral), indent=1, ensure_ascii=False).encode()
     add("audit.json", "packs", _write_private("packs", audit))
     add("summary.pdf", "packs", _write_private("packs", _summary_pdf(referral, version, files)))
+    # Last: it lists every file before it, for `sha256sum -c` on any machine (two spaces,
+    # relative paths). The manifest lists it in turn, so the signature covers it too.
+    sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in files).encode()
+    add(CHECKSUMS, "packs", _write_private("packs", sums))
     pack = ReferralPack(referral=referral, version=version, built_by=actor, files=files)
     pack.manifest_sha256 = hashlib.sha256(manifest_bytes(pack)).hexdigest()
     pack.save()

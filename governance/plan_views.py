@@ -3,19 +3,27 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
+from portal.confirm import confirmation_page
 from portal.documents import attachment_response
 from portal.models import Organisation
 from portal.permissions import PolicyRequiredMixin
 from portal.policies import ActionNotNow
 
 from . import plans, policies, selectors
-from .forms import MilestoneFormSet, PlanReviewForm, PlanSubmitForm, PolicyUploadForm
+from .forms import (
+    MAX_MILESTONES,
+    MilestoneFormSet,
+    PlanReviewForm,
+    PlanSubmitForm,
+    PolicyUploadForm,
+)
 from .models import PlanRequirement, RemedialPlan, SupplierPolicy
 
 
@@ -46,40 +54,95 @@ class PlanDetailView(RequirementMixin, TemplateView):
     def get_context_data(self, **kwargs):
         user, requirement = self.request.user, self.requirement
         actions = policies.plan_requirements.actions(user, requirement)
-        plans = list(requirement.plans.all())
+        versions = list(requirement.plans.all())
         context = {
             "requirement": requirement,
-            "plans": plans,
+            "plans": versions,
             "actions": actions,
             "may_see_case": policies.cases.can(user, "view", requirement.case),
             # Who reviewed and how: the SSC's record; the supplier reads the outcome.
             "shows_reviewers": user.is_ssc,
             "approval_rule": policies.approval_rule_label(),
+            "sealed_ballot": plans.sealed_ballot_view(user, requirement),
         }
-        if "submit" in actions:
-            context.setdefault("submit_form", PlanSubmitForm())
-            context.setdefault("milestones", MilestoneFormSet(prefix="milestones"))
-        if "review" in actions and plans:
-            context.setdefault("review_form", PlanReviewForm(initial={"version": plans[0].version}))
+        if "submit" in actions and "submit_form" not in kwargs:
+            # A revision starts from the latest version: its summary and milestones, not its file.
+            latest = versions[0] if versions else None
+            context["submit_form"] = PlanSubmitForm(
+                initial={"summary": latest.summary} if latest else None,
+                user=user,
+                requirement=requirement,
+            )
+            context["milestones"] = MilestoneFormSet(
+                prefix="milestones",
+                initial=[
+                    {
+                        "description": m.description,
+                        "target_date": m.target_date,
+                        "devices_covered": m.devices_covered,
+                    }
+                    for m in latest.milestones.all()
+                ][:MAX_MILESTONES]
+                if latest
+                else None,
+            )
+        if "review" in actions and versions:
+            context.setdefault(
+                "review_form", PlanReviewForm(initial={"version": versions[0].version})
+            )
         context.update(kwargs)
         return super().get_context_data(**context)
 
     def post(self, request, pk):
         action = request.POST.get("action")
-        if action not in {"submit", "review", "complete"}:
+        if action not in {"submit", "review", "complete", "close_ballot", "open_ballot"}:
             raise Http404
         policies.plan_requirements.require(request.user, action, self.requirement)
         if action == "submit":
             return self._submit(request)
         if action == "review":
             return self._review(request)
+        if action == "close_ballot":
+            ballot = plans.sealed_ballot_view(request.user, self.requirement)
+            ask = confirmation_page(
+                request,
+                caption=f"{self.requirement.supplier}, case {self.requirement.case.reference}",
+                title="Close the ballot on the plan now?",
+                details=[
+                    ("Voted", ", ".join(ballot["voted"]) or "Nobody"),
+                    ("Not voted yet", ", ".join(ballot["waiting"]) or "Nobody"),
+                ]
+                if ballot
+                else None,
+                warning="The votes are counted now: members who have not voted lose their vote.",
+                button="Close the ballot and count the votes",
+                cancel_url=reverse("governance:plan", args=[pk]),
+            )
+            if ask:
+                return ask
+            plans.plan_ballot_close(actor=request.user, requirement=self.requirement)
+            messages.success(request, plans.ballot_outcome_message(self.requirement))
+            return redirect("governance:plan", pk=pk)
+        if action == "open_ballot":
+            ballot = plans.plan_ballot_open(actor=request.user, requirement=self.requirement)
+            messages.success(
+                request,
+                "The ballot is open until "
+                f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}; the voting members "
+                "were notified.",
+            )
+            return redirect("governance:plan", pk=pk)
         plans.plan_complete(actor=request.user, requirement=self.requirement)
         messages.success(request, "The plan is recorded as completed.")
         return redirect("governance:plan", pk=pk)
 
     def _submit(self, request):
-        form = PlanSubmitForm(request.POST, request.FILES)
+        form = PlanSubmitForm(
+            request.POST, request.FILES, user=request.user, requirement=self.requirement
+        )
         milestones = MilestoneFormSet(request.POST, prefix="milestones")
+        if "add_milestone" in request.POST or "remove_milestone" in request.POST:
+            return self._change_milestones(request, form, milestones)
         if form.is_valid() and milestones.is_valid():
             rows = [m for m in milestones.cleaned_data if m]
             try:
@@ -88,20 +151,54 @@ class PlanDetailView(RequirementMixin, TemplateView):
                         actor=request.user,
                         requirement=self.requirement,
                         summary=form.cleaned_data["summary"],
-                        upload=form.cleaned_data["file"],
+                        upload=form.cleaned_data["document"],
                         milestones=rows,
                     )
                     submission.result_url = reverse("governance:plan", args=[self.requirement.pk])
             except ValidationError as exc:
-                form.add_error(None, " ".join(exc.messages))
+                # The kept file used already (a replayed form): the file field says so.
+                gone = getattr(exc, "code", None) == "pending_gone"
+                form.add_error("file" if gone else None, " ".join(exc.messages))
             else:
                 messages.success(
                     request, f"Version {plan.version} of your plan is submitted for review."
                 )
                 return redirect("governance:plan", pk=self.requirement.pk)
+        form.keep_chosen_file()
         return self.render_to_response(
             self.get_context_data(submit_form=form, milestones=milestones), status=400
         )
+
+    def _change_milestones(self, request, form, milestones):
+        """The "Add another milestone" and "Remove" buttons: the form again with a row more or
+        less and everything typed kept, nothing submitted. Without JavaScript the whole page;
+        with htmx only the milestones."""
+        rows = milestones.typed_rows()
+        focus, note = None, ""
+        if "add_milestone" in request.POST:
+            if len(rows) < MAX_MILESTONES:
+                rows.append({})
+                focus = len(rows) - 1
+            else:
+                note = f"A plan can have at most {MAX_MILESTONES} milestones."
+        else:
+            index = request.POST.get("remove_milestone", "")
+            if index.isdigit() and int(index) < len(rows) and len(rows) > 1:
+                del rows[int(index)]
+                focus = max(int(index) - 1, 0)
+        changed = MilestoneFormSet(prefix="milestones", initial=rows or None)
+        if focus is not None:
+            changed.forms[focus].fields["description"].widget.attrs["autofocus"] = True
+        context = {"milestones": changed, "milestones_note": note, "requirement": self.requirement}
+        if request.headers.get("HX-Request"):
+            return render(request, "governance/_milestones.html", context)
+        # The page again: what was typed, and a file chosen now kept; errors wait for "Submit".
+        form.is_valid()
+        form.keep_chosen_file()
+        for name in list(form.errors):
+            if name != "file" or not request.FILES.get("file"):
+                del form.errors[name]
+        return self.render_to_response(self.get_context_data(submit_form=form, **context))
 
     def _review(self, request):
         form = PlanReviewForm(request.POST)
@@ -125,13 +222,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
             except ValidationError as exc:
                 form.add_error(None, " ".join(exc.messages))
             else:
-                requirement = PlanRequirement.objects.get(pk=self.requirement.pk)
-                messages.success(
-                    request,
-                    "Your review is recorded and the supplier notified."
-                    if requirement.state not in policies.REVIEWABLE
-                    else "Your review is recorded. The SSC's decision needs another review.",
-                )
+                messages.success(request, plans.review_recorded_message(self.requirement))
                 return redirect("governance:plan", pk=self.requirement.pk)
         return self.render_to_response(self.get_context_data(review_form=form), status=400)
 

@@ -19,10 +19,12 @@ from portal.policies import ActionNotNow
 from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
+from . import ballots as ballot_rules
 from . import policies
 from .clause63 import case_close_on_completion, plan_obligation_body
 from .models import (
     Case,
+    PlanBallot,
     PlanMilestone,
     PlanRequirement,
     PlanReview,
@@ -109,6 +111,10 @@ def plan_submit(
             submitted_by=actor,
         )
         PlanMilestone.objects.bulk_create([PlanMilestone(plan=plan, **m) for m in milestones])
+        ballot = None
+        if settings.PLAN_APPROVAL_RULE == "ballot":
+            _ballot_supersede(actor=actor, requirement=requirement, newer=plan)
+            ballot = _ballot_open(actor=actor, requirement=requirement, plan=plan)
         audit_record(
             actor=actor,
             action="plan.submitted",
@@ -129,12 +135,21 @@ def plan_submit(
             about=requirement,
             link=_plan_path(requirement),
             action_link=_plan_path(requirement),
-            action_label="Review the plan",
+            action_label="Vote on the plan" if ballot else "Review the plan",
             subject=f"Remedial plan v{version} to review: {requirement.case.reference}",
             body=f"{requirement.supplier} submitted version {version} of its CPA "
-            f"Certificate Remedial Plan for case {requirement.case.reference}.",
+            f"Certificate Remedial Plan for case {requirement.case.reference}."
+            + (_ballot_invitation(ballot) if ballot else ""),
         )
     return plan
+
+
+def _ballot_invitation(ballot: PlanBallot) -> str:
+    return (
+        f" The SSC decides on it by ballot, open until "
+        f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}. Votes are sealed until it "
+        f"closes."
+    )
 
 
 def plan_review(
@@ -160,7 +175,7 @@ def plan_review(
         requirement = (
             PlanRequirement.objects.select_for_update()
             .select_related("case", "supplier")
-            .prefetch_related("plans__reviews", "case__conflicts__member")
+            .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
             .get(pk=requirement.pk)
         )
         plan = max(requirement.plans.all(), key=lambda p: p.version, default=None)
@@ -183,33 +198,50 @@ def plan_review(
             deciding=deciding,
         )
         # Read the version's reviews again, with this one.
-        plan = RemedialPlan.objects.prefetch_related("reviews__reviewer").get(pk=plan.pk)
+        plan = (
+            RemedialPlan.objects.select_related("ballot")
+            .prefetch_related("reviews__reviewer")
+            .get(pk=plan.pk)
+        )
         standing = policies.plan_standing(plan)
-        outcome = standing.outcome
-        audit_record(
-            actor=actor,
-            action="plan.reviewed",
-            obj=requirement,
-            after={
+        sealed = standing.ballot is not None and standing.ballot.is_open
+        if sealed:
+            # A ballot vote is sealed until the count: the audit says who voted, not how.
+            after: dict = {"version": plan.version, "vote": "cast", "rule": "ballot"}
+        else:
+            after = {
                 "version": plan.version,
                 "review": decision,
                 "comments": comments,
                 "expires_on": expires_on,
                 "deciding": deciding,
                 "rule": settings.PLAN_APPROVAL_RULE,
-                "outcome": outcome or ("disagreement" if standing.disagreement else "pending"),
-            },
-        )
-        if outcome is None:
-            if standing.disagreement:
-                _ask_the_chair(actor=actor, requirement=requirement, plan=plan)
-            return plan
-        _decide(actor=actor, requirement=requirement, plan=plan, standing=standing)
+                "outcome": standing.outcome
+                or ("disagreement" if standing.disagreement else "pending"),
+            }
+        audit_record(actor=actor, action="plan.reviewed", obj=requirement, after=after)
+        if sealed:
+            if _all_voted(standing):  # the count notifies the chair of a tie or no quorum
+                standing = _ballot_count(actor=actor, requirement=requirement, plan=plan)
+        elif deciding and standing.ballot is not None:
+            run_transition(
+                actor=actor,
+                obj=standing.ballot,
+                name="decide_tie",
+                consequence_of="plan.review",
+                result=standing.outcome,
+            )
+        elif standing.disagreement:
+            _ask_the_chair(actor=actor, requirement=requirement, plan=plan)
+        if standing.outcome is not None:
+            _decide(actor=actor, requirement=requirement, plan=standing.plan, standing=standing)
     return plan
 
 
 def _ask_the_chair(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -> None:
     fresh = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
+    tied = settings.PLAN_APPROVAL_RULE == "ballot"
+    what = "The SSC's ballot tied" if tied else "Two SSC reviewers disagree"
     notice_send(
         actor=actor,
         kind=Notice.Kind.PLAN_REVIEW,
@@ -218,11 +250,222 @@ def _ask_the_chair(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -
         link=_plan_path(requirement),
         action_link=_plan_path(requirement),
         action_label="Decide on the plan",
-        subject=f"Reviewers disagree on a remedial plan: {requirement.case.reference}",
-        body=f"Two SSC reviewers disagree on version {plan.version} of the CPA Certificate "
-        f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference}. "
-        f"As the case's chair, you decide.",
+        subject=f"{'Ballot tied' if tied else 'Reviewers disagree'} on a remedial plan: "
+        f"{requirement.case.reference}",
+        body=f"{what} on version {plan.version} of the CPA Certificate Remedial Plan of "
+        f"{requirement.supplier} for case {requirement.case.reference}. As the case's chair, "
+        f"you decide.",
     )
+
+
+# --- PLAN_APPROVAL_RULE "ballot" ---------------------------------------------------------------
+
+
+def _ballot_open(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -> PlanBallot:
+    """The version's ballot, on the electorate frozen now (as for a case ballot)."""
+    electorate = ballot_rules.electorate_freeze(requirement.case)
+    closes_on = add_working_days(timezone.localdate(), settings.PLAN_BALLOT_WORKING_DAYS)
+    closes_at = timezone.make_aware(
+        datetime.datetime.combine(closes_on, timezone.localtime().time())
+    )
+    ballot, _ = PlanBallot.objects.update_or_create(
+        plan=plan,
+        defaults={
+            "electorate": electorate,
+            "closes_at": closes_at,
+            "eligible_count": len(electorate),
+            "quorum_required": ballot_rules.quorum_for(len(electorate)),
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="plan_ballot.opened",
+        obj=requirement,
+        after={
+            "version": plan.version,
+            "closes_at": closes_at,
+            "electorate": [e["username"] for e in electorate],
+            "quorum_required": ballot.quorum_required,
+        },
+    )
+    return ballot
+
+
+def _ballot_supersede(*, actor, requirement: PlanRequirement, newer: RemedialPlan) -> None:
+    """A newer version voids the earlier version's undecided ballot."""
+    for ballot in PlanBallot.objects.filter(
+        plan__requirement=requirement,
+        state__in=[PlanBallot.State.OPEN, PlanBallot.State.TIED, PlanBallot.State.FAILED],
+    ).exclude(plan=newer):
+        run_transition(
+            actor=actor,
+            obj=ballot,
+            name="supersede",
+            consequence_of="plan.submit",
+            audit_extra={"version": newer.version},
+        )
+
+
+def _all_voted(standing) -> bool:
+    voted = {r.reviewer_id for r in standing.counted}
+    return _eligible(standing.ballot, standing.plan.requirement.case) <= voted
+
+
+def _eligible(ballot: PlanBallot, case: Case) -> set[int]:
+    return {e["id"] for e in ballot.electorate} - policies.recused_from_voting(case)
+
+
+def _ballot_count(*, actor, requirement: PlanRequirement, plan: RemedialPlan):
+    """Count the version's ballot (every elector voted, the chair closed it, or its time ran
+    out): a majority of the votes cast decides once quorum is met; a tie goes to the chair; no
+    quorum fails it (the chair may open it again). Returns the standing after the count."""
+    ballot = PlanBallot.objects.select_for_update().get(plan=plan)
+    case = Case.objects.prefetch_related("conflicts").get(pk=requirement.case_id)
+    eligible = _eligible(ballot, case)
+    votes = [
+        r
+        for r in plan.reviews.all()
+        if r.withdrawn_at is None and not r.deciding and r.reviewer_id in eligible
+    ]
+    approve = sum(r.decision == PlanReview.Decision.APPROVE for r in votes)
+    tallies = {
+        PlanReview.Decision.APPROVE: approve,
+        PlanReview.Decision.NOT_APPROVE: len(votes) - approve,
+    }
+    quorum = ballot_rules.quorum_for(len(eligible))
+    ballot.tallies, ballot.eligible_count, ballot.quorum_required = tallies, len(eligible), quorum
+    ballot.closed_at, ballot.closed_by = timezone.now(), actor
+    closing = {"actor": actor, "obj": ballot, "consequence_of": "plan_ballot.count"}
+    if len(votes) < quorum:
+        run_transition(**closing, name="fail")
+    elif 2 * approve == len(votes):
+        run_transition(**closing, name="tie")
+    else:
+        result = (
+            PlanReview.Decision.APPROVE
+            if 2 * approve > len(votes)
+            else PlanReview.Decision.NOT_APPROVE
+        )
+        run_transition(**closing, name="close", result=result)
+    audit_record(
+        actor=actor,
+        action="plan_ballot.tallied",
+        obj=requirement,
+        after={
+            "version": plan.version,
+            "tallies": tallies,
+            "eligible": len(eligible),
+            "quorum_required": quorum,
+            "state": ballot.state,
+            "result": ballot.result,
+            # Unsealed now: every vote, into the hash chain.
+            "votes": [
+                {"member": str(r.reviewer), "vote": r.decision, "comments": r.comments}
+                for r in votes
+            ],
+        },
+    )
+    plan = (
+        RemedialPlan.objects.select_related("ballot", "requirement__case")
+        .prefetch_related("reviews__reviewer")
+        .get(pk=plan.pk)
+    )
+    standing = policies.plan_standing(plan)
+    if ballot.state == PlanBallot.State.TIED:
+        _ask_the_chair(actor=actor, requirement=requirement, plan=plan)
+    elif ballot.state == PlanBallot.State.FAILED:
+        _ballot_failed_notice(actor=actor, requirement=requirement, plan=plan, ballot=ballot)
+    return standing
+
+
+def _ballot_failed_notice(*, actor, requirement, plan, ballot) -> None:
+    fresh = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
+    cast = sum(ballot.tallies.values())
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.PLAN_REVIEW,
+        users=policies.plan_requirements.users_with("open_ballot", fresh, policies.ssc_users()),
+        about=requirement,
+        link=_plan_path(requirement),
+        action_link=_plan_path(requirement),
+        action_label="Open the ballot again",
+        subject=f"No quorum on a remedial plan ballot: {requirement.case.reference}",
+        body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial Plan "
+        f"of {requirement.supplier} (case {requirement.case.reference}) closed with {cast} "
+        f"vote{'s' if cast != 1 else ''}; {ballot.quorum_required} were needed. As the case's "
+        f"chair, open it again.",
+    )
+
+
+def plan_ballot_close(*, actor, requirement: PlanRequirement) -> PlanRequirement:
+    """The chair counts the ballot now, or the beat task at its closing time (actor None)."""
+    with transaction.atomic():
+        requirement = (
+            PlanRequirement.objects.select_for_update()
+            .select_related("case", "supplier")
+            .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
+            .get(pk=requirement.pk)
+        )
+        policies.plan_requirements.require(actor, "close_ballot", requirement)
+        plan = max(requirement.plans.all(), key=lambda p: p.version)
+        ballot = getattr(plan, "ballot", None)
+        if ballot is None or not ballot.is_open:
+            raise ActionNotNow("No ballot is open on this plan.")
+        plan = RemedialPlan.objects.prefetch_related("reviews__reviewer").get(pk=plan.pk)
+        standing = _ballot_count(actor=actor, requirement=requirement, plan=plan)
+        if standing.outcome is not None:
+            _decide(actor=actor, requirement=requirement, plan=standing.plan, standing=standing)
+    return requirement
+
+
+def plan_ballot_open(*, actor, requirement: PlanRequirement) -> PlanBallot:
+    """The chair opens the latest version's ballot again after it failed for want of quorum
+    (or opens one when the rule became "ballot" after the version arrived). Votes already
+    cast stay cast; the electorate is frozen afresh."""
+    with transaction.atomic():
+        requirement = (
+            PlanRequirement.objects.select_for_update()
+            .select_related("case", "supplier")
+            .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
+            .get(pk=requirement.pk)
+        )
+        policies.plan_requirements.require(actor, "open_ballot", requirement)
+        plan = max(requirement.plans.all(), key=lambda p: p.version)
+        previous = getattr(plan, "ballot", None)
+        if previous is not None:
+            run_transition(
+                actor=actor, obj=previous, name="reopen", consequence_of="plan.open_ballot"
+            )
+        ballot = _ballot_open(actor=actor, requirement=requirement, plan=plan)
+        requirement = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
+        notice_send(
+            actor=actor,
+            kind=Notice.Kind.PLAN_REVIEW,
+            users=policies.plan_requirements.reviewers(requirement),
+            about=requirement,
+            link=_plan_path(requirement),
+            action_link=_plan_path(requirement),
+            action_label="Vote on the plan",
+            subject=f"Remedial plan v{plan.version} ballot open: {requirement.case.reference}",
+            body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial "
+            f"Plan of {requirement.supplier} for case {requirement.case.reference} is open."
+            + _ballot_invitation(ballot),
+        )
+    return ballot
+
+
+def plan_ballots_close_due(*, now=None) -> int:
+    """The beat task: ballots whose time has run out are counted."""
+    now = now or timezone.now()
+    counted = 0
+    due = PlanBallot.objects.filter(state=PlanBallot.State.OPEN, closes_at__lte=now)
+    for requirement_id in due.values_list("plan__requirement_id", flat=True):
+        try:
+            plan_ballot_close(actor=None, requirement=PlanRequirement(pk=requirement_id))
+            counted += 1
+        except ActionNotNow:
+            pass  # counted meanwhile, or superseded
+    return counted
 
 
 def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing) -> None:
@@ -466,3 +709,69 @@ def policy_upload(*, actor, review_date: datetime.date, upload) -> SupplierPolic
             after={"review_date": review_date, "sha256": stored.sha256},
         )
     return policy
+
+
+def sealed_ballot_view(user, requirement: PlanRequirement) -> dict | None:
+    """For the SSC on the plan page while the latest version's ballot is open: who has voted
+    and who has not, and the reader's own vote; nobody's choice but their own."""
+    standing = policies.review_standing(requirement)
+    ballot = standing.ballot
+    if not user.is_ssc or ballot is None or not ballot.is_open:
+        return None
+    voted = {r.reviewer_id for r in standing.counted}
+    eligible = _eligible(ballot, requirement.case)
+    electors = [e for e in ballot.electorate if e["id"] in eligible]
+    return {
+        "ballot": ballot,
+        "voted": [e["name"] for e in electors if e["id"] in voted],
+        "waiting": [e["name"] for e in electors if e["id"] not in voted],
+        "own": next((r for r in standing.counted if r.reviewer_id == user.pk), None),
+    }
+
+
+def _fresh_standing(requirement: PlanRequirement):
+    requirement = PlanRequirement.objects.prefetch_related("plans__reviews", "plans__ballot").get(
+        pk=requirement.pk
+    )
+    return requirement, policies.review_standing(requirement)
+
+
+def review_recorded_message(requirement: PlanRequirement) -> str:
+    """What the reviewer's review did, and what happens next."""
+    requirement, standing = _fresh_standing(requirement)
+    ballot = standing.ballot
+    if requirement.state not in policies.REVIEWABLE:
+        return "Your review is recorded: the SSC has decided and the supplier is notified."
+    if ballot is not None and settings.PLAN_APPROVAL_RULE == "ballot":
+        if ballot.state == PlanBallot.State.TIED:
+            return (
+                "Your vote is recorded. Every member has voted and the ballot tied: the "
+                "case's chair decides."
+            )
+        return (
+            "Your vote is recorded and sealed until the ballot closes at "
+            f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}."
+        )
+    if standing.disagreement:
+        return "Your review is recorded. The reviewers disagree: the case's chair decides."
+    return "Your review is recorded. The SSC's decision needs another review."
+
+
+def ballot_outcome_message(requirement: PlanRequirement) -> str:
+    requirement, standing = _fresh_standing(requirement)
+    ballot = standing.ballot
+    if ballot is None:
+        return "No ballot is open on this plan."
+    cast = sum(ballot.tallies.values())
+    if ballot.state == PlanBallot.State.CLOSED:
+        outcome = "approved" if ballot.result == PlanReview.Decision.APPROVE else "did not approve"
+        return (
+            f"The ballot is closed: the SSC {outcome} version {standing.plan.version} "
+            f"({cast} votes cast). The supplier is notified."
+        )
+    if ballot.state == PlanBallot.State.TIED:
+        return "The ballot tied: as the case's chair, decide on the plan below."
+    return (
+        f"The ballot failed for want of quorum: {cast} vote{'s' if cast != 1 else ''}, "
+        f"{ballot.quorum_required} needed. Open it again when the members can vote."
+    )

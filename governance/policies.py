@@ -22,14 +22,22 @@ from .models import (
     ConflictDeclaration,
     EvidenceDocument,
     ExpertInvitation,
+    PlanBallot,
     PlanRequirement,
     PlanReview,
     Referral,
+    ReferralDocument,
     RemedialPlan,
+    Representation,
     SecurityCharacteristics,
     SupplierPolicy,
 )
 
+NO_APPROVED_SUMMARY = (
+    "The case's summary for Parties is not approved: the decision notice carries it. The "
+    "secretariat writes it and the case's chair approves it on the case page; then issue the "
+    "decision."
+)
 CONFLICTED = "You declared a conflict of interest on this case: you are recused."
 UNDECIDED_STATES = (Case.State.OPENED, Case.State.ASSESSMENT, Case.State.VOTING)
 BALLOT_UNDECIDED = (Ballot.State.OPEN, Ballot.State.AWAITING_CASTING_VOTE)
@@ -46,6 +54,19 @@ def declaration_for(user, case: Case) -> ConflictDeclaration | None:
 def is_conflicted(user, case: Case) -> bool:
     declaration = declaration_for(user, case)
     return declaration is not None and declaration.has_conflict
+
+
+def why_conflict_stands(user, case: Case) -> Refusal:
+    """A declared conflict cannot be withdrawn while a ballot on the case is undecided: the
+    member was recused from its frozen electorate and their vote, if any, removed."""
+    declaration = declaration_for(user, case)
+    if (
+        declaration is not None
+        and declaration.has_conflict
+        and any(b.state in BALLOT_UNDECIDED for b in case.ballots.all())
+    ):
+        return NotNow("Your conflict of interest stands: a ballot has opened on this case.")
+    return None
 
 
 def active_invitation(user, case: Case) -> ExpertInvitation | None:
@@ -194,6 +215,34 @@ def _ssc(user) -> Refusal:
     return None if user.is_ssc else "Only the SSC may do this."
 
 
+# Need to know, shared by evidence and representations (their `ssc-only` and `parties` values).
+SSC_ONLY = EvidenceDocument.Classification.SSC_ONLY
+PARTIES = EvidenceDocument.Classification.PARTIES
+
+
+def why_not_classified(user, case: Case, classification: str) -> Refusal:
+    """`ssc-only`: non-conflicted SSC users; `parties`: the SSC, the Parties and the experts
+    who may see the case (the case's own check comes first)."""
+    if classification == SSC_ONLY and (not user.is_ssc or is_conflicted(user, case)):
+        return "This is for non-conflicted SSC users only."
+    if classification == PARTIES and not (
+        user.is_ssc or user.has_role(Role.SUPPLIER, Role.OTHER_PARTY, Role.EXPERT)
+    ):
+        return "This is for the SSC, the Parties and the invited experts."
+    return None
+
+
+def classified_for(user, case_ref: str = "case") -> Q:
+    """`why_not_classified` as a filter, on rows whose case is already visible to the user."""
+    rule = Q(pk__in=[])
+    if user.is_ssc:
+        # Q & Exists is a Q at run time; the stubs say Combinable.
+        rule |= Q(classification=SSC_ONLY) & _not_conflicted(user, case_ref)  # type: ignore[assignment]
+    if user.is_ssc or user.has_role(Role.SUPPLIER, Role.OTHER_PARTY, Role.EXPERT):
+        rule |= Q(classification=PARTIES)
+    return rule
+
+
 def _secretariat(user) -> Refusal:
     return None if user.has_role(Role.SECRETARIAT) else "Only the SSC Secretariat may do this."
 
@@ -273,7 +322,13 @@ class CasePolicy(Policy):
         cases = Case.objects.order_by("opened_at", "pk")
         if states:
             cases = cases.filter(state__in=states)
-        if action in ("open_ballot", "issue_decision"):
+        if action == "approve_party_summary":
+            cases = cases.exclude(Q(party_summary="") | Q(state=Case.State.CLOSED)).filter(
+                party_summary_approved_at__isnull=True
+            )
+        if action == "view_deliberation":
+            return cases.filter(_not_conflicted(user)) if _ssc(user) is None else cases.none()
+        if action in ("open_ballot", "issue_decision", "approve_party_summary"):
             cases = cases.filter(_may_chair(user), _not_conflicted(user))
         elif action == "designate_acting_chair":
             if _secretariat(user):
@@ -344,14 +399,9 @@ class CasePolicy(Policy):
             return None
         if case.state == Case.State.CLOSED:
             return NotNow("The case is closed.")
-        declaration = declaration_for(user, case)
-        if (
-            declaration is not None
-            and declaration.has_conflict
-            and any(b.state in BALLOT_UNDECIDED for b in case.ballots.all())
-        ):
-            return NotNow("Your conflict of interest stands: a ballot has opened on this case.")
-        # A conflict declared after voting in the open ballot removes the vote (services).
+        # A conflict declared after voting in the open ballot removes the vote (services). A
+        # member may always see and update their own declaration; withdrawing a conflict
+        # during a ballot is refused by `why_conflict_stands`.
         return None
 
     def check_designate_acting_chair(self, user, case) -> Refusal:
@@ -398,11 +448,15 @@ class CasePolicy(Policy):
         )
 
     def check_issue_decision(self, user, case) -> Refusal:
-        """The case's chair, once the ballot has decided."""
+        """The case's chair, once the ballot has decided and the chair has approved the case's
+        summary for Parties (the decision notice carries it)."""
         return _then(
             why_not_chair(user, case),
-            case.state == Case.State.DECIDED
-            or NotNow("There is no decision waiting to be issued."),
+            _now(
+                case.state == Case.State.DECIDED
+                or NotNow("There is no decision waiting to be issued."),
+                case.party_summary_approved_at is not None or NotNow(NO_APPROVED_SUMMARY),
+            ),
         )
 
     def check_refer(self, user, case) -> Refusal:
@@ -502,17 +556,7 @@ class EvidencePolicy(Policy):
     def visible(self, user) -> QuerySet:
         if not user.is_authenticated:
             return EvidenceDocument.objects.none()
-        C = EvidenceDocument.Classification
-        rule = Q(classification=C.NAMED)
-        if user.is_ssc:
-            conflicted = ConflictDeclaration.objects.filter(
-                case=OuterRef("case"), member=user, has_conflict=True
-            )
-            # Q & Exists is a Q at run time; the stubs say Combinable.
-            rule |= Q(classification=C.SSC_ONLY) & ~Exists(conflicted)  # type: ignore[assignment]
-            rule |= Q(classification=C.PARTIES)
-        elif user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
-            rule |= Q(classification=C.PARTIES, case__addressed_to=user.organisation_id)
+        rule = Q(classification=EvidenceDocument.Classification.NAMED) | classified_for(user)
         granted = get_objects_for_user(
             user,
             "governance.view_evidencedocument",
@@ -522,19 +566,13 @@ class EvidencePolicy(Policy):
         return granted.filter(rule).distinct()
 
     def check_view(self, user, document) -> Refusal:
-        """Users the classification admits (`ssc-only`: non-conflicted SSC; `parties`: SSC and
-        addressed Parties; `named-recipients`: named users) who hold the grant and may see the
-        case."""
-        case, C = document.case, EvidenceDocument.Classification
-        refusal = cases.check_view(user, case)
+        """Users the classification admits (why_not_classified; `named-recipients`: named
+        users) who hold the grant (kept to the rule's viewers) and may see the case."""
+        refusal = cases.check_view(user, document.case) or why_not_classified(
+            user, document.case, document.classification
+        )
         if refusal:
             return refusal
-        if document.classification == C.SSC_ONLY and (not user.is_ssc or is_conflicted(user, case)):
-            return "This document is for non-conflicted SSC users only."
-        if document.classification == C.PARTIES and not (
-            user.is_ssc or user.has_role(Role.SUPPLIER, Role.OTHER_PARTY)
-        ):
-            return "This document is for the SSC and the Parties."
         if not user.has_perm("governance.view_evidencedocument", document):
             return "You have not been granted this document."
         return None
@@ -563,6 +601,45 @@ class EvidencePolicy(Policy):
         if refusal is None and document.classification != EvidenceDocument.Classification.NAMED:
             return "Only named-recipient documents are granted to individuals."
         return refusal
+
+
+# --- representations ---------------------------------------------------------------------------
+
+
+class RepresentationPolicy(Policy):
+    """A Party's views on a case, read on the case page: need to know, as evidence is."""
+
+    model = Representation
+
+    def prepare(self, queryset):
+        return queryset.select_related("case", "organisation").prefetch_related(
+            "case__conflicts__member", "case__experts", "case__addressed_to"
+        )
+
+    def visible(self, user) -> QuerySet:
+        found = Representation.objects.filter(case__in=cases.visible(user).values("pk"))
+        if not user.is_authenticated:
+            return found.none()
+        rule = classified_for(user)
+        if user.has_role(Role.SUPPLIER, Role.OTHER_PARTY) and user.organisation_id:
+            rule |= Q(organisation_id=user.organisation_id)
+        return found.filter(rule)
+
+    def check_view(self, user, representation) -> Refusal:
+        """Whoever may see the case and whom the classification admits (why_not_classified:
+        `ssc-only` non-conflicted SSC users, `parties` also the addressed Parties and invited
+        experts); always the Party that made it."""
+        case = representation.case
+        refusal = cases.check_view(user, case)
+        if refusal:
+            return refusal
+        if (
+            user.has_role(Role.SUPPLIER, Role.OTHER_PARTY)
+            and user.organisation_id
+            and representation.organisation_id == user.organisation_id
+        ):
+            return None
+        return why_not_classified(user, case, representation.classification)
 
 
 # --- ballots -----------------------------------------------------------------------------------
@@ -644,8 +721,7 @@ class BallotPolicy(Policy):
 
 PlanState = PlanRequirement.State
 REVIEWABLE = (PlanState.SUBMITTED, PlanState.RESUBMITTED)
-# PLAN_APPROVAL_RULE values built so far ("ballot" is not: it is refused, never faked).
-APPROVAL_RULES = ("one", "two")
+APPROVAL_RULES = ("one", "two", "ballot")
 
 
 @dataclass(frozen=True)
@@ -653,18 +729,27 @@ class ReviewStanding:
     """Where the SSC's review of a requirement's latest plan version stands."""
 
     plan: RemedialPlan | None
-    counted: list[PlanReview] = field(default_factory=list)  # ordinary reviews that count
-    deciding: PlanReview | None = None  # the chair's decision on a disagreement
+    counted: list[PlanReview] = field(default_factory=list)  # ordinary reviews (or votes)
+    deciding: PlanReview | None = None  # the chair's decision on a disagreement or a tie
+    ballot: PlanBallot | None = None  # under the "ballot" rule, the version's ballot
 
     @property
     def disagreement(self) -> bool:
-        return self.deciding is None and len({r.decision for r in self.counted}) > 1
+        """Two reviewers disagree, or the ballot tied: the chair decides."""
+        if self.deciding is not None:
+            return False
+        if settings.PLAN_APPROVAL_RULE == "ballot":
+            return self.ballot is not None and self.ballot.state == PlanBallot.State.TIED
+        return len({r.decision for r in self.counted}) > 1
 
     @property
     def outcome(self) -> str | None:
         """The SSC's decision, once the rule has one: "approve" or "not_approve"."""
         if self.deciding is not None:
             return self.deciding.decision
+        if settings.PLAN_APPROVAL_RULE == "ballot":
+            closed = self.ballot is not None and self.ballot.state == PlanBallot.State.CLOSED
+            return self.ballot.result if closed else None  # type: ignore[union-attr]
         if not self.counted:
             return None
         if settings.PLAN_APPROVAL_RULE == "one":
@@ -677,6 +762,9 @@ def approval_rule_label() -> str:
     return {
         "one": "one SSC reviewer decides",
         "two": "two SSC reviewers must agree; if they disagree, the case's chair decides",
+        "ballot": "a sealed ballot of the SSC voting members without a conflict, open "
+        f"{settings.PLAN_BALLOT_WORKING_DAYS} Working Days; a majority of the votes cast decides "
+        "once quorum is met, and the case's chair decides a tie",
     }.get(settings.PLAN_APPROVAL_RULE, f"{settings.PLAN_APPROVAL_RULE} (not available)")
 
 
@@ -693,17 +781,20 @@ def plan_standing(plan) -> ReviewStanding:
         plan,
         [r for r in live if not r.deciding],
         next((r for r in live if r.deciding), None),
+        getattr(plan, "ballot", None),  # None when the version has no ballot
     )
 
 
 class PlanRequirementPolicy(Policy):
     model = PlanRequirement
-    ACTIONS = ("view", "submit", "review", "complete", "refer")
-    SYSTEM_ACTIONS = frozenset({"mark_overdue", "lapse", "approve_by_determination"})
+    ACTIONS = ("view", "submit", "review", "close_ballot", "open_ballot", "complete", "refer")
+    SYSTEM_ACTIONS = frozenset(
+        {"mark_overdue", "lapse", "approve_by_determination", "close_ballot", "open_ballot"}
+    )
 
     def prepare(self, queryset):
         return queryset.select_related("case", "supplier").prefetch_related(
-            "case__conflicts__member", "plans__reviews", "referrals"
+            "case__conflicts__member", "plans__reviews", "plans__ballot", "referrals"
         )
 
     def candidates(self, user, action):
@@ -739,7 +830,9 @@ class PlanRequirementPolicy(Policy):
     def reviewers(self, requirement) -> list:
         """The users who may review this plan now: whom a submission (or a disagreement) is
         notified to."""
-        prefetch_related_objects([requirement], "plans__reviews", "case__conflicts__member")
+        prefetch_related_objects(
+            [requirement], "plans__reviews", "plans__ballot", "case__conflicts__member"
+        )
         return self.users_with("review", requirement, ssc_users())
 
     def check_view(self, user, requirement) -> Refusal:
@@ -794,8 +887,10 @@ class PlanRequirementPolicy(Policy):
             return refusal
         rule = settings.PLAN_APPROVAL_RULE
         if rule not in APPROVAL_RULES:
-            return NotNow(f"PLAN_APPROVAL_RULE {rule!r} is not available: use one or two.")
+            return NotNow(f"PLAN_APPROVAL_RULE {rule!r} is unknown: use one, two or ballot.")
         standing = review_standing(requirement)
+        if rule == "ballot":
+            return self._why_not_vote(user, requirement, standing)
         if standing.disagreement:
             if any(r.reviewer_id == user.pk for r in standing.counted):
                 return NotNow(
@@ -811,6 +906,61 @@ class PlanRequirementPolicy(Policy):
                 f"You have reviewed version {version}: a second reviewer decides with you."
             )
         return None
+
+    def _why_not_vote(self, user, requirement, standing: ReviewStanding) -> Refusal:
+        """Under the "ballot" rule: a vote by the electorate frozen when the version's ballot
+        opened (conflicted members and the acting chair recused), once, while it is open; on a
+        tie, the case's chair decides."""
+        ballot, version = standing.ballot, standing.plan.version if standing.plan else ""
+        if standing.disagreement:
+            if why_not_chair(user, requirement.case) is None:
+                return None
+            return NotNow("The ballot is tied: the case's chair decides.")
+        if ballot is None or ballot.state != PlanBallot.State.OPEN:
+            return NotNow(f"No ballot is open on version {version}: the case's chair opens one.")
+        if ballot.closes_at <= timezone.now():
+            return NotNow("This ballot is closed.")
+        if all(e["id"] != user.pk for e in ballot.electorate):
+            return "You were not an SSC voting member when this ballot opened: no vote in it."
+        if requirement.case.acting_chair_id == user.pk:
+            return "You chair this case: you decide a tie."
+        if any(r.reviewer_id == user.pk for r in standing.counted):
+            return NotNow(f"You have voted on version {version}; a vote is final.")
+        return None
+
+    def check_close_ballot(self, user, requirement) -> Refusal:
+        """The case's chair, while the ballot on the latest version is open: the votes are
+        counted now."""
+        standing = review_standing(requirement)
+        return _then(
+            why_not_chair(user, requirement.case),
+            _now(
+                (standing.ballot is not None and standing.ballot.is_open)
+                or NotNow("No ballot is open on this plan."),
+                _in_remediation(requirement),
+            ),
+        )
+
+    def check_open_ballot(self, user, requirement) -> Refusal:
+        """The case's chair, under the "ballot" rule, when the latest version awaits review and
+        its ballot failed for want of quorum (or it has none: the rule changed meanwhile)."""
+        standing = review_standing(requirement)
+        ballot = standing.ballot
+        return _then(
+            why_not_chair(user, requirement.case),
+            _now(
+                settings.PLAN_APPROVAL_RULE == "ballot"
+                or NotNow("The SSC does not decide on plans by ballot."),
+                requirement.state in REVIEWABLE
+                or NotNow("There is no submitted plan waiting for review."),
+                (
+                    standing.plan is not None
+                    and (ballot is None or ballot.state == PlanBallot.State.FAILED)
+                )
+                or NotNow("A ballot on this version is already open or has decided."),
+                _in_remediation(requirement),
+            ),
+        )
 
     def check_complete(self, user, requirement) -> Refusal:
         """Non-conflicted SSC members and the chair, once the plan is approved, while the case
@@ -926,6 +1076,13 @@ class CharacteristicsPolicy(Policy):
 # --- referrals ---------------------------------------------------------------------------------
 
 RState = Referral.State
+# Before the Authority's determination: the referral is still before it, or waits for its pack.
+REFERRAL_UNDETERMINED = (
+    RState.LODGED,
+    RState.PACK_SENT,
+    RState.INFORMATION_REQUESTED,
+    RState.INFORMATION_PROVIDED,
+)
 
 
 class ReferralPolicy(Policy):
@@ -984,6 +1141,12 @@ class ReferralPolicy(Policy):
         if user.organisation_id:
             return found.filter(organisation_id=user.organisation_id)
         return found.none()
+
+    def follows_from_lodging(self, user) -> bool:
+        """The Authority follows every referral from the moment it is lodged, before the pack
+        (its dashboard lists them with the pack's deadline); the SSC and the Parties act on
+        theirs in other panels."""
+        return user.has_role(Role.AUTHORITY) and self.check_view(user, None) is None
 
     def check_view(self, user, referral) -> Refusal:
         """The SSC; the Authority from the moment it is lodged; the referring Party."""
@@ -1067,9 +1230,39 @@ class ReferralPolicy(Policy):
             or NotNow("Only a determined referral can be closed."),
         )
 
+    # --- what the referral page shows beside the referral ------------------------------------
+
+    def documents_for(self, user, referral) -> list:
+        """The referral's documents the user may open: the referring Party's grounds with the
+        referral; what the SSC gave the Authority on request with the SSC's deliberation (a
+        member conflicted on the case sees what the Party sees)."""
+        if not self.can(user, "view", referral):
+            return []
+        deliberation = self.can(user, "view_deliberation", referral)
+        grounds = ReferralDocument.Source.GROUNDS
+        return [d for d in referral.documents.all() if d.source == grounds or deliberation]
+
+    def refused_plan_for(self, user, referral) -> RemedialPlan | None:
+        """For a referred plan refusal, the version the SSC refused (the latest refused before
+        the referral), with its reasons: for whoever may see the plan (the supplier; the SSC,
+        not a member conflicted on the case) and the Authority it is referred to."""
+        requirement = referral.plan_requirement
+        if requirement is None or not self.can(user, "view", referral):
+            return None
+        if not (user.has_role(Role.AUTHORITY) or plan_requirements.can(user, "view", requirement)):
+            return None
+        refused = [
+            p
+            for p in requirement.plans.all()
+            if p.review == RemedialPlan.Review.NOT_APPROVED and p.reviewed_at is not None
+        ]
+        before = [p for p in refused if p.reviewed_at <= referral.lodged_at] or refused
+        return max(before, key=lambda p: p.reviewed_at, default=None)
+
 
 cases = register(CasePolicy())
 evidence = register(EvidencePolicy())
+representations = register(RepresentationPolicy())
 ballots = register(BallotPolicy())
 plan_requirements = register(PlanRequirementPolicy())
 remedial_plans = register(RemedialPlanPolicy())

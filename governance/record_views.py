@@ -10,7 +10,7 @@ from django.views import View
 from portal.audit import audit_record
 from portal.documents import attachment_response
 
-from . import record, representations
+from . import policies, record, representations
 from .forms import PartySummaryForm, RecommendationForm, RepresentationForm
 from .models import DecisionRecord, Recommendation, RepresentationDocument
 from .views import CaseFormView, CaseMixin, _form_errors
@@ -42,9 +42,10 @@ class RepresentationDownloadView(CaseMixin, View):
             .filter(pk=document_pk, representation__case=self.case)
             .first()
         )
-        if document is None or not representations.may_read(
-            request.user, document.representation, self.case
-        ):
+        if document is None:
+            raise Http404
+        document.representation.case = self.case  # prefetched: the policy reads no more
+        if not policies.representations.can(request.user, "view", document.representation):
             raise Http404
         with transaction.atomic():
             audit_record(

@@ -8,6 +8,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from portal.audit import audit_record
+from portal.documents import attachment_response
 from portal.permissions import PolicyRequiredMixin, PortalPermissionRequiredMixin
 
 from . import policies, referrals, selectors
@@ -19,7 +20,7 @@ from .forms import (
     SendPackForm,
 )
 from .models import Case, InformationRequest, Referral, ReferralPack
-from .packs import pack_zip
+from .packs import pack_zip, people_by_username
 
 
 class ReferralListView(PolicyRequiredMixin, ListView):
@@ -97,11 +98,15 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
         user, referral = self.request.user, self.referral
         actions = policies.referrals.actions(user, referral)
         case = referral.case
+        record = getattr(case, "decision_record", None)
         context = {
             "referral": referral,
             "case": case,
             "actions": actions,
-            "record": getattr(case, "decision_record", None),
+            "record": record,
+            "documents": policies.referrals.documents_for(user, referral),
+            **self._refused_plan(user, referral),
+            **(self._record_in_words(record) if "view_deliberation" in actions else {}),
             "pack_due_text": referrals.pack_due_text(referral) if referral.pack_due_date else "",
             "packs": list(referral.packs.all()),
             "open_request": next(
@@ -118,6 +123,36 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
             context.setdefault("response_form", InformationResponseForm())
         context.update(kwargs)
         return super().get_context_data(**context)
+
+    @staticmethod
+    def _refused_plan(user, referral) -> dict:
+        """The plan version refused and the SSC's reasons, with links as the plan policy
+        allows (the Authority reads the plan itself in the pack)."""
+        plan = policies.referrals.refused_plan_for(user, referral)
+        if plan is None:
+            return {}
+        return {
+            "refused_plan": plan,
+            "plan_page": policies.plan_requirements.can(user, "view", plan.requirement),
+            "plan_download": policies.remedial_plans.can(user, "view", plan),
+        }
+
+    @staticmethod
+    def _record_in_words(record) -> dict:
+        """The ballot's votes and the conflicts by people's names and choices' labels."""
+        if record is None:
+            return {}
+        people = people_by_username(
+            [v["member"] for v in record.votes] + [c["member"] for c in record.conflicts]
+        )
+        return {
+            "votes_named": [
+                (people.get(v["member"], "A member"), v["choice"]) for v in record.votes
+            ],
+            "conflicts_named": [
+                (people.get(c["member"], "A member"), c["reason"]) for c in record.conflicts
+            ],
+        }
 
     def post(self, request, pk):
         referral, data = self.referral, request.POST
@@ -196,3 +231,22 @@ class PackDownloadView(LoginRequiredMixin, View):
         )
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class ReferralDocumentDownloadView(LoginRequiredMixin, View):
+    """A document of the referral, for whoever the referral policy lets open it (404 to anyone
+    else: they are not told it exists)."""
+
+    def get(self, request, pk, document_pk):
+        referral = selectors.referral_for_page(request.user, pk)
+        documents = policies.referrals.documents_for(request.user, referral)
+        document = next((d for d in documents if d.pk == document_pk), None)
+        if document is None:
+            raise Http404
+        audit_record(
+            actor=request.user,
+            action="referral.document_downloaded",
+            obj=referral,
+            after={"document": document.original_name, "sha256": document.sha256},
+        )
+        return attachment_response(document, folder="referrals")

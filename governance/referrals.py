@@ -70,7 +70,8 @@ def _notify(
 def decision_address(case: Case) -> list[Organisation]:
     """SEC F2.7B: a decision is addressed to the DCC and to every supplier with devices of its
     models in the latest inventory (installing or not), beside the Parties the secretariat
-    added; any of them may refer it. Returns the Parties it adds."""
+    added; any of them may refer it, and make representations while the SSC assesses the case
+    (called when the assessment starts, and again on issue). Returns the Parties it adds."""
     affected = cpl_selectors.affected_suppliers(case.device_models.values("pk"))
     added = [
         *Organisation.objects.filter(party_type=Organisation.PartyType.DCC),
@@ -80,6 +81,40 @@ def decision_address(case: Case) -> list[Organisation]:
     added = [o for o in dict.fromkeys(added) if o.pk not in already]
     case.addressed_to.add(*added)
     return added
+
+
+def removal_referrals_pending(model: DeviceModel) -> list[str]:
+    """Referrals of an SSC decision that removed `model` which the Authority has not yet
+    determined: re-listing now would pre-empt its determination (the cpl relist page warns)."""
+    pending = (
+        Referral.objects.filter(kind=Kind.REMOVE, case__device_models=model)
+        .exclude(state__in=[Referral.State.DETERMINED, Referral.State.CLOSED])
+        .select_related("case", "organisation")
+        .order_by("lodged_at")
+    )
+    return [
+        f"Referral {r.reference} by {r.organisation} of the SSC's decision on case "
+        f"{r.case.reference} to remove this model is with the Authority "
+        f"({r.get_state_display().lower()}): its determination is final and binding."
+        for r in pending
+    ]
+
+
+def readable_references(user, references) -> set[str]:
+    """Of these case and referral references, those the user may see (the register shows only
+    those beside its removals)."""
+    references = set(references)
+    if not references:
+        return set()
+    return set(
+        policies.cases.visible(user)
+        .filter(reference__in=references)
+        .values_list("reference", flat=True)
+    ) | set(
+        policies.referrals.visible(user)
+        .filter(reference__in=references)
+        .values_list("reference", flat=True)
+    )
 
 
 def referral_window_text(start) -> str:

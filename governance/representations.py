@@ -6,9 +6,12 @@ import hashlib
 
 from django.db import transaction
 from django.db.models import Prefetch
+from django.urls import reverse
 
 from portal.audit import audit_record
 from portal.documents import stored_documents
+from portal.models import Notice
+from portal.notices import notice_send
 from portal.roles import Role
 
 from . import policies
@@ -64,7 +67,29 @@ def representation_submit(
                 "documents": [{"name": d.original_name, "sha256": d.sha256} for d in documents],
             },
         )
+        _notify_ssc(actor, case, representation)
     return representation
+
+
+def _notify_ssc(actor, case: Case, representation: Representation) -> None:
+    """The secretariat and the case's non-conflicted SSC members hear that views arrived; the
+    notice names who and how classified, never the text (it may be `ssc-only`)."""
+    path = reverse("governance:case", args=[case.pk]) + "#representations"
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.REPRESENTATION,
+        subject=f"{case.reference}: a representation from {representation.organisation}",
+        body=(
+            f"{representation.organisation} made a representation on case {case.reference} "
+            f"(who may read it: {representation.get_classification_display()}). The SSC "
+            "considers it before the ballot; it is read on the case page."
+        ),
+        users=policies.cases.users_with("view_deliberation", case, policies.ssc_users()),
+        about=case,
+        link=path,
+        action_link=path,
+        action_label="Read the representations",
+    )
 
 
 def recommendation_record(*, actor, case: Case, recommendation: str, reasons: str):
@@ -101,31 +126,18 @@ def recommendation_record(*, actor, case: Case, recommendation: str, reasons: st
 # --- reads -------------------------------------------------------------------------------------
 
 
-def may_read(user, representation: Representation, case: Case) -> bool:
-    """Need to know: the Party that made it; `ssc-only`: the SSC users who may see the case's
-    deliberation (never a conflicted member); `parties`: also the Parties the case is
-    addressed to. Experts and other Parties see none."""
-    if not policies.cases.can(user, "view", case):
-        return False
-    if user.organisation_id and representation.organisation_id == user.organisation_id:
-        return user.has_role(Role.SUPPLIER, Role.OTHER_PARTY)
-    if user.is_ssc:
-        if representation.classification == Representation.Classification.PARTIES:
-            return True
-        return policies.cases.can(user, "view_deliberation", case) and not policies.is_conflicted(
-            user, case
-        )
-    if representation.classification == Representation.Classification.PARTIES:
-        return user.has_role(Role.SUPPLIER, Role.OTHER_PARTY)
-    return False
-
-
 def representations_for(user, case: Case) -> list[Representation]:
-    """The case's representations this user may read, with their documents (two queries)."""
-    found = case.representations.select_related("organisation", "submitted_by").prefetch_related(
-        Prefetch("documents", queryset=RepresentationDocument.objects.order_by("id"))
+    """The case's representations this user may read (policies.representations), with their
+    documents (two queries)."""
+    found = (
+        policies.representations.visible(user)
+        .filter(case=case)
+        .select_related("organisation", "submitted_by")
+        .prefetch_related(
+            Prefetch("documents", queryset=RepresentationDocument.objects.order_by("id"))
+        )
     )
-    return [r for r in found if may_read(user, r, case)]
+    return list(found)
 
 
 def recommendations_for(user, case: Case) -> list[Recommendation]:

@@ -1,6 +1,6 @@
 """Reads of the case process, filtered through the policies (governance.policies)."""
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from cpl import selectors as cpl_selectors
 from cpl.models import InventoryCount
@@ -14,6 +14,7 @@ from .models import (
     EvidenceDocument,
     PlanRequirement,
     Referral,
+    ReferralPack,
     RemedialPlan,
     Vote,
 )
@@ -23,8 +24,30 @@ def case_list_for_user(user) -> QuerySet[Case]:
     return (
         policies.cases.visible(user)
         .select_related("certificate")
-        .prefetch_related("device_models__manufacturer")
+        # conflicts: whether the reader sees each case's severity (record.sees_ssc_details)
+        .prefetch_related("device_models__manufacturer", "conflicts")
     )
+
+
+def case_list_filtered(user, *, query="", state="", device_type="", severity="") -> QuerySet:
+    """The case list with its filters. Severity filters only the cases whose severity the user
+    may read: a Party never learns which cases are critical by filtering."""
+    cases = case_list_for_user(user)
+    if state:
+        cases = cases.filter(state=state)
+    if device_type:
+        cases = cases.filter(device_models__device_type=device_type)
+    if severity:
+        readable = policies.cases.candidates(user, "view_deliberation")
+        cases = cases.filter(severity=severity, pk__in=readable.values("pk"))
+    if query:
+        cases = cases.filter(
+            Q(reference__icontains=query)
+            | Q(certificate__number__icontains=query)
+            | Q(device_models__manufacturer__name__icontains=query)
+            | Q(device_models__model_id__icontains=query)
+        )
+    return cases.distinct() if device_type or query else cases
 
 
 def case_for_page(user, pk) -> Case:
@@ -33,7 +56,11 @@ def case_for_page(user, pk) -> Case:
         user,
         pk,
         Case.objects.select_related(
-            "certificate", "opened_by", "acting_chair", "decision_record"
+            "certificate",
+            "opened_by",
+            "acting_chair",
+            "decision_record",
+            "party_summary_approved_by",
         ).prefetch_related(
             "device_models__manufacturer",
             "addressed_to",
@@ -141,7 +168,30 @@ def plans_to_submit(user, limit: int | None = None) -> list[PlanRequirement]:
 
 
 def plans_to_review(user, limit: int | None = None) -> list[PlanRequirement]:
-    return policies.plan_requirements.with_action(user, "review", limit)
+    """Plans the user may review, but not those whose two reviewers disagree (plans_to_decide):
+    together, exactly the plans the user may review."""
+    return policies.plan_requirements.with_action(
+        user, "review", limit, where=lambda r: not policies.review_standing(r).disagreement
+    )
+
+
+def plans_to_decide(user, limit: int | None = None) -> list[PlanRequirement]:
+    """Plans whose two reviewers disagree, for the user the policy lets decide (the case's
+    chair, never one of the two)."""
+    return policies.plan_requirements.with_action(
+        user, "review", limit, where=lambda r: policies.review_standing(r).disagreement
+    )
+
+
+def plans_to_review_and_decide(user, limit: int) -> tuple[list, list]:
+    """(plans_to_review, plans_to_decide), at most `limit` each, from one read of the plans
+    the user may review (a dashboard shows both)."""
+    both = policies.plan_requirements.with_action(user, "review", 2 * limit)
+    disagreed = {r.pk for r in both if policies.review_standing(r).disagreement}
+    return (
+        [r for r in both if r.pk not in disagreed][:limit],
+        [r for r in both if r.pk in disagreed][:limit],
+    )
 
 
 def plans_to_complete(user, limit: int | None = None) -> list[PlanRequirement]:
@@ -169,7 +219,7 @@ def plan_requirement_for_page(user, pk) -> PlanRequirement:
             Prefetch(
                 "plans",
                 queryset=RemedialPlan.objects.select_related(
-                    "submitted_by", "reviewed_by"
+                    "submitted_by", "reviewed_by", "ballot"
                 ).prefetch_related("milestones", "reviews__reviewer"),
             )
         ),
@@ -190,6 +240,19 @@ def referral_for_page(user, pk) -> Referral:
             "packs",
             "case__device_models__manufacturer",
         ),
+    )
+
+
+def referrals_lodged(user) -> QuerySet[Referral]:
+    """The referrals the user may see that the Authority has not determined, oldest first,
+    each with `pack_sent_at` (None while the SSC has not sent the pack)."""
+    first_pack = ReferralPack.objects.filter(referral=OuterRef("pk")).order_by("version")
+    return (
+        policies.referrals.visible(user)
+        .filter(state__in=policies.REFERRAL_UNDETERMINED)
+        .select_related("case", "organisation")
+        .annotate(pack_sent_at=Subquery(first_pack.values("built_at")[:1]))
+        .order_by("lodged_at", "pk")
     )
 
 

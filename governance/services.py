@@ -13,12 +13,13 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
 
 from cpl.models import AssuranceCertificate, DeviceModel
-from cpl.policies import CERTIFICATES, CPA_CASE_EVENTS
+from cpl.policies import CERTIFICATES, CPA_CASE_EVENTS, cpa_route_refusal
 from cpl.services import device_model_remove
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.documents import stored_documents
 from portal.models import Notice, User
 from portal.notices import notice_send
+from portal.policies import ActionNotNow
 from portal.transitions import run_transition
 
 from . import ballots as ballot_rules
@@ -74,6 +75,8 @@ def case_open(
     covered = set(certificate.device_models.values_list("pk", flat=True))
     if not device_models or any(m.pk not in covered for m in device_models):
         raise ValidationError("Choose one or more device models that hold this certificate.")
+    if off_route := cpa_route_refusal(device_models):
+        raise ValidationError(off_route)
     _refuse_second_case(certificate, event, event_date)
     try:
         case = _case_create(
@@ -147,7 +150,17 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
     if name not in {"start_assessment", "close"}:
         raise ValueError(f"unknown case action {name!r}")
     with transaction.atomic():
-        run_transition(actor=actor, obj=case, name=name)
+        added = []
+        if name == "start_assessment":
+            # The Parties who may refer the decision (SEC F2.7B) may put their views before it:
+            # addressed now, as the decision will be (governance.referrals.decision_address).
+            from .referrals import decision_address
+
+            added = decision_address(case)
+        extra = {"addressed_to_added": sorted(o.name for o in added)} if added else None
+        run_transition(actor=actor, obj=case, name=name, audit_extra=extra)
+        if added:
+            evidence_sync_access(actor=actor, case=case)  # their `parties` evidence
     return case
 
 
@@ -225,6 +238,8 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
     if existing is not None and existing.has_conflict == has_conflict and existing.reason == reason:
         return existing, []
     withdrawing = existing is not None and existing.has_conflict and not has_conflict
+    if withdrawing and (refusal := policies.why_conflict_stands(actor, case)):
+        raise ActionNotNow(refusal)
     if existing is None:
         declaration = ConflictDeclaration.objects.create(
             case=case, member=actor, has_conflict=has_conflict, reason=reason
@@ -246,7 +261,10 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
     ]
     if has_conflict and case.state == Case.State.VOTING:
         # Declared after the ballot opened: no vote stands, eligibility and quorum recomputed.
-        entries += ballot_rules.recuse_from_open_ballot(case=case, member=actor)
+        recusal = ballot_rules.recuse_from_open_ballot(case=case, member=actor)
+        entries += recusal
+        # For the page that tells the member so.
+        declaration.vote_withdrawn = any(e.action == "vote.removed" for e in recusal)
     if has_conflict and actor in policies.conflicted_chairs(case):
         audit_record_many(actor=actor, entries=entries)
         entries = []
@@ -489,7 +507,8 @@ def ballot_open(
             # Conflicted members are recused: they are not asked to vote.
             users=User.objects.filter(pk__in=[e["id"] for e in electorate]),
             about=ballot,
-            link=ballot_path,
+            # The case page: a member recused later (a conflict declared) still opens it.
+            link=reverse("governance:case", args=[case.pk]),
             action_link=f"{ballot_path}#vote-panel",
             action_label="Vote in the ballot",
         )

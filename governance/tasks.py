@@ -44,3 +44,10 @@ def cases_close_completed():
     from .clause63 import cases_close_completed as close
 
     return close()
+
+
+@shared_task(name="governance.tasks.plan_ballots_close_due")
+def plan_ballots_close_due():
+    from .plans import plan_ballots_close_due as close_due
+
+    return close_due()

@@ -92,6 +92,11 @@ urlpatterns = [
     ),
     path("referrals/<int:pk>/", referral_views.ReferralDetailView.as_view(), name="referral"),
     path(
+        "referrals/<int:pk>/documents/<int:document_pk>/",
+        referral_views.ReferralDocumentDownloadView.as_view(),
+        name="referral-document",
+    ),
+    path(
         "referrals/<int:pk>/packs/<int:version>/",
         referral_views.PackDownloadView.as_view(),
         name="pack-download",

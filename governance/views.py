@@ -14,6 +14,7 @@ from django.views.generic import FormView, ListView, TemplateView
 from cpl import selectors as cpl_selectors
 from cpl.models import AssuranceCertificate
 from cpl.policies import CERTIFICATES
+from portal.confirm import confirmation_page
 from portal.documents import attachment_response
 from portal.forms import AlreadySubmitted
 from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
@@ -25,6 +26,7 @@ from .ballots import ballot_record_votes
 from .forms import (
     ActingChairForm,
     BallotOpenForm,
+    CaseFilterForm,
     CaseOpenForm,
     CastingVoteForm,
     CharacteristicsUploadForm,
@@ -36,7 +38,7 @@ from .forms import (
     ExpertInviteForm,
     VoteForm,
 )
-from .models import Ballot, EvidenceDocument
+from .models import Ballot, EvidenceDocument, VoteChoice
 
 
 def _form_errors(form, exc: ValidationError, field=None):
@@ -61,10 +63,30 @@ class CaseListView(PolicyRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return selectors.case_list_for_user(self.request.user)
+        user = self.request.user
+        self.filter_form = CaseFilterForm(self.request.GET or None)
+        if not policies.cases.can(user, "view_deliberation", None):
+            del self.filter_form.fields["severity"]  # never offered to whom it is never shown
+        if not self.filter_form.is_valid():
+            return selectors.case_list_for_user(user)
+        data = self.filter_form.cleaned_data
+        return selectors.case_list_filtered(
+            user,
+            query=data["q"],
+            state=data["state"],
+            device_type=data["device_type"],
+            severity=data.get("severity", ""),
+        )
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context = super().get_context_data(
+            filter_form=self.filter_form,
+            querystring=query.urlencode(),
+            filtered=any(self.request.GET.get(f) for f in self.filter_form.fields),
+            **kwargs,
+        )
         for case in context["cases"]:  # severity is an SSC-only detail (governance.record)
             case.sees_ssc_details = record.sees_ssc_details(self.request.user, case)
         return context
@@ -101,7 +123,12 @@ class CaseOpenView(LoginRequiredMixin, FormView):
         except ValidationError as exc:
             _form_errors(form, exc)
             return self.form_invalid(form)
-        messages.success(self.request, f"Case {case.reference} opened.")
+        messages.success(
+            self.request,
+            f"Case {case.reference} opened for {self.certificate.number}. Next: add the NCSC's "
+            "advice and other evidence, then start the assessment: the chair can then open a "
+            "ballot.",
+        )
         return redirect("governance:case", case_pk=case.pk)
 
     def form_invalid(self, form):
@@ -136,6 +163,14 @@ class CaseDetailView(CaseMixin, TemplateView):
                 if policies.plan_requirements.can(user, "view", r)
             ],
         }
+        if case.state == case.State.DECIDED and "issue_decision" not in actions:
+            refusal = policies.cases.why_not(user, "issue_decision", case)
+            if refusal == policies.NO_APPROVED_SUMMARY and not policies.why_not_chair(user, case):
+                context["why_not_issue"] = refusal
+        if case.state == case.State.CLOSED:
+            from .clause63 import automatic_close
+
+            context["closed_automatically"] = automatic_close(case)
         if "view_deliberation" in actions:
             context["affected"] = cpl_selectors.affected_suppliers([m.pk for m in device_models])
         if "declare_conflict" in actions:
@@ -182,6 +217,18 @@ class CaseActionView(CaseMixin, View):
         if action not in self.ACTIONS:
             raise Http404
         policies.cases.require(request.user, action, self.case)
+        if action == "close":
+            ask = confirmation_page(
+                request,
+                caption=self.case.reference,
+                title=f"Close case {self.case.reference}?",
+                warning="A closed case cannot be reopened: no more evidence, plans or "
+                "declarations can be recorded on it.",
+                button="Close the case",
+                cancel_url=reverse("governance:case", kwargs={"case_pk": case_pk}),
+            )
+            if ask:
+                return ask
         services.case_transition(actor=request.user, case=self.case, name=action)
         messages.success(request, self.ACTIONS[action].format(ref=self.case.reference))
         return redirect("governance:case", case_pk=case_pk)
@@ -268,7 +315,7 @@ class ConflictDeclareView(CaseFormView):
 
     def form_valid(self, form):
         try:
-            services.conflict_declare(
+            declaration = services.conflict_declare(
                 actor=self.request.user,
                 case=self.case,
                 has_conflict=form.cleaned_data["has_conflict"],
@@ -277,6 +324,14 @@ class ConflictDeclareView(CaseFormView):
         except ValidationError as exc:
             _form_errors(form, exc)
             return self.form_invalid(form)
+        except ActionNotNow as exc:  # the conflict stands while a ballot is open: 409
+            form.add_error("has_conflict", str(exc))
+            return self.render_to_response(self.get_context_data(form=form), status=409)
+        if getattr(declaration, "vote_withdrawn", False):
+            return self.done(
+                "Your vote was withdrawn: you declared a conflict of interest, so you are "
+                "recused from the ballot on this case. Your declaration is recorded."
+            )
         return self.done("Your declaration is recorded.")
 
 
@@ -400,27 +455,33 @@ class BallotMixin(ObjectActionMixin):
             **extra,
         }
 
+    @staticmethod
+    def members_context(ballot: Ballot, voted: set) -> dict:
+        """The members list: the electorate frozen at opening, less those recused since; who
+        has voted is open, how is sealed until the close. Reads the case's declarations."""
+        eligible_ids = ballot_rules.eligible_ids(ballot)
+        eligible = [e for e in ballot.electorate if e["id"] in eligible_ids]
+        return {
+            "eligible": eligible,
+            "not_voted_ids": {e["id"] for e in eligible if e["id"] not in voted},
+            "not_voted": [e for e in eligible if e["id"] not in voted],
+            "conflicted": [d for d in ballot.case.conflicts.all() if d.has_conflict],
+        }
+
     def ballot_context(self, **extra):
         user, ballot = self.request.user, self.ballot
         votes = list(ballot.votes.all())
         mine = next((v for v in votes if v.member_id == user.pk), None)
-        # The electorate frozen at opening, less those recused since; who has voted is open,
-        # how is sealed until the close (votes are passed to the page only then).
-        eligible_ids = ballot_rules.eligible_ids(ballot)
-        eligible = [e for e in ballot.electorate if e["id"] in eligible_ids]
-        voted = {v.member_id for v in votes}
+        # Votes are passed to the page only once the ballot is closed.
         return self.vote_panel_context(
             ballot,
             mine,
-            eligible=eligible,
-            not_voted_ids={e["id"] for e in eligible if e["id"] not in voted},
-            not_voted=[e for e in eligible if e["id"] not in voted],
+            **self.members_context(ballot, {v.member_id for v in votes}),
             sealed=ballot_rules.sealed(ballot),
             vote_record=None if ballot_rules.sealed(ballot) else ballot_record_votes(ballot),
             failure_reason=ballot_rules.failure_reason(ballot)
             if ballot.state == Ballot.State.FAILED
             else "",
-            conflicted=[d for d in ballot.case.conflicts.all() if d.has_conflict],
             may_issue_decision=policies.cases.can(user, "issue_decision", ballot.case),
             **extra,
         )
@@ -431,8 +492,16 @@ class BallotDetailView(BallotMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            **self.ballot_context(casting_form=CastingVoteForm(), **kwargs)
+            **self.ballot_context(
+                casting_form=CastingVoteForm(), vote_options=VoteChoice.values, **kwargs
+            )
         )
+
+
+VOTE_RECORDED = (
+    "Your vote is recorded. You may change it until the ballot closes; the result is shown on "
+    "this page then."
+)
 
 
 class VoteView(BallotMixin, View):
@@ -458,9 +527,9 @@ class VoteView(BallotMixin, View):
                         reason=form.cleaned_data["reason"],
                     )
                     submission.result_url = reverse("governance:ballot", args=[ballot_pk])
-                note = "Your vote is recorded. You may change it until the ballot closes."
+                note = VOTE_RECORDED
             except AlreadySubmitted:  # a double click: the first one counted
-                note = "Your vote is recorded. You may change it until the ballot closes."
+                note = VOTE_RECORDED
             except Ballot.DoesNotExist:
                 raise Http404 from None
             except ValidationError as exc:
@@ -478,9 +547,15 @@ class VoteView(BallotMixin, View):
             (messages.success if status == 200 else messages.error)(request, note)
             return redirect("governance:ballot", ballot_pk=ballot_pk)
         if vote is not None:  # the rows the vote was cast on, read under its lock
-            context = self.vote_panel_context(vote.ballot, vote, note=note)
+            ballot = vote.ballot
+            voted = set(ballot.votes.values_list("member_id", flat=True))
+            context = self.vote_panel_context(
+                ballot, vote, note=note, **self.members_context(ballot, voted)
+            )
         else:
             context = self.ballot_context(note=note, note_is_error=status != 200)
+        # Who has voted changes with the vote: sent out of band beside the panel.
+        context["members_oob"] = True
         return render(request, "governance/_vote_panel.html", context, status=status)
 
 
@@ -488,6 +563,29 @@ class BallotCloseView(BallotMixin, View):
     required_action = "close"
 
     def post(self, request, ballot_pk):
+        ballot = self.ballot
+        eligible = ballot_rules.eligible_ids(ballot)
+        voted = {v.member_id for v in ballot.votes.all()}
+        waiting = [e["name"] for e in ballot.electorate if e["id"] in eligible - voted]
+        ask = confirmation_page(
+            request,
+            caption=ballot.case.reference,
+            title=f"Close ballot {ballot.number} now?",
+            details=[
+                (
+                    "Closes by itself at",
+                    f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}",
+                ),
+                ("Voted", f"{len(eligible & voted)} of {len(eligible)} eligible members"),
+                ("Not voted yet", ", ".join(waiting) or "Nobody"),
+            ],
+            warning="The votes are counted now and the ballot cannot be reopened: members who "
+            "have not voted lose their vote.",
+            button="Close the ballot and count the votes",
+            cancel_url=reverse("governance:ballot", args=[ballot_pk]),
+        )
+        if ask:
+            return ask
         try:
             ballot = services.ballot_close(actor=request.user, ballot=self.ballot)
         except services.BallotAlreadyClosed as exc:
@@ -524,15 +622,27 @@ class DecisionIssueView(CaseFormView):
     template_name = "governance/decision_issue.html"
     form_class = DecisionIssueForm
 
-    def get_context_data(self, **kwargs):
-        from .clause63 import uncovered
-        from .selectors import inventory_coverage
+    def dispatch(self, request, *args, **kwargs):
+        # The chair who opens the page before the summary for Parties is approved reads what
+        # to do first, not a bare refusal; a POST is refused (409).
+        if request.method == "GET" and request.user.is_authenticated:
+            refusal = policies.cases.why_not(request.user, "issue_decision", self.case)
+            if refusal == policies.NO_APPROVED_SUMMARY:
+                return render(
+                    request,
+                    self.template_name,
+                    {"case": self.case, "record": self.case.decision_record, "blocked": refusal},
+                )
+        return super().dispatch(request, *args, **kwargs)
 
-        coverage = inventory_coverage(self.case)
+    def get_context_data(self, **kwargs):
+        from .clause63 import case_coverage
+
+        coverage, uncovered = case_coverage(self.case)
         return super().get_context_data(
             record=self.case.decision_record,
             coverage=coverage,
-            uncovered=uncovered(coverage),
+            uncovered=uncovered,
             **kwargs,
         )
 

@@ -22,6 +22,8 @@ def navigation(request):
     if _may(user, "cpl.DeviceModel"):
         items.append(("Central Products List", reverse("cpl:register")))
         items.append(("Published versions", reverse("cpl:version-list")))
+    if _may(user, "cpl.ProductCombination"):
+        items.append(("Product combinations", reverse("cpl:combination-list")))
     if _may(user, "governance.Case"):
         items.append(("Cases", reverse("governance:case-list")))
     if _may(user, "governance.PlanRequirement"):

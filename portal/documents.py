@@ -6,6 +6,8 @@ permission-checked views."""
 import codecs
 import hashlib
 import logging
+import os
+import re
 import time
 import uuid
 import weakref
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import filetype
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.db import transaction
@@ -249,7 +252,10 @@ def stored_documents(*, folder: str) -> Iterator[Callable[..., StoredFile]]:
     paths: list[Path] = []
 
     def store(upload) -> StoredFile:
-        stored = _write(upload, folder)
+        if isinstance(upload, PendingUpload):
+            stored = _claim(upload, folder)
+        else:
+            stored = _write(upload, folder)
         paths.append(stored.path)
         return stored
 
@@ -259,6 +265,115 @@ def stored_documents(*, folder: str) -> Iterator[Callable[..., StoredFile]]:
         _remove(paths)
         raise
     remove_on_rollback(paths)
+
+
+# Files chosen on a POST that had other errors ---------------------------------------------------
+# A form with errors keeps the file that passed its checks, so the user does not choose it again:
+# the file waits in PENDING_FOLDER under a signed token bound to the user and the form's scope.
+# The next POST hands the PendingUpload to `store`, which moves it in once (a replayed token finds
+# nothing). A file never used is swept with the other orphans (PRIVATE_ORPHAN_GRACE_HOURS, longer
+# than the token lives).
+
+PENDING_FOLDER = "pending"
+_PENDING_SALT = "portal.documents.pending-upload"
+_STORED_NAME = re.compile(r"[0-9a-f]{32}")
+PENDING_FOREIGN = "The file you chose earlier cannot be used on this form. Choose the file again."
+PENDING_EXPIRED = "The file you chose earlier has expired. Choose the file again."
+PENDING_GONE = "The file you chose earlier has already been used. Choose the file again."
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A checked upload kept for the next POST of the same form, by the same user."""
+
+    token: str
+    original_name: str
+    stored_name: str
+    content_type: str
+    size: int
+    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return _private_dir(PENDING_FOLDER) / self.stored_name
+
+    @property
+    def available(self) -> bool:
+        """Still kept: not used (moved) yet, nor removed."""
+        return self.path.is_file()
+
+
+def pending_upload_max_age() -> int:
+    """Seconds a kept file may be used: no longer than the session it was chosen in."""
+    return int(settings.SESSION_COOKIE_AGE)
+
+
+def pending_upload_keep(upload, *, user, scope: str) -> PendingUpload:
+    """Store an upload that passed the document checks until the form is sent again."""
+    stored = _write(upload, PENDING_FOLDER)
+    payload = {"user": user.pk, "scope": scope, **stored.fields()}
+    token = signing.dumps(payload, salt=_PENDING_SALT, compress=True)
+    return PendingUpload(token=token, **stored.fields())
+
+
+def pending_upload_get(token: str, *, user, scope: str) -> PendingUpload:
+    """The file a token kept for this user and scope; ValidationError when it was kept for
+    someone or something else or has expired (then it is removed). Whether it was used already
+    is known when `store` claims it (`available` before that): a double click is then answered
+    as one by the form's submission token, which is taken first."""
+    try:
+        data = signing.loads(token, salt=_PENDING_SALT, max_age=pending_upload_max_age())
+    except signing.SignatureExpired:
+        _pending_remove(signing.loads(token, salt=_PENDING_SALT))  # signed by us, only too old
+        raise ValidationError(PENDING_EXPIRED, code="pending_expired") from None
+    except signing.BadSignature:
+        raise ValidationError(PENDING_FOREIGN, code="pending_foreign") from None
+    if data.get("user") != user.pk or data.get("scope") != scope:
+        raise ValidationError(PENDING_FOREIGN, code="pending_foreign")
+    if not _STORED_NAME.fullmatch(str(data.get("stored_name"))):
+        raise ValidationError(PENDING_FOREIGN, code="pending_foreign")
+    return PendingUpload(
+        token=token,
+        original_name=data["original_name"],
+        stored_name=data["stored_name"],
+        content_type=data["content_type"],
+        size=data["size"],
+        sha256=data["sha256"],
+    )
+
+
+def pending_upload_discard(pending: PendingUpload) -> None:
+    """A kept file replaced by a newly chosen one."""
+    pending.path.unlink(missing_ok=True)
+
+
+def _pending_remove(data) -> None:
+    name = str(data.get("stored_name")) if isinstance(data, dict) else ""
+    if _STORED_NAME.fullmatch(name):
+        (_private_dir(PENDING_FOLDER) / name).unlink(missing_ok=True)
+
+
+def _claim(pending: PendingUpload, folder: str) -> StoredFile:
+    """Move a kept file into its folder. A rename is atomic: of two requests with the same token,
+    one gets the file and the other finds nothing."""
+    path = _private_dir(folder) / uuid.uuid4().hex
+    try:
+        os.rename(pending.path, path)
+    except FileNotFoundError:
+        raise ValidationError(PENDING_GONE, code="pending_gone") from None
+    os.utime(path)  # a file of the folder from now: the sweep's grace runs from here
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as kept:
+        while chunk := kept.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    if size != pending.size or digest.hexdigest() != pending.sha256:
+        path.unlink(missing_ok=True)
+        raise ValidationError(PENDING_GONE, code="pending_gone")
+    return StoredFile(
+        pending.original_name, path.name, pending.content_type, size, pending.sha256, path
+    )
 
 
 def _remove(paths) -> None:
@@ -435,3 +550,7 @@ def private_files_sweep(*, grace_hours: float | None = None, dry_run: bool = Fal
     if swept and not dry_run:
         logger.info("Deleted %d private files no row refers to", len(swept))
     return swept
+
+
+# Kept files no form came back for: every one is an orphan once past the grace period.
+register_storage_folder(PENDING_FOLDER)

@@ -143,3 +143,42 @@ def submission_tokens_purge() -> int:
     cutoff = timezone.now() - SUBMISSION_TOKEN_KEEP
     deleted, _ = SubmissionToken.objects.filter(used_at__lt=cutoff).delete()
     return deleted
+
+
+# Date bounds for the portal's date inputs: a mistyped year (9999, 0202) is a field error.
+EARLIEST_DATE = datetime.date(2000, 1, 1)  # before smart metering's CPA regime
+YEARS_AHEAD = 10
+
+
+def _latest_date() -> datetime.date:
+    today = timezone.localdate()
+    return today.replace(year=today.year + YEARS_AHEAD, day=28 if today.month == 2 else today.day)
+
+
+def _date_error(message: str, code: str) -> forms.ValidationError:
+    # GOV.UK: "[the date] must be …"; a GovukDateField puts its own name for the date.
+    return forms.ValidationError(message, code=code, params={"subject": "The date"})
+
+
+_TOO_EARLY = f"%(subject)s must be the same as or after {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y}"
+
+
+def not_in_future(value: datetime.date) -> None:
+    """A date something happened: not in the future, not before EARLIEST_DATE."""
+    if value > timezone.localdate():
+        raise _date_error("%(subject)s must be today or in the past", "future")
+    if value < EARLIEST_DATE:
+        raise _date_error(_TOO_EARLY, "too_early")
+
+
+def within_years(value: datetime.date) -> None:
+    """A date something is due, expires or takes effect: within YEARS_AHEAD years from today."""
+    latest = _latest_date()
+    if value > latest:
+        raise _date_error(
+            f"%(subject)s must be the same as or before {latest.day} {latest:%B %Y} "
+            f"(within {YEARS_AHEAD} years)",
+            "too_late",
+        )
+    if value < EARLIEST_DATE:
+        raise _date_error(_TOO_EARLY, "too_early")

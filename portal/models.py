@@ -182,6 +182,8 @@ class Notice(models.Model):
         CHASER = "chaser", "Reminder to acknowledge a notice"
         CHAIRING = "chairing", "Chairing a case"
         SIGN_IN_ALERT = "sign_in_alert", "Failed sign-ins alert"
+        REPRESENTATION = "representation", "Representation received"
+        CASE_CLOSED = "case_closed", "Case closed"
 
     # Prompts to act that are overtaken by events (a ballot closes) or are chasers themselves:
     # chasing them would only add noise.
@@ -192,6 +194,8 @@ class Notice(models.Model):
             Kind.EXPERT_INVITATION,
             Kind.CHASER,
             Kind.CHAIRING,
+            Kind.REPRESENTATION,
+            Kind.CASE_CLOSED,
         }
     )
 

@@ -245,9 +245,11 @@ NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5")
 # (local practice: the SEC text sets no date; the clause 6.3 notice says so).
 PLAN_DUE_WORKING_DAYS = int(os.environ.get("PLAN_DUE_WORKING_DAYS", "20"))
 # Remedial plan approval (issue 11): "one" reviewer decides; "two" non-conflicted reviewers
-# must agree, a disagreement going to the case's chair; "ballot" is not built yet (refused).
-# The SEC text does not set the rule (local practice).
+# must agree, a disagreement going to the case's chair; "ballot": a sealed ballot of the
+# non-conflicted voting members on each plan version, open PLAN_BALLOT_WORKING_DAYS, quorum as
+# for case ballots, the chair deciding a tie. The SEC text does not set the rule (local practice).
 PLAN_APPROVAL_RULE = os.environ.get("PLAN_APPROVAL_RULE", "two")
+PLAN_BALLOT_WORKING_DAYS = int(os.environ.get("PLAN_BALLOT_WORKING_DAYS", "5"))
 # An approved plan's expiry is announced to the supplier and the SSC this many Working Days
 # before it (local practice: the SEC text does not set it).
 PLAN_EXPIRY_WARNING_WORKING_DAYS = int(os.environ.get("PLAN_EXPIRY_WARNING_WORKING_DAYS", "10"))
@@ -386,6 +388,10 @@ CELERY_BEAT_SCHEDULE = {
     "reap-cpl-imports": {"task": "cpl.tasks.cpl_imports_reap", "schedule": 5 * 60},
     "sweep-private-files": {"task": "portal.tasks.private_files_sweep", "schedule": 6 * 60 * 60},
     "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
+    "close-due-plan-ballots": {
+        "task": "governance.tasks.plan_ballots_close_due",
+        "schedule": 5 * 60,
+    },
     "ballot-reminders": {"task": "governance.tasks.ballots_send_reminders", "schedule": 5 * 60},
     "notices-redispatch": {"task": "portal.tasks.notices_redispatch", "schedule": 60},
     "notices-chase": {"task": "portal.tasks.notices_chase", "schedule": 60 * 60},

@@ -193,6 +193,26 @@ def vote_unanimously(committee, case, decision="remedial_plan"):
     return ballot
 
 
+def party_summary_approved(committee, case, chair=None):
+    """The case's chair approves its summary for Parties (the secretariat writes one first if
+    there is none): a decision is issued only then."""
+    from governance import record
+    from governance.models import Case
+
+    case = Case.objects.get(pk=case.pk)
+    if case.party_summary_approved_at:
+        return case
+    if not case.party_summary:  # one already written is approved as it stands
+        record.case_party_summary_write(
+            actor=committee["secretariat"], case=case, party_summary="A key handling weakness."
+        )
+        case = Case.objects.get(pk=case.pk)
+    record.case_party_summary_approve(
+        actor=chair or committee["chair"], case=case, read_sha256=record.party_summary_sha256(case)
+    )
+    return Case.objects.get(pk=case.pk)
+
+
 def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200), ("SUPB", 300))):
     """A case through the whole vote to an issued decision, with an inventory extract in which
     each (party id, devices) is responsible for devices of the case's models."""
@@ -215,6 +235,7 @@ def decided_case(committee, decision="remedial_plan", inventory=(("SUPA", 1200),
     )
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
     vote_unanimously(committee, case, decision)
+    party_summary_approved(committee, case)
     services.decision_issue(
         actor=committee["chair"],
         case=case,

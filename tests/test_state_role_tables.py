@@ -152,6 +152,10 @@ class World:
             reason="Certificate lapsed",
             severity=Case.Severity.HIGH,
             summary="State table test",
+            # Approved by the chair: a decision is issued only with it.
+            party_summary="A certificate lapsed.",
+            party_summary_approved_by=self.users["chair"],
+            party_summary_approved_at=timezone.now(),
             state=state,
             decision=decision,
             opened_by=self.users["secretariat"],

@@ -1,5 +1,7 @@
 from django import template
 
+from portal.widgets import GovukDateInput, wrong_parts
+
 from .page_tags import renders_as_select, select_html
 
 register = template.Library()
@@ -23,6 +25,11 @@ _ERROR_CLASSES = {
 @register.simple_tag
 def govuk_widget(field, extra_class=""):
     """Render a bound field's widget with GOV.UK classes and accessible descriptions."""
+    widget = field.field.widget
+    if isinstance(widget, GovukDateInput):  # described by its fieldset; errors mark the boxes
+        value = field.value()
+        attrs = {"id": field.auto_id or field.html_name}
+        return widget.render(field.html_name, value, attrs, wrong=wrong_parts(value, field.errors))
     kind = field.widget_type
     classes = [_WIDGET_CLASSES.get(kind, "govuk-input")]
     if field.errors:
@@ -40,6 +47,13 @@ def govuk_widget(field, extra_class=""):
     if renders_as_select(field.field.widget):
         return select_html(field, attrs)  # a filter's long option list, without an include each
     return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def error_target(field) -> str:
+    """Where an error summary link goes: the field's input, or the first of its boxes, radios
+    or checkboxes (Django gives radio groups no label target)."""
+    return field.id_for_label or (f"{field.auto_id}_0" if field.auto_id else "")
 
 
 @register.filter

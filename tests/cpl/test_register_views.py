@@ -100,7 +100,8 @@ def test_device_model_page_shows_certificates_and_history(client_for):
     body = client_for("dcc").get(f"/cpl/models/{model.pk}/").content.decode()
     for certificate in model.certificates.all():
         assert certificate.number in body
-    assert "devicemodel.created" in body and "devicemodel.remove" in body
+    assert "Added to the CPL" in body and "Removed from the CPL by" in body
+    assert "devicemodel." not in body  # audit codes are not shown to people
     assert CPLChangeNotice.objects.get(device_model=model).reason in body
 
 
@@ -113,10 +114,13 @@ def test_secretariat_records_a_withdrawal_from_the_certificate_page(client_for):
         f"/cpl/certificates/{zigbee.pk}/", {"event": "withdraw", "on": "", "reason": ""}
     )
     assert bad.status_code == 400
+    event = {"event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"}
+    asked = client.post(f"/cpl/certificates/{zigbee.pk}/", event)
+    assert "Record this withdrawal?" in asked.content.decode()
+    assert "leave the CPL at once" in asked.content.decode()
+    assert DeviceModel.objects.get().status == "listed"  # nothing recorded until confirmed
     response = client.post(
-        f"/cpl/certificates/{zigbee.pk}/",
-        {"event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"},
-        follow=True,
+        f"/cpl/certificates/{zigbee.pk}/", {**event, "confirmed": "yes"}, follow=True
     )
     assert "1 device model(s) removed from the CPL" in response.content.decode()
     model.refresh_from_db()

@@ -75,3 +75,11 @@ def sign_in(page, username):
 @pytest.fixture(autouse=True)
 def _fresh_sign_in_steps():
     _SIGN_INS.clear()
+
+
+def fill_date(scope, legend, date):
+    """Type a date into a GOV.UK date input: the day, month and year boxes of its fieldset."""
+    group = scope.get_by_role("group", name=legend, exact=True)
+    group.get_by_label("Day").fill(str(date.day))
+    group.get_by_label("Month").fill(str(date.month))
+    group.get_by_label("Year").fill(str(date.year))

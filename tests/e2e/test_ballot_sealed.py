@@ -24,7 +24,9 @@ def cast(page, ballot_url, choice: str, reason: str = "", first: bool = True):
     if first:
         page.get_by_label("I have no conflict of interest on this case").check()
     page.get_by_role("button", name="Vote" if first else "Change my vote").click()
-    expect(page.get_by_text("Your vote is recorded.")).to_be_visible()
+    banner = page.locator("#vote-panel .govuk-notification-banner")
+    expect(banner).to_contain_text("Your vote is recorded.")
+    expect(banner).to_be_focused()
 
 
 def test_sealed_ballot_keeps_votes_hidden_until_close_and_records_the_history(page):
@@ -50,6 +52,8 @@ def test_sealed_ballot_keeps_votes_hidden_until_close_and_records_the_history(pa
     # member2 sees their own vote, who has not voted, and nobody's choice or reason.
     expect(page.get_by_text(f"You voted: {suspend}.")).to_be_visible()
     expect(page.get_by_text("member3 — not voted")).to_be_visible()
+    # The members list changed with the vote, without a reload.
+    expect(page.get_by_text("member2 — voted")).to_be_visible()
     expect(page.get_by_text("Remote key extraction")).to_have_count(0)
     sign_in(page, members[2].username)
     cast(page, ballot_url, plans)
@@ -69,6 +73,7 @@ def test_sealed_ballot_keeps_votes_hidden_until_close_and_records_the_history(pa
     sign_in(page, "chair")
     page.goto(ballot_url)
     page.get_by_role("button", name="Close the ballot now").click()
+    page.get_by_role("button", name="Close the ballot and count the votes").click()
     expect(page.get_by_role("heading", name="Result")).to_be_visible()
     expect(page.get_by_role("heading", name="Votes and their history")).to_be_visible()
     history = page.get_by_role("row", name="member", exact=False).filter(

@@ -14,7 +14,7 @@ from governance import plans, services
 from governance.models import PlanRequirement, Vote
 from portal.models import NoticeDelivery
 
-from ..helpers import PDF_BYTES, cpa_case, pdf_upload
+from ..helpers import PDF_BYTES, cpa_case, party_summary_approved, pdf_upload
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
@@ -52,6 +52,7 @@ def test_conflicted_member_is_offered_neither_the_vote_nor_the_plan_review(
     case = cpa_case(committee)
     load_inventory(committee, case)
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
+    party_summary_approved(committee, case)  # the decision notice carries it
     member, member2, member3 = committee["members"]
     ballot_opened = f"Vote: ballot 1 on {case.reference} is open"
 
@@ -134,6 +135,7 @@ def test_conflicted_member_is_offered_neither_the_vote_nor_the_plan_review(
     sign_in(page, "chair")
     page.goto(ballot_url)
     page.get_by_role("button", name="Close the ballot now").click()
+    page.get_by_role("button", name="Close the ballot and count the votes").click()
     expect(page.get_by_text(f"Ballot closed: {REMEDIAL}.")).to_be_visible()
     page.get_by_role("link", name="Issue the decision notice").click()
     page.get_by_label("Reasons for the decision").fill("Exploitable only with local access")

@@ -11,7 +11,7 @@ from governance.models import Referral
 from governance.packs import verify_pack
 
 from ..helpers import decided_case
-from .conftest import sign_in
+from .conftest import fill_date, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
@@ -24,7 +24,7 @@ def open_referral(page):
 def test_referral_overturns_a_removal(page, committee, tmp_path):
     case = decided_case(committee, decision="suspend")
     model = case.device_models.order_by("pk").first()
-    today = datetime.date.today().isoformat()
+    today = datetime.date.today()
 
     sign_in(page, "supplier_a")
     page.goto(f"/cases/{case.pk}/")
@@ -50,7 +50,7 @@ def test_referral_overturns_a_removal(page, committee, tmp_path):
     download_info.value.save_as(pack)
     assert verify_pack(pack) == []
     page.get_by_label("Information or documents requested").fill("The manufacturer's fix plan")
-    page.get_by_label("Due by").fill(today)
+    fill_date(page, "Due by", today)
     page.get_by_role("button", name="Send request").click()
     expect(page.get_by_text("Your request is sent to the SSC.")).to_be_visible()
 
@@ -65,7 +65,7 @@ def test_referral_overturns_a_removal(page, committee, tmp_path):
     expect(page.get_by_text("Firmware 3.0 ships in January")).to_be_visible()
     page.get_by_label("Overturned").check()
     page.get_by_label("Reasons").fill("Suspension is disproportionate to a local-access risk")
-    page.get_by_label("Effective from").fill(today)
+    fill_date(page, "Effective from", today)
     page.get_by_role("button", name="Record determination").click()
     expect(page.get_by_text("Determination recorded and applied.")).to_be_visible()
 

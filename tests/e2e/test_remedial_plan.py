@@ -1,6 +1,8 @@
 """Journey: a supplier signs in, sees the clause 6.3 notice, acknowledges it, uploads a plan
 PDF with two milestones; a member approves it; the supplier sees the approval."""
 
+import datetime
+
 import pytest
 from playwright.sync_api import expect
 
@@ -8,7 +10,7 @@ from governance.models import PlanRequirement
 from portal.models import NoticeDelivery
 
 from ..helpers import PDF_BYTES, decided_case
-from .conftest import sign_in
+from .conftest import fill_date, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
@@ -36,11 +38,12 @@ def test_supplier_plan_is_submitted_and_approved(page, committee, tmp_path):
     page.get_by_label("Plan document").set_input_files(str(pdf))
     first = page.get_by_role("group", name="Milestone 1")
     first.get_by_label("Milestone").fill("Firmware 2.1 to every meter")
-    first.get_by_label("Target date").fill("2027-03-01")
+    fill_date(first, "Target date", datetime.date(2027, 3, 1))
     first.get_by_label("Devices covered").fill("1000")
-    second = page.get_by_role("group", name="Milestone 2 (optional)")
+    page.get_by_role("button", name="Add another milestone").click()
+    second = page.get_by_role("group", name="Milestone 2")
     second.get_by_label("Milestone").fill("Replace meters that cannot update")
-    second.get_by_label("Target date").fill("2027-06-01")
+    fill_date(second, "Target date", datetime.date(2027, 6, 1))
     second.get_by_label("Devices covered").fill("200")
     page.get_by_role("button", name="Submit plan").click()
     expect(page.get_by_text("Version 1 of your plan is submitted for review.")).to_be_visible()
@@ -51,7 +54,11 @@ def test_supplier_plan_is_submitted_and_approved(page, committee, tmp_path):
     page.get_by_label("Approve the plan", exact=True).check()
     page.get_by_label("Comments or reasons").fill("Proportionate to a medium risk")
     page.get_by_role("button", name="Record review").click()
-    expect(page.get_by_text("Your review is recorded and the supplier notified.")).to_be_visible()
+    expect(
+        page.get_by_text(
+            "Your review is recorded: the SSC has decided and the supplier is notified."
+        )
+    ).to_be_visible()
 
     sign_in(page, "supplier_a")
     page.get_by_role("link", name=f"Your remedial plan for {case.reference} was approved").click()

@@ -39,6 +39,7 @@ def test_secretariat_imports_publishes_and_downloads_the_cpl(page, tmp_path):
 
     page.get_by_role("link", name="Publish a CPL version").click()
     page.get_by_role("button", name="Publish a new version").click()
+    page.get_by_role("button", name="Publish the version").click()
     expect(page.get_by_role("heading", name="CPL version 1")).to_be_visible()
     expect(
         page.get_by_text(f"Version 1 published: {listed} added, 0 removed, 0 status changes.")

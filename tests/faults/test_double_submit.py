@@ -149,7 +149,7 @@ def test_a_form_sent_twice_at_once_has_one_effect(scenario, people):
     hidden = issued_fields(clients[0], scenario, target.kwargs, url)
 
     def payload():
-        return {**target.data(), **hidden}
+        return {**target.data(), **hidden, "confirmed": "yes"}
 
     ctx = type("Ctx", (), {"user": user, "client": clients[0]})()
     before, events = target.probe(ctx), AuditEvent.objects.count()

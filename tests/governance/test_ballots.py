@@ -15,7 +15,7 @@ from governance.tasks import ballots_close_due, ballots_send_reminders
 from portal.models import AuditEvent, Notice
 from portal.policies import ActionNotNow
 
-from ..helpers import cpa_case, make_user
+from ..helpers import cpa_case, make_user, party_summary_approved
 
 pytestmark = pytest.mark.django_db
 SOON = datetime.timedelta(days=2)
@@ -206,7 +206,7 @@ def test_suspend_decision_takes_the_models_off_the_cpl_with_notices(committee):
     for member in committee["members"]:
         vote(member, ballot, "suspend")
     services.ballot_close(actor=committee["chair"], ballot=ballot)
-    case = Case.objects.get(pk=ballot.case_id)
+    case = party_summary_approved(committee, Case.objects.get(pk=ballot.case_id))
     with pytest.raises(PermissionDenied):
         services.decision_issue(
             actor=committee["secretariat"],
@@ -249,7 +249,7 @@ def test_remedial_plan_decision_keeps_the_models_listed(committee):
     for member in committee["members"]:
         vote(member, ballot, "remedial_plan")
     services.ballot_close(actor=committee["chair"], ballot=ballot)
-    case = Case.objects.get(pk=ballot.case_id)
+    case = party_summary_approved(committee, Case.objects.get(pk=ballot.case_id))
     services.decision_issue(
         actor=committee["chair"],
         case=case,

@@ -40,7 +40,9 @@ def test_two_concurrent_close_requests_make_one_decision(users):
         sign_in(client, users["chair"])
         try:
             start.wait()
-            response = client.post(f"/ballots/{ballot.pk}/close/", follow=True)
+            response = client.post(
+                f"/ballots/{ballot.pk}/close/", {"confirmed": "yes"}, follow=True
+            )
             statuses.append((response.status_code, "closed" in response.content.decode()))
         finally:
             connections.close_all()

@@ -19,7 +19,7 @@ from governance.models import (
 from portal.models import AuditEvent
 from portal.policies import ActionNotNow
 
-from ..helpers import cpa_case, decided_case, pdf_upload
+from ..helpers import cpa_case, decided_case, party_summary_approved, pdf_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_a_conflicted_chair_gives_way_to_the_acting_chair(committee, client_for)
     with pytest.raises(PermissionDenied):
         services.ballot_cast_deciding_vote(actor=chair, ballot=ballot, choice="suspend")
     services.ballot_cast_deciding_vote(actor=acting, ballot=ballot, choice="remedial_plan")
-    case.refresh_from_db()
+    case = party_summary_approved(committee, case, chair=acting)
     with pytest.raises(PermissionDenied):
         services.decision_issue(
             actor=chair, case=case, reasons="r", security_factors="s", operational_impact="o"
@@ -214,7 +214,10 @@ def test_close_is_offered_only_when_the_case_may_close(committee, client_for):
         issued_at=timezone.now() - datetime.timedelta(days=60)
     )
     assert "Close case" in client_for("secretariat").get(f"/cases/{case.pk}/").content.decode()
-    client_for("secretariat").post(f"/cases/{case.pk}/actions/close/")
+    asked = client_for("secretariat").post(f"/cases/{case.pk}/actions/close/")
+    assert "cannot be reopened" in asked.content.decode()
+    assert Case.objects.get(pk=case.pk).state != "closed"
+    client_for("secretariat").post(f"/cases/{case.pk}/actions/close/", {"confirmed": "yes"})
     page = client_for("secretariat").get(f"/cases/{case.pk}/").content.decode()
     assert "Invite an expert" not in page and "Upload evidence" not in page
 
@@ -445,7 +448,7 @@ def test_a_pack_leaves_out_undisclosed_evidence_even_from_its_audit_log(committe
     assert "Disclosed advice" in audit
     leaks = [e for e in json.loads(audit) if "Undisclosed exploit" in json.dumps(e)]
     assert not leaks, leaks
-    assert all(e["object_type"] for e in json.loads(audit))
+    assert all(e["about"] for e in json.loads(audit))
 
 
 def test_a_conflicted_chair_brings_the_secretariat_and_the_acting_chair_in(committee, client_for):

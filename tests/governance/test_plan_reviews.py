@@ -135,8 +135,8 @@ def test_rule_one_a_single_review_decides(committee, settings):
     assert requirement.plans.get().reviews.get().reviewer == committee["member"]
 
 
-def test_the_ballot_rule_is_refused_not_faked(committee, settings):
-    settings.PLAN_APPROVAL_RULE = "ballot"
+def test_an_unknown_rule_is_refused_not_guessed(committee, settings):
+    settings.PLAN_APPROVAL_RULE = "three"
     _, requirement = submitted(committee)
     with pytest.raises(Exception, match="PLAN_APPROVAL_RULE"):
         review(committee, "member", requirement)

@@ -240,7 +240,7 @@ def test_plan_page_submit_and_review(committee, client_for):
         "milestones-MAX_NUM_FORMS": "50",
     }
     empty = client.post(f"/plans/{requirement.pk}/", {**form, "file": pdf_upload()})
-    assert empty.status_code == 400 and "Please submit at least 1 form" in empty.content.decode()
+    assert empty.status_code == 400 and "Enter at least one milestone" in empty.content.decode()
     exe = client.post(
         f"/plans/{requirement.pk}/",
         {

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from cpl.inventory import inventory_import
 from cpl.models import AssuranceCertificate
-from governance import plans, policies, record, referrals, selectors, services
+from governance import plans, policies, record, referrals, representations, selectors, services
 from governance.models import (
     Ballot,
     Case,
@@ -52,6 +52,7 @@ from governance.models import (
     EvidenceDocument,
     EvidenceDocumentUserObjectPermission,
     ExpertInvitation,
+    PlanBallot,
     PlanRequirement,
     Recommendation,
     Referral,
@@ -111,8 +112,9 @@ def fresh(obj):
 class World:
     """Cases, ballots, plans, referrals and documents, as users cause them."""
 
-    def __init__(self, people):
+    def __init__(self, people, represent=False):
         self.p = people
+        self.represent = represent  # representations made while the case is in assessment
 
     # cases
 
@@ -180,7 +182,25 @@ class World:
     def assessment(self, **kw) -> Case:
         case = self.case(**kw)
         services.case_transition(actor=self.p["secretariat"], case=case, name="start_assessment")
+        if self.represent:
+            self.representations(case)
         return fresh(case)
+
+    def representations(self, case):
+        """Supplier A's views of each classification and the DCC's (addressed as F2.7B says)."""
+        for key, classification in [
+            ("supplier_a", "ssc-only"),
+            ("supplier_a", "parties"),
+            ("dcc", "ssc-only"),
+            ("dcc", "parties"),
+        ]:
+            representations.representation_submit(
+                actor=self.p[key],
+                case=fresh(case),
+                text=f"{key} {classification}",
+                classification=classification,
+                uploads=[pdf_upload(f"{key}-{classification}.pdf")],
+            )
 
     def voting(self, choices=(), **kw) -> tuple[Case, Ballot]:
         """An open ballot; `choices` are the votes of the first voters."""
@@ -217,7 +237,15 @@ class World:
         services.ballot_close(actor=self.chair_of(case), ballot=ballot)
         case = fresh(case)
         assert case.state == Case.State.DECIDED
-        return case
+        # The decision is issued once the case's chair approved the summary for Parties.
+        record.case_party_summary_write(
+            actor=self.p["secretariat"], case=case, party_summary="A key handling weakness."
+        )
+        case = fresh(case)
+        record.case_party_summary_approve(
+            actor=self.chair_of(case), case=case, read_sha256=record.party_summary_sha256(case)
+        )
+        return fresh(case)
 
     def decided_while_chair_conflicted(self) -> Case:
         """The chair opened the ballot and then declared a conflict; the ballot closed at its
@@ -691,6 +719,19 @@ POSTS = {
     (PlanRequirement, "complete"): Post(
         PLAN_PAGE, lambda w, r, user: {"action": "complete"}, row_of(PlanRequirement, "state")
     ),
+    # Under PLAN_APPROVAL_RULE "ballot" only (tests/governance/test_plan_ballot.py runs it).
+    **{
+        (PlanRequirement, action): Post(
+            PLAN_PAGE,
+            lambda w, r, user, action=action: {"action": action},
+            lambda w, r, user: tuple(
+                PlanBallot.objects.filter(plan__requirement=r)
+                .order_by("pk")
+                .values_list("state", flat=True)
+            ),
+        )
+        for action in ("close_ballot", "open_ballot")
+    },
     (PlanRequirement, "refer"): Post(
         lambda w, r: reverse("governance:referral-lodge", args=[r.case_id]),
         lambda w, r, user: {
@@ -870,7 +911,9 @@ def check_actions(report, client, world, obj):
                 before_row, events = whole_row(obj), AuditEvent.objects.count()
                 if isinstance(mapping, Post):
                     before = mapping.probe(world, obj, user)
-                    response = client.post(url, mapping.data(world, current, user))
+                    response = client.post(
+                        url, {**mapping.data(world, current, user), "confirmed": "yes"}
+                    )
                     after = mapping.probe(world, obj, user)
                 else:
                     before = after = None
@@ -1152,6 +1195,61 @@ def test_evidence(client, people, stage):
         check_visibility(report, people, document)
         check_actions(report, client, world, document)
     check_case_page(report, client, world, case)  # lists exactly the documents, with grant links
+    report.done()
+
+
+REPRESENTATION_STAGES = [
+    "assessment",
+    "assessment/chair-conflicted",
+    "voting",
+    "remediation",
+    "closed",
+]
+
+
+@pytest.mark.parametrize("stage", REPRESENTATION_STAGES)
+def test_representations(client, people, stage):
+    """Supplier A's and the DCC's views, each classification, from the assessment on: the list,
+    the object rule and the case page (text and document links) agree for every role."""
+    world, report = World(people, represent=True), Report()
+    case = world.case_in(stage)
+    found = list(Representation.objects.filter(case=case))
+    assert len(found) == 4
+    for representation in found:
+        check_visibility(report, people, representation)
+    for key in ROLES:
+        user = people[key]
+        client.logout()
+        sign_in(client, user)
+        response = client.get(reverse("governance:case", args=[case.pk]))
+        if response.status_code != 200:
+            report.expect(
+                not any(policies.representations.can(user, "view", fresh(r)) for r in found),
+                f"{key} may read a representation on a case page they cannot open",
+            )
+            continue
+        html = response.content.decode()
+        for representation in found:
+            document = representation.documents.get()
+            download = reverse("governance:representation-download", args=[case.pk, document.pk])
+            markers(
+                html,
+                {
+                    f"read {representation.text}": (
+                        policies.representations.can(user, "view", fresh(representation)),
+                        f'href="{download}"',
+                    )
+                },
+                report,
+                f"GET case page {label(case)} as {key}",
+            )
+            status = client.get(download).status_code
+            may = policies.representations.can(user, "view", fresh(representation))
+            report.expect(
+                status == (200 if may else 404),
+                f"{key} GET {download}: {status}, can(view) is {may}",
+            )
+    client.logout()
     report.done()
 
 
@@ -1502,6 +1600,7 @@ COVERED = {
     Notice: "test_notices_and_the_audit_log",
     NoticeDelivery: "test_notices_and_the_audit_log",
     AuditEvent: "test_notices_and_the_audit_log",
+    Representation: "test_representations",
 }
 
 

@@ -17,7 +17,7 @@ from portal.models import Notice
 from portal.notices import notice_deliver
 from portal.policies import ActionNotNow
 
-from ..helpers import cpa_case, make_user, pdf_upload, vote_unanimously
+from ..helpers import cpa_case, make_user, party_summary_approved, pdf_upload, vote_unanimously
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +56,7 @@ def decide(committee, case, decision="remedial_plan"):
 
 
 def issue(committee, case):
+    party_summary_approved(committee, case)
     return services.decision_issue(
         actor=committee["chair"],
         case=case,
@@ -157,7 +158,9 @@ def test_a_representation_for_parties_is_read_by_the_addressed_parties(committee
     )
     assert "We support remedial plans" in page(client_for("supplier_b"), case)
     assert "We support remedial plans" in page(client_for("member"), case)
-    assert "We support remedial plans" not in page(client_for("expert"), case)
+    # An invited expert reads `parties` views as the classification allows (the rule is
+    # policies.why_not_classified, shared with evidence).
+    assert "We support remedial plans" in page(client_for("expert"), case)
 
 
 def test_the_decision_record_lists_the_representations_considered_and_the_pack_holds_them(
@@ -298,6 +301,7 @@ def test_the_secretariat_drafts_the_decision_reasons_for_parties_the_chair_issue
         {"party_summary": PARTY_SUMMARY, "decision_party_summary": PARTY_REASONS},
     )
     assert response.status_code == 302
+    party_summary_approved(committee, case)
     form = client_for("chair").get(f"/cases/{case.pk}/decision/").content.decode()
     assert PARTY_REASONS in form  # the chair's form starts from the secretariat's draft
 

@@ -13,7 +13,7 @@ from cpl.inventory import inventory_import
 from governance import plans, record, referrals, representations, services
 from governance.models import Case, PlanRequirement
 
-from ..helpers import cpa_case, decided_case, pdf_upload
+from ..helpers import cpa_case, decided_case, party_summary_approved, pdf_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,7 @@ def removal_decided_with_an_ssc_only_representation(committee) -> Case:
         services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
         services.vote_cast(actor=member, ballot=ballot, choice="suspend")
     services.ballot_close(actor=committee["chair"], ballot=ballot)
+    party_summary_approved(committee, case)
     services.decision_issue(
         actor=committee["chair"],
         case=case,
@@ -144,12 +145,13 @@ def test_under_the_two_reviewer_rule_the_chair_does_not_settle_a_disagreement_th
 
 
 def test_the_case_form_prefills_the_event_date_as_a_date_input_reads_it(committee, client_for):
-    """A date input reads only YYYY-MM-DD: "25/11/2026" is dropped by the browser and the form
-    then fails with "This field is required"."""
+    """The event date shows in the day, month and year boxes: a browser date input dropped
+    "25/11/2026" and the form then failed with "This field is required"."""
     from .test_idempotency import expired_certificate
 
     certificate = expired_certificate()
     page = client_for("secretariat").get(f"/cases/open/{certificate.pk}/").content.decode()
-    field = re.search(r'<input[^>]*name="event_date"[^>]*>', page).group(0)
-    assert 'type="date"' in field
-    assert f'value="{certificate.status_date.isoformat()}"' in field
+    on = certificate.status_date
+    for part, value in (("day", on.day), ("month", on.month), ("year", on.year)):
+        box = re.search(rf'<input[^>]*name="event_date-{part}"[^>]*>', page).group(0)
+        assert f'value="{value}"' in box

@@ -16,7 +16,13 @@ from governance.clause63 import cases_close_completed
 from governance.models import Case, DecisionRecord, PlanRequirement
 from portal.models import AuditEvent, Notice
 
-from ..helpers import cpa_case, decided_case, pdf_upload, vote_unanimously
+from ..helpers import (
+    cpa_case,
+    decided_case,
+    party_summary_approved,
+    pdf_upload,
+    vote_unanimously,
+)
 
 pytestmark = pytest.mark.django_db
 FRIDAY_BEFORE_CHRISTMAS = datetime.datetime(2026, 12, 18, 12, tzinfo=datetime.UTC)
@@ -50,6 +56,7 @@ def voted_case(committee, *, covered: int, decision="remedial_plan"):
         import_inventory(committee, [(m, "SUPB", 40) for m in models[:covered]])
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
     vote_unanimously(committee, case, decision)
+    party_summary_approved(committee, case)
     return case, models
 
 

@@ -14,7 +14,14 @@ from governance import referrals, services
 from governance.models import Case
 from portal.models import Notice
 
-from ..helpers import cpa_case, cpl_csv, cpl_row, import_bytes, referral_pack_sent
+from ..helpers import (
+    cpa_case,
+    cpl_csv,
+    cpl_row,
+    import_bytes,
+    party_summary_approved,
+    referral_pack_sent,
+)
 
 pytestmark = pytest.mark.django_db
 TODAY = datetime.date.today()
@@ -39,6 +46,7 @@ def decide_to_remove(committee, case):
         services.conflict_declare(actor=member, case=case, has_conflict=False, reason="")
         services.vote_cast(actor=member, ballot=ballot, choice="suspend")
     services.ballot_close(actor=committee["chair"], ballot=ballot)
+    party_summary_approved(committee, case)
     services.decision_issue(
         actor=committee["chair"],
         case=case,

@@ -10,7 +10,7 @@ from django.utils import timezone
 from governance import services
 from governance.models import Ballot, Vote
 
-from ..helpers import cpa_case, make_user, pdf_upload, sign_in
+from ..helpers import cpa_case, make_user, party_summary_approved, pdf_upload, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 def ballot_for(users):
     case = cpa_case(users)
     services.case_transition(actor=users["secretariat"], case=case, name="start_assessment")
+    party_summary_approved(users, case)  # a decision is issued only with it
     return services.ballot_open(
         actor=users["chair"], case=case, closes_at=timezone.now() + datetime.timedelta(days=2)
     )
@@ -67,8 +68,12 @@ def test_chair_closes_from_the_ballot_page(committee, client_for):
         services.conflict_declare(actor=member, case=ballot.case, has_conflict=False, reason="")
         services.vote_cast(actor=member, ballot=ballot, choice="remedial_plan")
     client = client_for("chair")
-    assert client.post(f"/ballots/{ballot.pk}/close/").status_code == 302
-    again = client.post(f"/ballots/{ballot.pk}/close/")
+    asked = client.post(f"/ballots/{ballot.pk}/close/")  # asked first: nothing counted yet
+    assert asked.status_code == 200 and "Close ballot 1 now?" in asked.content.decode()
+    assert "2 of 3 eligible members" in asked.content.decode()
+    assert Ballot.objects.get(pk=ballot.pk).state == "open"
+    assert client.post(f"/ballots/{ballot.pk}/close/", {"confirmed": "yes"}).status_code == 302
+    again = client.post(f"/ballots/{ballot.pk}/close/", {"confirmed": "yes"})
     assert again.status_code == 409 and "This ballot is closed" in again.content.decode()
     page = client.get(f"/ballots/{ballot.pk}/").content.decode()
     assert "Require CPA Certificate Remedial Plans" in page and "Issue the decision notice" in page

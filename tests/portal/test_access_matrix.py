@@ -47,12 +47,16 @@ PLAN_READERS = row(
 )
 # Whoever may not see a plan is not told it exists.
 PLAN_HIDDEN = {role: 404 for role in ("expert", "dcc", "network", "authority")}
-CASE_READERS = row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK)
+# The DCC is addressed from the assessment on, as every decision is (SEC F2.7B).
+CASE_READERS = row(
+    NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK, supplier_a=OK, dcc=OK
+)
 
 
 def case_row(visible_default, **overrides):
     """Roles that can see the case get `visible_default` unless overridden; others 404."""
-    base = {role: visible_default for role in ("secretariat", "chair", "member", "supplier_a")}
+    readers = ("secretariat", "chair", "member", "supplier_a", "dcc")
+    base = {role: visible_default for role in readers}
     return row(NOT_FOUND, anonymous=LOGIN, **{**base, **overrides})
 
 
@@ -101,9 +105,9 @@ EXPECTED = {
     "governance:conflict": case_row(FORBIDDEN, chair=OK, member=OK),
     # The fixture's case is in voting: representations and recommendations were due before the
     # ballot (409 for the Party and the secretariat).
-    "governance:representation-submit": case_row(FORBIDDEN, supplier_a=NOT_NOW),
+    "governance:representation-submit": case_row(FORBIDDEN, supplier_a=NOT_NOW, dcc=NOT_NOW),
     # Supplier A's `ssc-only` representation: the SSC and supplier A, who made it.
-    "governance:representation-download": CASE_READERS,
+    "governance:representation-download": {**CASE_READERS, "dcc": NOT_FOUND},
     "governance:recommendation": case_row(FORBIDDEN, secretariat=NOT_NOW),
     "governance:party-summary": case_row(FORBIDDEN, secretariat=OK),
     "governance:party-summary-approve": POST_ONLY,
@@ -151,10 +155,20 @@ EXPECTED = {
         authority=NOT_FOUND,
         supplier_a=NOT_NOW,
         supplier_b=NOT_FOUND,
-        dcc=NOT_FOUND,
+        dcc=NOT_NOW,
         network=NOT_FOUND,
     ),
     "governance:referral": row(
+        NOT_FOUND,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        authority=OK,
+    ),
+    # The grounds: whoever sees the referral.
+    "governance:referral-document": row(
         NOT_FOUND,
         anonymous=LOGIN,
         secretariat=OK,
@@ -289,6 +303,16 @@ def objects(users):
         lodged_by=users["supplier_a"],
         grounds="Disproportionate",
     )
+    from governance.models import ReferralDocument
+    from portal.documents import stored_documents
+
+    with stored_documents(folder="referrals") as store:
+        grounds = ReferralDocument.objects.create(
+            referral=referral,
+            source="grounds",
+            uploaded_by=users["supplier_a"],
+            **store(pdf_upload("grounds.pdf")).fields(),
+        )
     referral_send_pack(actor=users["secretariat"], referral=referral, disclosed=[parties])
     import_sample(actor=users["secretariat"])
     cpl_version_publish(actor=users["secretariat"])
@@ -318,6 +342,7 @@ def objects(users):
         "notice": {"pk": notice.pk},
         "governance:referral": {"pk": referral.pk},
         "governance:pack-download": {"pk": referral.pk, "version": 1},
+        "governance:referral-document": {"pk": referral.pk, "document_pk": grounds.pk},
         "*": {"case_pk": case.pk, "ballot_pk": ballot.pk},
     }
 

@@ -44,6 +44,8 @@ from cpl.models import (
     CPLVersion,
     DeviceModel,
     InventorySnapshot,
+    Manufacturer,
+    ProductCombination,
 )
 from cpl.services import certificate_add, certificate_record_event, cpl_version_publish
 from governance import plans, record, referrals, services
@@ -76,6 +78,7 @@ from ..helpers import (
     current_code,
     import_bytes,
     make_user,
+    party_summary_approved,
     pdf_upload,
     sign_in,
 )
@@ -105,9 +108,10 @@ INVALID, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, NOT_NOW = 400, 403, 404, 405, 409
 REFUSALS = {LOGIN, NOOP, INVALID, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, NOT_NOW}
 
 SSC = ("secretariat", "chair", "member", "conflicted_member")
-CASE_READERS = (*SSC, "invited_expert", "supplier_a")
-# An issued decision is addressed to the DCC too (it may see it, and refer it).
-DECIDED_CASE_READERS = (*CASE_READERS, "dcc")
+OPENED_CASE_READERS = (*SSC, "invited_expert", "supplier_a")
+# From the assessment on, the case is addressed to the DCC and the suppliers with devices, as
+# its decision will be (SEC F2.7B): they may make representations, see it, and refer it.
+CASE_READERS = DECIDED_CASE_READERS = (*OPENED_CASE_READERS, "dcc")
 # Supplier A's plan; the member conflicted on its case sees only what a Party would (issue 11).
 PLAN_READERS = ("secretariat", "chair", "member", "supplier_a")
 BALLOT_READERS = ("secretariat", "chair", "member")  # conflicted ones get 404 (issue 11)
@@ -232,6 +236,8 @@ class Story:
     def decided(self, **kw) -> Case:
         case, ballot = self.voted(**kw)
         services.ballot_close(actor=self.chair_of(case), ballot=ballot)
+        # A decision is issued once the case's chair approved the summary for Parties.
+        party_summary_approved(self.p, case, chair=self.chair_of(case))
         return fresh(case)
 
     def tied(self, **kw) -> tuple[Case, Ballot]:
@@ -672,6 +678,28 @@ def t_cpl_import(s):
         counted(imports=CPLImport.objects.all()),
         grows("imports"),
         audited=False,  # the import itself is audited when the worker runs it
+    )
+
+
+def t_combination_import(s):
+    """A Pending Product Combinations list of one SMETS1 electricity meter."""
+    maker, _ = Manufacturer.objects.get_or_create(
+        manufacturer_id="5A5A", defaults={"name": "Maker 5A5A"}
+    )
+    DeviceModel.objects.get_or_create(
+        device_type="ESME",
+        manufacturer=maker,
+        model_id="5A01",
+        hardware_version="0100",
+        firmware_version="00000001",
+        defaults={"smets_generation": "SMETS1", "date_added": TODAY},
+    )
+    data = b"Combination ID,List,CSP,Device Models\nPC-1,PPC,CSP North,5A5A/5A01/0100/00000001\n"
+    return Target(
+        {},
+        lambda: {"file": _upload("lists.csv", data, "text/csv")},
+        counted(combinations=ProductCombination.objects.all()),
+        grows("combinations"),
     )
 
 
@@ -1327,6 +1355,7 @@ SCENARIOS = [
     ),
     Scenario("cpl:relist", "listed", t_relist("listed"), everyone(FORBIDDEN, secretariat=NOT_NOW)),
     Scenario("cpl:import", "any", t_cpl_import, REGISTER_KEEPER),
+    Scenario("cpl:combination-import", "any", t_combination_import, REGISTER_KEEPER),
     Scenario(
         "cpl:version-publish", "register changed", t_version_publish("changed"), REGISTER_KEEPER
     ),
@@ -1354,13 +1383,13 @@ SCENARIOS = [
         "governance:case-action",
         "start_assessment: opened",
         t_case_action("start_assessment", "opened"),
-        table(CASE_READERS, **SECRETARIAT_OR_CHAIR),
+        table(OPENED_CASE_READERS, **SECRETARIAT_OR_CHAIR),
     ),
     Scenario(
         "governance:case-action",
         "start_assessment: opened, chair conflicted, acting chair",
         t_case_action("start_assessment", "opened, chair conflicted, acting chair"),
-        table(CASE_READERS, secretariat=DONE, acting_chair=DONE),
+        table(OPENED_CASE_READERS, secretariat=DONE, acting_chair=DONE),
     ),
     Scenario(
         "governance:case-action",
@@ -1411,7 +1440,7 @@ SCENARIOS = [
         "governance:evidence-grant",
         "parties document",
         t_evidence_grant("parties"),
-        table(("secretariat", "chair", "member", "conflicted_member", "supplier_a")),
+        table(("secretariat", "chair", "member", "conflicted_member", "supplier_a", "dcc")),
     ),
     Scenario(
         "governance:conflict",
@@ -1477,20 +1506,20 @@ SCENARIOS = [
         "assessment",
         t_comment,
         # Comments are the SSC's deliberation: not for a conflicted member (issue 11).
-        table(CASE_READERS, DONE, supplier_a=FORBIDDEN, conflicted_member=FORBIDDEN),
+        table(CASE_READERS, DONE, supplier_a=FORBIDDEN, dcc=FORBIDDEN, conflicted_member=FORBIDDEN),
     ),
     # --- the record: representations, recommendations, the summary for Parties ---
     Scenario(
         "governance:representation-submit",
         "assessment",
         t_representation("assessment"),
-        table(CASE_READERS, supplier_a=DONE),
+        table(CASE_READERS, supplier_a=DONE, dcc=DONE),
     ),
     Scenario(
         "governance:representation-submit",
         "voting",
         t_representation("voting"),
-        table(CASE_READERS, supplier_a=NOT_NOW),
+        table(CASE_READERS, supplier_a=NOT_NOW, dcc=NOT_NOW),
     ),
     Scenario(
         "governance:recommendation",
@@ -1545,7 +1574,7 @@ SCENARIOS = [
         "governance:ballot-open",
         "opened",
         t_ballot_open("opened"),
-        table(CASE_READERS, chair=NOT_NOW),
+        table(OPENED_CASE_READERS, chair=NOT_NOW),
     ),
     Scenario(
         "governance:ballot-open",
@@ -1691,7 +1720,7 @@ SCENARIOS = [
         "governance:referral-lodge",
         "assessment (nothing issued)",
         t_referral_lodge("assessment (nothing issued)"),
-        table(CASE_READERS, supplier_a=NOT_NOW),
+        table(CASE_READERS, supplier_a=NOT_NOW, dcc=NOT_NOW),
     ),
     Scenario(
         "governance:referral-lodge",
@@ -1871,7 +1900,7 @@ def run(scenario: Scenario, client, story: Story) -> list[str]:
             sign_in_as(client, user, target.signed_in)
             ctx = SimpleNamespace(user=user, client=client)
             before, events = target.probe(ctx), AuditEvent.objects.count()
-            response = client.post(url, target.data())
+            response = client.post(url, {**target.data(), "confirmed": "yes"})
             after, new_events = target.probe(ctx), AuditEvent.objects.count() - events
             got = judge(response, before, after, new_events, target)
             transaction.set_rollback(True)  # the next role POSTs against the same state

@@ -283,7 +283,10 @@ def test_ballot_opened_reaches_each_eligible_member_once_not_the_conflicted_one(
     deliveries = NoticeDelivery.objects.filter(notice__kind="ballot_opened")
     assert sorted(d.recipient.username for d in deliveries) == ["member", "member2"]
     notice = Notice.objects.get(kind="ballot_opened")
-    assert notice.about == ballot and notice.link == f"/ballots/{ballot.pk}/"
+    # The notice leads to the case (still readable by a member recused later); its action to
+    # the vote.
+    assert notice.about == ballot and notice.link == f"/cases/{case.pk}/"
+    assert notice.action_link.startswith(f"/ballots/{ballot.pk}/")
     assert notice.action_label == "Vote in the ballot"
     assert sorted(m.to[0] for m in mail.outbox) == ["member2@example.org", "member@example.org"]
     for message in mail.outbox:

@@ -1,0 +1,8 @@
+# Placeholder in the migration chain; its owner fills the operations.
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("cpl", "0009_product_combinations")]
+
+    operations = []
