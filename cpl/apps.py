@@ -10,11 +10,15 @@ AUDIT_ACTIONS = (
     "certificate.updated",
     "certificate.expired",
     "certificate.flagged_for_ssc",
+    "certificate.superseded",
     "cplversion.published",
     "inventory.imported",
     "productcombination.imported",
     "productcombination.created",
     "productcombination.updated",
+    "emergencyentryrequest.submitted",
+    "emergencyentryrequest.ppct_failed",
+    "emergencyentryrequest.deadline_passed",
 )
 
 
@@ -37,3 +41,7 @@ class CplConfig(AppConfig):
         from .models import CPLImport
 
         register_storage_folder("imports", stored_names(CPLImport))
+        from .emergency import EVIDENCE_FOLDER
+        from .models import EmergencyEvidence
+
+        register_storage_folder(EVIDENCE_FOLDER, stored_names(EmergencyEvidence))

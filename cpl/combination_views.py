@@ -11,6 +11,7 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
 from portal.forms import OneTimeSubmissionMixin
+from portal.paging import querystring_without_page
 from portal.permissions import PolicyRequiredMixin
 
 from . import combinations, selectors
@@ -111,11 +112,9 @@ class CombinationListView(PolicyRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        query = self.request.GET.copy()
-        query.pop("page", None)
         context.update(
             filter_form=self.filter_form,
-            querystring=query.urlencode(),
+            querystring=querystring_without_page(self.request),
             actions=COMBINATIONS.actions(self.request.user, None),
         )
         return context

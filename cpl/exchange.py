@@ -41,10 +41,17 @@ COLUMNS = [
 # Added later, so optional in a header: a file without them is read as SMETS2 rows with no GBCS
 # version or image hash. Every export writes them.
 SMETS_COLUMNS = ["SMETS Generation", "GBCS Version", "Manufacturer Image Hash"]
-FORMAT_COLUMNS = [*COLUMNS, *SMETS_COLUMNS]
+# Added later still, as optional: a lifetime CPA certificate's periodic renewal date. A file
+# without the column leaves the stored renewal dates as they are; an empty cell clears one.
+RENEWAL_COLUMNS = ["CPA Renewal Date"]
+OPTIONAL_COLUMNS = [*SMETS_COLUMNS, *RENEWAL_COLUMNS]
+FORMAT_COLUMNS = [*COLUMNS, *OPTIONAL_COLUMNS]
 # Written by our exports; accepted and ignored on import (status changes only by transitions).
 STATUS_COLUMN = "CPL Status"
-EXPORT_COLUMNS = [*FORMAT_COLUMNS, STATUS_COLUMN]
+# "Yes" for a SMETS1 emergency entry awaiting or past its fast-track PPCT (cpl.emergency); like
+# the status, written by exports and ignored on import (only a request makes an emergency entry).
+EMERGENCY_COLUMN = "Emergency Entry"
+EXPORT_COLUMNS = [*FORMAT_COLUMNS, STATUS_COLUMN, EMERGENCY_COLUMN]
 
 HEX_LENGTHS = {"Manufacturer ID": 4, "Model ID": 4, "Hardware Version": 4, "Firmware Version": 8}
 TEXT_LIMITS = {
@@ -146,6 +153,7 @@ STAGED_COLUMNS = (
     "smets_generation",
     "gbcs_version",
     "manufacturer_image_hash",
+    "cpa_renewal",
 )
 CERTIFICATE_LABELS = {"cpa": "CPA", "zigbee": "ZigBee", "dlms": "DLMS"}
 
@@ -680,7 +688,12 @@ _REQUIRED = {
     _SMETS2: [column for column in COLUMNS if not column.startswith("DLMS")],
     _SMETS1: _REQUIRED_ALWAYS,
 }
-_CPA_COLUMNS = ("CPA Certificate Number", "CPA Issue Date", "CPA Expiry Date")
+_CPA_COLUMNS = (
+    "CPA Certificate Number",
+    "CPA Issue Date",
+    "CPA Expiry Date",
+    "CPA Renewal Date",
+)
 _HEX_FIELDS = [
     (column, length, re.compile(f"[0-9A-Fa-f]{{{length}}}"))
     for column, length in HEX_LENGTHS.items()
@@ -771,9 +784,23 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
     else:
         cpa_number = values["CPA Certificate Number"]
         zigbee_number = values["ZigBee Certificate Number"]
-        for column in ("CPA Issue Date", "CPA Expiry Date", "ZigBee Expiry Date"):
+        for column in (
+            "CPA Issue Date",
+            "CPA Expiry Date",
+            "CPA Renewal Date",
+            "ZigBee Expiry Date",
+        ):
             if values[column]:
                 dates[column] = _parse_date(values[column], column, errors, row)
+        renewal = dates.get("CPA Renewal Date")
+        if renewal and dates.get("CPA Issue Date") and renewal <= dates["CPA Issue Date"]:
+            errors.append(
+                RowError(row, "CPA Renewal Date", "the renewal falls before (or on) the issue date")
+            )
+        elif renewal and dates.get("CPA Expiry Date") and renewal > dates["CPA Expiry Date"]:
+            errors.append(
+                RowError(row, "CPA Renewal Date", "the renewal falls after the expiry date")
+            )
         if (
             dates.get("CPA Issue Date")
             and dates.get("CPA Expiry Date")
@@ -825,6 +852,7 @@ def _validate_row(row: int, values: dict[str, str], errors: RowErrors) -> tuple 
         generation,
         values["GBCS Version"],
         image_hash.lower(),
+        dates.get("CPA Renewal Date"),
     )
 
 
@@ -841,6 +869,7 @@ def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
     what _validate_row would refuse."""
     kind, mid, name, model, hw, fw, smets, added, cpa, cpa_issued, cpa_expiry = cells[:11]
     zigbee, zigbee_expiry, dlms, dlms_expiry, generation, gbcs, image_hash = cells[11:18]
+    renewal = cells[18]
     device_type = kind.upper()
     dlms_type = device_type in _DLMS_TYPES
     if (
@@ -864,11 +893,15 @@ def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
         or len(dlms_expiry) != (10 if dlms_type else 0)
         # Each exactly 10 characters, so the dates end to end split only one way.
         or not len(added) == len(cpa_issued) == len(cpa_expiry) == len(zigbee_expiry) == 10
-        or not _ISO_DATES.fullmatch(added + cpa_issued + cpa_expiry + zigbee_expiry + dlms_expiry)
+        or len(renewal) not in (0, 10)
+        or not _ISO_DATES.fullmatch(
+            added + cpa_issued + cpa_expiry + zigbee_expiry + dlms_expiry + renewal
+        )
     ):
         return None
     try:
         issued, expiry = _date(cpa_issued), _date(cpa_expiry)
+        renewal_due = _date(renewal) if renewal else None
         staged = (
             row,
             device_type,
@@ -889,8 +922,11 @@ def _validate_valid_row(row: int, cells: list[str]) -> tuple | None:
             _SMETS2,
             gbcs,
             image_hash.lower(),
+            renewal_due,
         )
     except ValueError:  # a day the month does not have
+        return None
+    if renewal_due and not issued < renewal_due <= expiry:
         return None
     return staged if expiry > issued else None
 
@@ -934,7 +970,7 @@ class ExchangeFileReading:
                     continue
                 header = self.header = _map_header(cells)
                 positions = list(header.items())
-                # A column the header lacks (the optional SMETS_COLUMNS) reads at -1: the
+                # A column the header lacks (the OPTIONAL_COLUMNS) reads at -1: the
                 # empty cell appended to each row below.
                 in_order = [header.get(column, -1) for column in FORMAT_COLUMNS]
                 reach = max(in_order)
@@ -953,7 +989,7 @@ class ExchangeFileReading:
                 cells.append("")
                 staged = _validate_valid_row(row, [cells[pos].strip() for pos in in_order])
             if staged is None:
-                values = dict.fromkeys(SMETS_COLUMNS, "")
+                values = dict.fromkeys(OPTIONAL_COLUMNS, "")
                 for column, pos in positions:
                     value = cells[pos].strip() if pos < len(cells) else ""
                     values[column] = _restore_neutralised(value) if value[:1] == "'" else value

@@ -68,6 +68,7 @@ class CertificateEventForm(forms.Form):
         label="What happened to the certificate?",
         widget=forms.RadioSelect,
         choices=[("withdraw", "Withdrawn"), ("cancel", "Cancelled")],
+        error_messages={"required": "Select what happened to the certificate"},
     )
     on = GovukDateField(
         label="Date of the event",
@@ -75,7 +76,10 @@ class CertificateEventForm(forms.Form):
         validators=[not_in_future],
     )
     reason = forms.CharField(
-        label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Enter the reason for the withdrawal or cancellation"},
     )
 
 
@@ -93,11 +97,48 @@ class CertificateAddForm(OneTimeSubmissionMixin, forms.Form):
         widget=GovukDateInput(),
         validators=[within_years],
     )
+    renewal_due = GovukDateField(
+        label="Renewal date (CPA only)",
+        required=False,
+        help_text="For a lifetime CPA certificate renewed periodically: if no renewal is "
+        "recorded by this date, it lapses like an expiry.",
+        widget=GovukDateInput(),
+        validators=[within_years],
+    )
+    supersedes = forms.ModelChoiceField(
+        label="Re-certification of (CPA only)",
+        required=False,
+        queryset=AssuranceCertificate.objects.none(),
+        empty_label="Not a re-certification",
+        help_text="The CPA certificate no longer valid that this one replaces: it is kept as "
+        "history, and the new one is recorded for all of its device models.",
+    )
+
+    def __init__(self, *args, supersedable=(), cpa_route=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["supersedes"].queryset = AssuranceCertificate.objects.filter(
+            pk__in=[c.pk for c in supersedable]
+        )
+        if not supersedable:
+            del self.fields["supersedes"]
+        if not cpa_route:  # a SMETS1 device model carries no CPA certificate: not offered
+            kind = self.fields["kind"]
+            kind.choices = [c for c in kind.choices if c[0] != AssuranceCertificate.Kind.CPA]
+            del self.fields["renewal_due"]
 
     def clean(self):
         data = super().clean()
         if data.get("issued") and data.get("expiry") and data["expiry"] <= data["issued"]:
             self.add_error("expiry", "The expiry date must be after the issue date.")
+        renewal, kind = data.get("renewal_due"), data.get("kind")
+        if renewal and kind != AssuranceCertificate.Kind.CPA:
+            self.add_error("renewal_due", "Only a CPA certificate has a renewal date.")
+        elif renewal and data.get("issued") and renewal <= data["issued"]:
+            self.add_error("renewal_due", "The renewal date must be after the issue date.")
+        elif renewal and data.get("expiry") and renewal > data["expiry"]:
+            self.add_error("renewal_due", "The renewal date must be on or before the expiry.")
+        if data.get("supersedes") and kind != AssuranceCertificate.Kind.CPA:
+            self.add_error("supersedes", "Only a CPA certificate re-certifies a CPA certificate.")
         return data
 
 

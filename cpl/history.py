@@ -17,6 +17,7 @@ ACTIONS = {
     "certificate.updated": "Certificate dates changed",
     "certificate.expired": "Certificate expired",
     "certificate.flagged_for_ssc": "CPA certificate no longer valid: referred to the SSC",
+    "certificate.superseded": "Superseded by a re-certification",
     "assurancecertificate.expire": "Certificate expired",
     "assurancecertificate.withdraw": "Certificate withdrawn",
     "assurancecertificate.cancel": "Certificate cancelled",
@@ -35,6 +36,9 @@ FIELDS = {
     "certificates": "Certificates",
     "issued": "Issued",
     "expiry": "Expiry",
+    "renewal_due": "Renewal due",
+    "superseded_by": "Superseded by",
+    "supersedes": "Supersedes",
     "on": "On",
     "name": "Name",
 }

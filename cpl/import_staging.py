@@ -86,6 +86,7 @@ _STAGE_TYPES = {
     "smets_generation": "varchar(8) NOT NULL",
     "gbcs_version": "varchar(50) NOT NULL",
     "manufacturer_image_hash": "varchar(64) NOT NULL",
+    "cpa_renewal": "date",
 }
 _COLUMNS = ["file_row", *STAGED_COLUMNS[1:]]
 # The staged columns the merge joins or groups on (the only ones worth planner statistics).
@@ -106,6 +107,8 @@ _COMPARED = (
 _KEPT_WITHOUT_COLUMN = {
     "GBCS Version": "gbcs_version",
     "Manufacturer Image Hash": "manufacturer_image_hash",
+    # A certificate's, not a device model's: _merge_certificates leaves it alone.
+    "CPA Renewal Date": "renewal_due",
 }
 assert list(_STAGE_TYPES) == _COLUMNS  # nosec B101  # checks this module's own constants
 
@@ -153,13 +156,15 @@ class ImportStaging:
             cursor.execute(
                 f"""CREATE TEMPORARY VIEW {FACT} AS
                 SELECT file_row, 1 AS position, 'cpa' AS kind, cpa_number AS number,
-                    cpa_issued AS issued, cpa_expiry AS expiry, {identity} FROM {STAGE}
+                    cpa_issued AS issued, cpa_expiry AS expiry, cpa_renewal AS renewal,
+                    {identity} FROM {STAGE}
                 WHERE cpa_number IS NOT NULL
                 UNION ALL
-                SELECT file_row, 2, 'zigbee', zigbee_number, NULL, zigbee_expiry, {identity}
+                SELECT file_row, 2, 'zigbee', zigbee_number, NULL, zigbee_expiry, NULL,
+                    {identity}
                 FROM {STAGE} WHERE zigbee_number IS NOT NULL
                 UNION ALL
-                SELECT file_row, 3, 'dlms', dlms_number, NULL, dlms_expiry, {identity}
+                SELECT file_row, 3, 'dlms', dlms_number, NULL, dlms_expiry, NULL, {identity}
                 FROM {STAGE} WHERE dlms_number IS NOT NULL"""  # nosec B608  # identifiers are this module's constants
             )
         return self
@@ -234,12 +239,14 @@ class ImportStaging:
                 cursor.execute("SET LOCAL work_mem = '64MB'")
             # One pass: each certificate once, in the order the file first cites it, and
             # whether its rows give it different dates (a CPA's issue date is never NULL, the
-            # others' always is; every expiry is set).
+            # others' always is; every expiry is set; a renewal date may be on some rows only).
             cursor.execute(
                 f"""CREATE TEMPORARY TABLE {CERTS} AS
                 SELECT kind, number, MIN(file_row * 4 + position) AS first_seen,
-                    MIN(issued) AS issued, MIN(expiry) AS expiry,
-                    MIN(issued) <> MAX(issued) OR MIN(expiry) <> MAX(expiry) AS conflicting
+                    MIN(issued) AS issued, MIN(expiry) AS expiry, MIN(renewal) AS renewal,
+                    MIN(issued) <> MAX(issued) OR MIN(expiry) <> MAX(expiry)
+                        OR MIN(renewal) <> MAX(renewal)
+                        OR COUNT(renewal) NOT IN (0, COUNT(*)) AS conflicting
                 FROM {FACT} GROUP BY kind, number"""  # nosec B608  # identifiers are this module's constants
             )
             identity = "manufacturer_id, model_id, hardware_version, firmware_version"
@@ -282,13 +289,15 @@ class ImportStaging:
         ]
         dates, count = _first_and_count(
             f"""SELECT file_row, position, kind, number, first_row, COUNT(*) OVER ()
-            FROM (SELECT file_row, position, kind, number, issued, expiry,
+            FROM (SELECT file_row, position, kind, number, issued, expiry, renewal,
                     FIRST_VALUE(issued) OVER w AS first_issued,
                     FIRST_VALUE(expiry) OVER w AS first_expiry,
+                    FIRST_VALUE(renewal) OVER w AS first_renewal,
                     FIRST_VALUE(file_row) OVER w AS first_row
                 FROM {FACT} WINDOW w AS (PARTITION BY kind, number ORDER BY file_row)
             ) AS facts
             WHERE issued IS DISTINCT FROM first_issued OR expiry <> first_expiry
+                OR renewal IS DISTINCT FROM first_renewal
             ORDER BY file_row, position LIMIT %s""",  # nosec B608  # identifiers are this module's constants
             limit,
         )
@@ -345,10 +354,11 @@ class ImportStaging:
                 f"""INSERT INTO {D} (id, device_type, manufacturer_id, model_id,
                     hardware_version, firmware_version, smets_chts_version, smets_generation,
                     gbcs_version, manufacturer_image_hash, date_added, status,
-                    removal_basis, created_at, updated_at)
+                    removal_basis, emergency_entry, created_at, updated_at)
                 SELECT mo.model_pk, s.device_type, m.id, s.model_id, s.hardware_version,
                     s.firmware_version, s.smets_chts_version, s.smets_generation,
-                    s.gbcs_version, s.manufacturer_image_hash, s.date_added, %s, '', %s, %s
+                    s.gbcs_version, s.manufacturer_image_hash, s.date_added, %s, '', FALSE,
+                    %s, %s
                 FROM {MODELS} mo JOIN {STAGE} s ON s.file_row = mo.file_row
                 JOIN {M} m ON m.manufacturer_id = s.manufacturer_id
                 WHERE mo.created = 1 ORDER BY mo.model_pk""",  # nosec B608  # identifiers are this module's constants
@@ -435,39 +445,49 @@ class ImportStaging:
         new_certificate = self._new_id(cursor, C, "c.id", "f.first_seen")
         cursor.execute(
             f"""CREATE TEMPORARY TABLE {CERT_IDS} AS
-            SELECT f.kind, f.number, f.issued, f.expiry, c.issued AS old_issued,
-                c.expiry AS old_expiry, COALESCE(c.id, {new_certificate}) AS cert_pk,
+            SELECT f.kind, f.number, f.issued, f.expiry, f.renewal, c.issued AS old_issued,
+                c.expiry AS old_expiry, c.renewal_due AS old_renewal,
+                COALESCE(c.id, {new_certificate}) AS cert_pk,
                 CASE WHEN c.id IS NULL THEN 1 ELSE 0 END AS created
             FROM {CERTS} f LEFT JOIN {C} c ON c.kind = f.kind AND c.number = f.number
             ORDER BY f.first_seen"""  # nosec B608  # identifiers are this module's constants
         )
         self._analyze(cursor, CERT_IDS, "kind, number, created")
 
+        # A file without the renewal column leaves the stored renewal dates as they are.
+        renewal = "renewal_due" not in self._kept
+
         def differs(f=""):
+            renewed = f" OR {f}old_renewal IS DISTINCT FROM {f}renewal" if renewal else ""
             return (
                 f"{f}created = 0 AND ({f}old_issued IS DISTINCT FROM {f}issued "
-                f"OR {f}old_expiry <> {f}expiry)"
+                f"OR {f}old_expiry <> {f}expiry{renewed})"
             )
 
+        before, after, set_renewal = "", "", ""
+        if renewal:
+            before, after = ", 'renewal_due', old_renewal", ", 'renewal_due', renewal"
+            set_renewal = ", renewal_due = f.renewal"
         cursor.execute(
             f"""INSERT INTO {CHANGES} (action, object_type, object_pk, before, after)
             SELECT 'certificate.updated', 'cpl.assurancecertificate', cert_pk,
-                {obj}('issued', old_issued, 'expiry', old_expiry),
-                {obj}('issued', issued, 'expiry', expiry)
+                {obj}('issued', old_issued, 'expiry', old_expiry{before}),
+                {obj}('issued', issued, 'expiry', expiry{after})
             FROM {CERT_IDS} WHERE {differs()}"""  # nosec B608  # identifiers are this module's constants
         )
         updated = max(cursor.rowcount, 0)
         if updated:
             cursor.execute(
-                f"""UPDATE {C} SET issued = f.issued, expiry = f.expiry FROM {CERT_IDS} f
+                f"""UPDATE {C} SET issued = f.issued, expiry = f.expiry{set_renewal}
+                FROM {CERT_IDS} f
                 WHERE {C}.id = f.cert_pk AND {differs("f.")}"""  # nosec B608  # identifiers are this module's constants
             )
             self._wrote(cursor, C)
         cursor.execute(
-            f"""INSERT INTO {C} (id, kind, number, issued, expiry, status, status_date,
-                status_reason, created_at)
-            SELECT cert_pk, kind, number, issued, expiry, %s, NULL, '', %s FROM {CERT_IDS}
-            WHERE created = 1 ORDER BY cert_pk""",  # nosec B608  # identifiers are this module's constants
+            f"""INSERT INTO {C} (id, kind, number, issued, expiry, renewal_due, status,
+                status_date, status_reason, created_at)
+            SELECT cert_pk, kind, number, issued, expiry, renewal, %s, NULL, '', %s
+            FROM {CERT_IDS} WHERE created = 1 ORDER BY cert_pk""",  # nosec B608  # identifiers are this module's constants
             [AssuranceCertificate.Status.VALID, now],
         )
         created = self._wrote(cursor, C)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from portal.models import StoredDocument
 from portal.policies import policy_permission
 
 
@@ -60,6 +61,7 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
         CERTIFICATE = "certificate", "Non-CPA Assurance Certificate not valid (automatic removal)"
         SSC_DECISION = "ssc_decision", "SSC decision"
         AUTHORITY_DETERMINATION = "authority_determination", "Authority determination"
+        EMERGENCY_WITHDRAWN = "emergency_withdrawn", "Emergency entry withdrawn"
 
     device_type = models.CharField(max_length=8, choices=DeviceType.choices, db_index=True)
     manufacturer = models.ForeignKey(
@@ -92,6 +94,8 @@ class DeviceModel(ConcurrentTransitionMixin, models.Model):
     removal_basis = models.CharField(
         max_length=32, choices=RemovalBasis.choices, blank=True, default=""
     )
+    # Listed ahead of its fast-track PPCT on an emergency entry request (EmergencyEntryRequest).
+    emergency_entry = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -184,12 +188,19 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
     number = models.CharField(max_length=100)
     issued = models.DateField(null=True, blank=True)
     expiry = models.DateField(db_index=True)
+    # A lifetime CPA certificate is renewed periodically: a renewal not recorded by this date
+    # lapses like an expiry (certificates_check).
+    renewal_due = models.DateField("Renewal due", null=True, blank=True, db_index=True)
     status = FSMField(
         max_length=16, choices=Status.choices, default=Status.VALID, protected=True, db_index=True
     )
     status_date = models.DateField(null=True, blank=True)
     status_reason = models.TextField(blank=True)
     device_models = models.ManyToManyField(DeviceModel, related_name="certificates")
+    # Re-certification: the certificate no longer valid stays, as history, pointing at the new one.
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -208,8 +219,18 @@ class AssuranceCertificate(ConcurrentTransitionMixin, models.Model):
 
     @property
     def awaits_ssc_decision(self) -> bool:
-        """CPA non-compliance is not removed automatically: the SSC weighs the risk."""
-        return self.kind == self.Kind.CPA and not self.is_valid
+        """CPA non-compliance is not removed automatically: the SSC weighs the risk. A
+        re-certification (superseded) clears the flag; a case already open stays."""
+        return self.kind == self.Kind.CPA and not self.is_valid and self.superseded_by_id is None
+
+    @property
+    def renewal_lapsed(self) -> bool:
+        """Expired because its renewal was not recorded by its renewal date."""
+        return (
+            self.status == self.Status.EXPIRED
+            and self.renewal_due is not None
+            and (self.status_date == self.renewal_due and self.renewal_due < self.expiry)
+        )
 
     @transition(
         field=status,
@@ -593,3 +614,195 @@ class ProductCombination(models.Model):
     def list_code(self) -> str:
         """EPC or PPC, as the lists and the exchange format name them."""
         return self.on_list.upper()
+
+
+class VulnerabilityClassification(models.TextChoices):
+    # The values of governance's evidence classification (cpl cannot import governance).
+    SSC_ONLY = "ssc-only", "SSC only"
+    PARTIES = "parties", "Parties"
+
+
+class EmergencyEntryRequest(ConcurrentTransitionMixin, models.Model):
+    """A supplier's request to list new SMETS1 firmware that fixes a security vulnerability
+    ahead of its Pending Product Combination Tests: the emergency CPL entry and its fast-track
+    PPCT, tracked (cpl.emergency). Replaces the form-and-e-mail route."""
+
+    class State(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        LISTED = "listed", "Listed on the CPL"
+        FAST_TRACK_PPCT = "fast_track_ppct", "Fast-track PPCT due"
+        CONFIRMED = "confirmed", "Confirmed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class PPCTOutcome(models.TextChoices):
+        NONE = "", "Not recorded"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "portal.Organisation", on_delete=models.PROTECT, related_name="emergency_requests"
+    )
+    # The SMETS1 model of an EPC entry, at its current firmware.
+    device_model = models.ForeignKey(
+        DeviceModel, on_delete=models.PROTECT, related_name="emergency_requests"
+    )
+    new_firmware_version = models.CharField(max_length=8)
+    new_image_hash = models.CharField(
+        "New Manufacturer Image hash",
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_image_hash],
+    )
+    combinations = models.ManyToManyField(ProductCombination, related_name="emergency_requests")
+    vulnerability_summary = models.TextField()
+    summary_classification = models.CharField(
+        max_length=20, choices=VulnerabilityClassification.choices
+    )
+    state = FSMField(
+        max_length=20,
+        choices=State.choices,
+        default=State.SUBMITTED,
+        protected=True,
+        db_index=True,
+    )
+    rejection_reason = models.TextField(blank=True)
+    ppct_due = models.DateField("Fast-track PPCT due", null=True, blank=True, db_index=True)
+    ppct_outcome = models.CharField(
+        max_length=8, choices=PPCTOutcome.choices, blank=True, default=""
+    )
+    ppct_recorded_at = models.DateTimeField(null=True, blank=True)
+    outcome_notes = models.TextField(blank=True)
+    # The secretariat was told once that the due date passed without a recorded pass.
+    deadline_alerted_at = models.DateTimeField(null=True, blank=True)
+    emergency_device_model = models.OneToOneField(
+        DeviceModel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="emergency_request",
+    )
+    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            # One open request per new firmware of a hardware model (a double submit).
+            models.UniqueConstraint(
+                fields=["device_model", "new_firmware_version"],
+                condition=models.Q(
+                    state__in=["submitted", "accepted", "listed", "fast_track_ppct"]
+                ),
+                name="one_open_emergency_request_per_firmware",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.reference}: {self.device_model} → fw {self.new_firmware_version}"
+
+    @property
+    def reference(self) -> str:
+        return f"EMR-{self.pk:05d}" if self.pk else "EMR-new"
+
+    @property
+    def new_identity(self) -> tuple[str, str, str, str]:
+        model = self.device_model
+        return (
+            model.manufacturer.manufacturer_id,
+            model.model_id,
+            model.hardware_version,
+            self.new_firmware_version,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_EMERGENCY_STATES
+
+    @transition(
+        field=state,
+        source=State.SUBMITTED,
+        target=State.ACCEPTED,
+        permission=policy_permission("accept"),
+    )
+    def accept(self):
+        pass
+
+    @transition(
+        field=state,
+        source=State.SUBMITTED,
+        target=State.REJECTED,
+        permission=policy_permission("reject"),
+    )
+    def reject(self, reason: str):
+        self.rejection_reason = reason
+
+    @transition(
+        field=state,
+        source=State.ACCEPTED,
+        target=State.LISTED,
+        permission=policy_permission("list_on_cpl"),
+    )
+    def list_on_cpl(self):
+        pass
+
+    # Listing schedules the fast-track PPCT at once (cpl.emergency): `listed` is recorded in
+    # the audit trail, and the request waits in `fast_track_ppct`.
+    @transition(
+        field=state,
+        source=State.LISTED,
+        target=State.FAST_TRACK_PPCT,
+        permission=policy_permission("schedule_ppct"),
+    )
+    def schedule_ppct(self, on):
+        self.ppct_due = on
+
+    @transition(
+        field=state,
+        source=State.FAST_TRACK_PPCT,
+        target=State.CONFIRMED,
+        permission=policy_permission("record_ppct"),
+    )
+    def confirm(self, reason: str):
+        self.outcome_notes = reason
+
+    @transition(
+        field=state,
+        source=State.FAST_TRACK_PPCT,  # `listed` never rests: listing schedules the PPCT
+        target=State.WITHDRAWN,
+        permission=policy_permission("withdraw"),
+    )
+    def withdraw(self, reason: str):
+        self.outcome_notes = reason
+
+
+OPEN_EMERGENCY_STATES = (
+    EmergencyEntryRequest.State.SUBMITTED,
+    EmergencyEntryRequest.State.ACCEPTED,
+    EmergencyEntryRequest.State.LISTED,
+    EmergencyEntryRequest.State.FAST_TRACK_PPCT,
+)
+
+
+class EmergencyEvidence(StoredDocument):
+    """Evidence of an emergency entry request (test reports, the vendor's advisory): read by
+    whoever may read the request's vulnerability summary."""
+
+    request = models.ForeignKey(
+        EmergencyEntryRequest, on_delete=models.PROTECT, related_name="evidence"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return self.original_name

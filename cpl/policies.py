@@ -25,9 +25,11 @@ from .models import (
     CPLImport,
     CPLVersion,
     DeviceModel,
+    EmergencyEntryRequest,
     InventorySnapshot,
     ProductCombination,
     SmetsGeneration,
+    VulnerabilityClassification,
 )
 
 Cert = AssuranceCertificate
@@ -59,6 +61,25 @@ def cpa_route_refusal(device_models) -> Refusal:
         "The CPA route (cases, remedial plans) applies to SMETS2 device models only; "
         f"SMETS1 device models carry no CPA certificate: {', '.join(off_route)}."
     )
+
+
+def supersede_refusal(certificate, device_model=None, kind: str = Cert.Kind.CPA) -> Refusal:
+    """Why a new certificate (of `kind`, recorded for `device_model`) may not supersede this
+    one, or None. Re-certification replaces a CPA certificate no longer valid (withdrawn,
+    cancelled, expired or its renewal lapsed), once; the person is asked by
+    DeviceModelPolicy.check_record_certificate."""
+    if certificate.kind != Cert.Kind.CPA or kind != Cert.Kind.CPA:
+        return "Only a CPA certificate is superseded by a re-certification."
+    if (
+        device_model is not None
+        and not certificate.device_models.filter(pk=device_model.pk).exists()
+    ):
+        return f"{certificate} is not a certificate of {device_model}."
+    if certificate.status == Cert.Status.VALID:
+        return NotNow(f"{certificate} is still valid: it is superseded once no longer valid.")
+    if certificate.superseded_by_id is not None:
+        return NotNow(f"{certificate} is already superseded by {certificate.superseded_by}.")
+    return None
 
 
 def _reads_register(user) -> Refusal:
@@ -177,6 +198,10 @@ class AssuranceCertificatePolicy(WholeTablePolicy):
                 "A case is opened when the CPA certificate has expired or been withdrawn or "
                 "cancelled."
             ),
+            # Re-certified: the flag cleared (a case opened before stays, for the SSC).
+            None
+            if certificate is None or certificate.superseded_by_id is None
+            else NotNow(f"{certificate} is superseded by a re-certification: no case is opened."),
         )
 
     def check_view_cases(self, user, certificate) -> Refusal:
@@ -294,6 +319,169 @@ class ProductCombinationPolicy(WholeTablePolicy):
         )
 
 
+# --- SMETS1 emergency CPL entries -------------------------------------------------------------
+
+Emergency = EmergencyEntryRequest.State
+
+
+def _is_dcc(user) -> bool:
+    organisation = user.organisation
+    return organisation is not None and organisation.party_type == Organisation.PartyType.DCC
+
+
+class EmergencyEntryRequestPolicy(Policy):
+    """A supplier asks for an emergency CPL entry; the SSC Secretariat decides it, lists it and
+    tracks its fast-track PPCT. The requesting organisation, the SSC and the DCC (which must
+    process Service Requests for the emergency entry) see a request; other Parties do not."""
+
+    model = EmergencyEntryRequest
+    ACTIONS = (
+        "view",
+        "submit",
+        "view_summary",
+        "accept",
+        "reject",
+        "list_on_cpl",
+        "record_ppct",
+        "withdraw",
+    )
+    # Listing schedules the fast-track PPCT at once (cpl.emergency.emergency_request_list).
+    SYSTEM_ACTIONS = frozenset({"schedule_ppct"})
+
+    def visible(self, user) -> QuerySet:
+        rows = EmergencyEntryRequest.objects.all()
+        if user is None or not user.is_authenticated or not user.is_active:
+            return rows.none()
+        if user.is_ssc or _is_dcc(user):
+            return rows
+        if user.has_role(Role.SUPPLIER) and user.organisation_id is not None:
+            return rows.filter(organisation_id=user.organisation_id)
+        return rows.none()
+
+    def candidates(self, user, action: str) -> QuerySet:
+        rows = self.visible(user)
+        sources = {
+            "accept": [Emergency.SUBMITTED],
+            "reject": [Emergency.SUBMITTED],
+            "list_on_cpl": [Emergency.ACCEPTED],
+            "record_ppct": [Emergency.FAST_TRACK_PPCT],
+            "withdraw": [Emergency.FAST_TRACK_PPCT],
+        }.get(action)
+        return rows.filter(state__in=sources) if sources else rows
+
+    def prepare(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related(
+            "organisation", "requester", "device_model__manufacturer", "emergency_device_model"
+        )
+
+    def _requester_side(self, user, request) -> bool:
+        return (
+            user.has_role(Role.SUPPLIER)
+            and user.organisation_id is not None
+            and user.organisation_id == request.organisation_id
+        )
+
+    def check_view(self, user, request) -> Refusal:
+        """The SSC and the DCC: every request. A supplier: its own organisation's requests.
+        Nobody else."""
+        if user.is_ssc or _is_dcc(user):
+            return None
+        if user.has_role(Role.SUPPLIER) and (
+            request is None or self._requester_side(user, request)
+        ):
+            return None
+        return "Emergency CPL entry requests are seen by their supplier, the SSC and the DCC."
+
+    def check_submit(self, user, request) -> Refusal:
+        """A supplier user, for their own Supplier Party."""
+        organisation = user.organisation
+        if user.has_role(Role.SUPPLIER) and organisation is not None and organisation.is_supplier:
+            return None
+        return "Only a Supplier Party's users request emergency CPL entries."
+
+    def check_view_summary(self, user, request) -> Refusal:
+        """The vulnerability summary and evidence of a request: the SSC and the requesting
+        supplier always; the DCC only when it is classified for Parties."""
+        refusal = self.check_view(user, request)
+        if refusal is not None or request is None:
+            return refusal
+        if user.is_ssc or self._requester_side(user, request):
+            return None
+        if request.summary_classification == VulnerabilityClassification.PARTIES:
+            return None
+        return "The vulnerability summary is for the SSC only."
+
+    def _secretariat(self, user, request, sources, not_now: str) -> Refusal:
+        return _first(
+            None if user.has_perm("cpl.change_cpl_status") else SECRETARIAT_DECIDES_EMERGENCY,
+            self.check_view(user, request),
+            None if request is None or request.state in sources else NotNow(not_now),
+        )
+
+    def check_accept(self, user, request) -> Refusal:
+        """The SSC Secretariat, on a submitted request."""
+        return self._secretariat(
+            user, request, [Emergency.SUBMITTED], "This request has already been decided."
+        )
+
+    def check_reject(self, user, request) -> Refusal:
+        """The SSC Secretariat, on a submitted request, giving its reasons."""
+        return self.check_accept(user, request)
+
+    def check_list_on_cpl(self, user, request) -> Refusal:
+        """The SSC Secretariat, on an accepted request: the new firmware goes on the CPL as an
+        emergency entry."""
+        return self._secretariat(
+            user, request, [Emergency.ACCEPTED], "Only an accepted request is listed on the CPL."
+        )
+
+    def check_record_ppct(self, user, request) -> Refusal:
+        """The SSC Secretariat, while the fast-track PPCT is due: it passed (the entry is
+        confirmed) or failed."""
+        refusal = self._secretariat(
+            user,
+            request,
+            [Emergency.FAST_TRACK_PPCT],
+            "A PPCT outcome is recorded while the fast-track PPCT is due.",
+        )
+        if refusal is None and request is not None and request.ppct_outcome:
+            # A failure stands: the entry is withdrawn, and a new request follows a retest.
+            return NotNow("The fast-track PPCT's outcome is recorded: withdraw the entry.")
+        return refusal
+
+    def check_withdraw(self, user, request) -> Refusal:
+        """The SSC Secretariat, on a listed emergency entry whose fast-track PPCT failed or is
+        overdue: the device model leaves the CPL."""
+        refusal = self._secretariat(
+            user,
+            request,
+            [Emergency.FAST_TRACK_PPCT],
+            "Only an emergency entry awaiting its fast-track PPCT is withdrawn.",
+        )
+        if refusal is not None or request is None:
+            return refusal
+        if emergency_ppct_failed_or_overdue(request):
+            return None
+        return NotNow(
+            "An emergency entry is withdrawn when its fast-track PPCT has failed or its due date "
+            "has passed."
+        )
+
+
+SECRETARIAT_DECIDES_EMERGENCY = (
+    "Only the SSC Secretariat decides and tracks emergency CPL entry requests."
+)
+
+
+def emergency_ppct_failed_or_overdue(request, today=None) -> bool:
+    from django.utils import timezone
+
+    today = today or timezone.localdate()
+    return request.ppct_outcome == EmergencyEntryRequest.PPCTOutcome.FAILED or (
+        request.ppct_due is not None and request.ppct_due < today
+    )
+
+
 DEVICE_MODELS = register(DeviceModelPolicy())
 CERTIFICATES = register(AssuranceCertificatePolicy())
 CHANGE_NOTICES = register(CPLChangeNoticePolicy())
@@ -301,3 +489,4 @@ VERSIONS = register(CPLVersionPolicy())
 IMPORTS = register(CPLImportPolicy())
 INVENTORY = register(InventorySnapshotPolicy())
 COMBINATIONS = register(ProductCombinationPolicy())
+EMERGENCY_REQUESTS = register(EmergencyEntryRequestPolicy())

@@ -91,8 +91,14 @@ def device_model_list(
     if generation:
         models = models.filter(smets_generation=generation)
     if expiring_before:
+        # A renewal date lapses like an expiry date.
         models = models.filter(
-            Exists(Cert.objects.filter(device_models=OuterRef("pk"), expiry__lt=expiring_before))
+            Exists(
+                Cert.objects.filter(
+                    Q(expiry__lt=expiring_before) | Q(renewal_due__lt=expiring_before),
+                    device_models=OuterRef("pk"),
+                )
+            )
         )
     if query:
         models = models.filter(pk__in=_search_matches(query.strip()))
@@ -126,14 +132,84 @@ def _search_matches(query: str) -> QuerySet:
     return by_manufacturer.union(by_model_id, by_firmware, by_version, by_certificate)
 
 
+def _held_key(superseded_by_id, expiry, pk) -> tuple:
+    """Which certificate of a kind a device model holds now: one not superseded (a
+    re-certification replaced it), then the latest expiry, then the latest recorded."""
+    return (superseded_by_id is None, expiry, pk)
+
+
 def current_certificates(certificates) -> dict[str, Cert]:
-    """Per kind, the certificate a device model holds now: the latest expiry."""
+    """Per kind, the certificate a device model holds now (`_held_key`)."""
     current: dict[str, Cert] = {}
-    for certificate in certificates:
-        held = current.get(certificate.kind)
-        if held is None or (certificate.expiry, certificate.pk) > (held.expiry, held.pk):
-            current[certificate.kind] = certificate
+    for c in certificates:
+        held = current.get(c.kind)
+        if held is None or _held_key(c.superseded_by_id, c.expiry, c.pk) > _held_key(
+            held.superseded_by_id, held.expiry, held.pk
+        ):
+            current[c.kind] = c
     return current
+
+
+def certificate_history(certificates) -> list[Cert]:
+    """A device model's certificates as its page lists them: those in force first (by kind,
+    latest expiry first), then the superseded ones, as history, newest first."""
+    return sorted(
+        certificates,
+        key=lambda c: (
+            c.superseded_by_id is not None,
+            list(Cert.Kind.values).index(c.kind),
+            -c.expiry.toordinal(),
+            -c.pk,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEntry:
+    """Another firmware version of a device model's hardware, as its page lists it."""
+
+    pk: int
+    firmware_version: str
+    device_type: str
+    date_added: datetime.date
+    status: str
+    status_label: str
+    emergency_entry: bool
+    newer: bool  # than the version whose page lists it (same order as the list)
+
+
+def firmware_lineage(*, user, device_model: DeviceModel) -> list[LineageEntry]:
+    """The other firmware versions of the same hardware model (same manufacturer, model ID and
+    hardware version), newest first: by date added, then firmware version (hexadecimal of fixed
+    width, so text order is number order), both descending. One query, however many."""
+    fields = ["pk", "firmware_version", "device_type", "date_added", "status"]
+    emergency = any(f.name == "emergency_entry" for f in DeviceModel._meta.get_fields())
+    rows = (
+        DEVICE_MODELS.visible(user)
+        .filter(
+            manufacturer_id=device_model.manufacturer_id,
+            model_id=device_model.model_id,
+            hardware_version=device_model.hardware_version,
+        )
+        .exclude(pk=device_model.pk)
+        .order_by("-date_added", "-firmware_version")
+        .values_list(*fields, *(["emergency_entry"] if emergency else []))
+    )
+    labels = dict(DeviceModel.Status.choices)
+    this = (device_model.date_added, device_model.firmware_version)
+    return [
+        LineageEntry(
+            pk=pk,
+            firmware_version=firmware,
+            device_type=device_type,
+            date_added=added,
+            status=status,
+            status_label=labels.get(status, status),
+            emergency_entry=bool(rest and rest[0]),
+            newer=(added, firmware) > this,
+        )
+        for pk, firmware, device_type, added, status, *rest in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +230,7 @@ class RegisterRow:
     gbcs_version: str
     status: str
     status_label: str
+    emergency_entry: bool  # listed ahead of its fast-track PPCT (cpl.emergency)
     cpa_expiry: datetime.date | None  # of the CPA certificate held now; None when there is none
     cpa_status: str
     cpa_status_label: str
@@ -177,6 +254,7 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
             "smets_chts_version",
             "gbcs_version",
             "status",
+            "emergency_entry",
         )[offset : offset + limit]
     )
     held: dict[int, tuple] = {}
@@ -189,17 +267,20 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
             "assurancecertificate__expiry",
             "assurancecertificate_id",
             "assurancecertificate__status",
+            "assurancecertificate__superseded_by_id",
         )
-        for model_pk, expiry, certificate_pk, status in links:
+        for model_pk, expiry, certificate_pk, status, superseded_by in links:
+            key = _held_key(superseded_by, expiry, certificate_pk)
             current = held.get(model_pk)
-            if current is None or (expiry, certificate_pk) > current[:2]:
-                held[model_pk] = (expiry, certificate_pk, status)
+            if current is None or key > current[0]:
+                held[model_pk] = (key, status)
     model_labels = dict(DeviceModel.Status.choices)
     certificate_labels = dict(Cert.Status.choices)
     page = []
-    for pk, model_id, hardware, firmware, device_type, name, mid, *versions, status in rows:
-        generation, version, gbcs = versions
-        expiry, _, cpa_status = held.get(pk, (None, None, ""))
+    for pk, model_id, hardware, firmware, device_type, name, mid, *versions, emergency in rows:
+        generation, version, gbcs, status = versions
+        key, cpa_status = held.get(pk, ((None, None, None), ""))
+        expiry = key[1]
         page.append(
             RegisterRow(
                 pk=pk,
@@ -214,6 +295,7 @@ def register_page(models: QuerySet[DeviceModel], offset: int, limit: int) -> lis
                 gbcs_version=gbcs,
                 status=status,
                 status_label=model_labels.get(status, status),
+                emergency_entry=emergency,
                 cpa_expiry=expiry,
                 cpa_status=cpa_status,
                 cpa_status_label=certificate_labels.get(cpa_status, cpa_status),
@@ -260,31 +342,37 @@ def register_rows_streamed(chunk_size: int = 2000) -> Iterator[dict]:
             "smets_generation",
             "gbcs_version",
             "manufacturer_image_hash",
+            "emergency_entry",
             "certificates__kind",
             "certificates__expiry",
             "certificates__id",
             "certificates__number",
             "certificates__issued",
+            "certificates__renewal_due",
+            "certificates__superseded_by_id",
         )
     )
     held: dict = {}
     current_pk, model = None, None
-    for pk, *fields, kind, expiry, cert_id, number, issued in rows.iterator(chunk_size):
+    for pk, *fields, kind, expiry, cert_id, number, issued, renewal, successor in rows.iterator(
+        chunk_size
+    ):
         if pk != current_pk:
             if model is not None:
                 yield _exchange_row(model, held, status_labels)
             current_pk, model, held = pk, fields, {}
         if kind is not None:
+            key = _held_key(successor, expiry, cert_id)
             current = held.get(kind)
-            if current is None or (expiry, cert_id) > current[:2]:
-                held[kind] = (expiry, cert_id, number, issued)
+            if current is None or key > current[0]:
+                held[kind] = (key, number, issued, renewal)
     if model is not None:
         yield _exchange_row(model, held, status_labels)
 
 
 def _exchange_row(model, held: dict, status_labels: dict) -> dict:
     device_type, mid, name, model_id, hw, fw, version, added, status, *smets = model
-    generation, gbcs, image_hash = smets
+    generation, gbcs, image_hash, emergency_entry = smets
     row = {
         "Device Type": device_type,
         "Manufacturer ID": mid,
@@ -295,17 +383,22 @@ def _exchange_row(model, held: dict, status_labels: dict) -> dict:
         "SMETS CHTS Version": version,
         "Date Added": added.isoformat(),
         "CPA Issue Date": "",
+        "CPA Renewal Date": "",
         "SMETS Generation": generation,
         "GBCS Version": gbcs,
         "Manufacturer Image Hash": image_hash,
         "CPL Status": status_labels[status],
+        "Emergency Entry": "Yes" if emergency_entry else "",
     }
     for kind, (number_column, expiry_column) in KIND_COLUMNS.items():
-        expiry, _, number, issued = held.get(kind, ("", None, "", None))
+        absent = ((None, None, None), "", None, None)
+        (_, expiry, _), number, issued, renewal = held.get(kind, absent)
         row[number_column] = number
         row[expiry_column] = expiry.isoformat() if expiry else ""
         if kind == Cert.Kind.CPA and issued:
             row["CPA Issue Date"] = issued.isoformat()
+        if kind == Cert.Kind.CPA and renewal:
+            row["CPA Renewal Date"] = renewal.isoformat()
     return row
 
 
@@ -368,14 +461,22 @@ def with_device_model_links(certificates: list[Cert]) -> list[Cert]:
 
 
 def certificates_expiring(*, within_days: int, today: datetime.date | None = None):
-    """Valid certificates expiring in the next `within_days`, soonest first (pass a page of
-    them through `with_device_model_links` to list their device models)."""
+    """Valid certificates expiring, or (CPA) due for renewal, in the next `within_days`,
+    soonest first by whichever comes first, `due` (pass a page of them through
+    `with_device_model_links` to list their device models)."""
+    from django.db.models.functions import Coalesce, Least
+
     today = today or timezone.localdate()
-    return Cert.objects.filter(
-        status=Cert.Status.VALID,
-        expiry__gte=today,
-        expiry__lte=today + datetime.timedelta(days=within_days),
-    ).order_by("expiry", "number")
+    until = today + datetime.timedelta(days=within_days)
+    return (
+        Cert.objects.filter(
+            Q(expiry__gte=today, expiry__lte=until)
+            | Q(renewal_due__gte=today, renewal_due__lte=until),
+            status=Cert.Status.VALID,
+        )
+        .annotate(due=Least("expiry", Coalesce("renewal_due", "expiry")))
+        .order_by("due", "number")
+    )
 
 
 def cpa_certificates_flagged():
@@ -390,6 +491,7 @@ def cpa_certificates_flagged():
         Cert.objects.filter(
             kind=Cert.Kind.CPA,
             status__in=not_valid,
+            superseded_by__isnull=True,  # re-certified: the flag cleared
             device_models__status=DeviceModel.Status.LISTED,
             device_models__smets_generation__in=CPA_ROUTE_GENERATIONS,
         )

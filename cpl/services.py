@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -33,6 +34,7 @@ from .policies import (
     SMETS1_HAS_NO_CPA,
     VERSIONS,
     on_cpa_route,
+    supersede_refusal,
 )
 from .selectors import register_rows, row_identity
 
@@ -157,13 +159,14 @@ def certificates_check(
     A device model without a valid required non-CPA certificate is removed from the CPL
     automatically. Nothing here re-lists one: a renewed certificate is recorded, and the
     secretariat re-lists the model as its own audited action (`device_model_relist`). CPA
-    non-compliance is only flagged: the SSC decides (risk-based)."""
+    non-compliance is only flagged: the SSC decides (risk-based). A CPA certificate whose
+    renewal date passed without a renewal recorded lapses as if it had expired that day."""
     today = today or timezone.localdate()
     result = CheckResult()
     with transaction.atomic():
         entries = []
         expiring = Cert.objects.select_for_update().filter(
-            status=Cert.Status.VALID, expiry__lt=today
+            Q(expiry__lt=today) | Q(renewal_due__lt=today), status=Cert.Status.VALID
         )
         if device_model_ids is not None:
             # A subquery, not a join: FOR UPDATE cannot be combined with DISTINCT.
@@ -171,7 +174,15 @@ def certificates_check(
                 pk__in=Cert.objects.filter(device_models__in=device_model_ids).values("pk")
             )
         for certificate in expiring:
-            certificate.expire(on=certificate.expiry)
+            lapsed = certificate.renewal_due is not None and certificate.renewal_due < min(
+                today, certificate.expiry
+            )
+            certificate.expire(on=certificate.renewal_due if lapsed else certificate.expiry)
+            if lapsed:
+                certificate.status_reason = (
+                    f"Its renewal was due on {certificate.renewal_due:%-d %B %Y} and none was "
+                    "recorded: treated as an expiry."
+                )
             certificate.save()
             result.expired += 1
             action = (
@@ -185,7 +196,11 @@ def certificates_check(
                     action,
                     certificate,
                     before={"status": "valid"},
-                    after={"status": certificate.status, "expiry": certificate.expiry},
+                    after={
+                        "status": certificate.status,
+                        "expiry": certificate.expiry,
+                        **({"renewal_due": certificate.renewal_due} if lapsed else {}),
+                    },
                 )
             )
         audit_record_many(actor=actor, entries=entries)
@@ -469,31 +484,66 @@ def certificate_add(
     number: str,
     issued: datetime.date | None,
     expiry: datetime.date,
+    renewal_due: datetime.date | None = None,
+    supersedes: Cert | None = None,
 ) -> Cert:
     """Record a (renewed) certificate for a device model. A removed model stays removed: the
-    secretariat re-lists it as its own action (`device_model_relist`)."""
+    secretariat re-lists it as its own action (`device_model_relist`).
+
+    Re-certification (`supersedes`): the new CPA certificate is recorded for every device model
+    of the one no longer valid, which is kept, as history, superseded by it. Its SSC flag clears
+    (no case is opened on it any more); a case already open stays, for the SSC to decide."""
     DEVICE_MODELS.require(actor, "record_certificate", device_model)
     if kind == Cert.Kind.CPA and not on_cpa_route(device_model):
         raise ValueError(f"{SMETS1_HAS_NO_CPA}.")
+    if renewal_due is not None and kind != Cert.Kind.CPA:
+        raise ValueError("Only a CPA certificate has a renewal date.")
+    dates = {"issued": issued, "expiry": expiry, "renewal_due": renewal_due}
     with transaction.atomic():
-        certificate, created = Cert.objects.get_or_create(
-            kind=kind, number=number, defaults={"issued": issued, "expiry": expiry}
-        )
-        if not created and (certificate.issued, certificate.expiry) != (issued, expiry):
+        ids = [device_model.pk]
+        if supersedes is not None:
+            supersedes = Cert.objects.select_for_update().get(pk=supersedes.pk)
+            refusal = supersede_refusal(supersedes, device_model, kind)
+            if refusal:
+                raise ValueError(str(refusal))
+            ids = list(supersedes.device_models.values_list("pk", flat=True))
+        certificate, created = Cert.objects.get_or_create(kind=kind, number=number, defaults=dates)
+        if not created and (certificate.issued, certificate.expiry, certificate.renewal_due) != (
+            issued,
+            expiry,
+            renewal_due,
+        ):
             raise ValueError(f"Certificate {number} is already recorded with other dates.")
-        certificate.device_models.add(device_model)
-        audit_record(
-            actor=actor,
-            action="certificate.recorded",
-            obj=certificate,
-            after={
-                "device_model": device_model.pk,
-                "issued": issued,
-                "expiry": expiry,
-                "created": created,
-            },
-        )
-        certificates_check(actor=actor, device_model_ids=[device_model.pk])
+        if supersedes is not None and not created:
+            raise ValueError(f"Certificate {number} is already recorded: give the new number.")
+        certificate.device_models.add(*ids)
+        entries = [
+            AuditEntry(
+                "certificate.recorded",
+                certificate,
+                after={
+                    "device_model": device_model.pk,
+                    "issued": issued,
+                    "expiry": expiry,
+                    **({"renewal_due": renewal_due} if renewal_due else {}),
+                    **({"supersedes": str(supersedes)} if supersedes else {}),
+                    "created": created,
+                },
+            )
+        ]
+        if supersedes is not None:
+            supersedes.superseded_by = certificate
+            supersedes.save(update_fields=["superseded_by"])
+            entries.append(
+                AuditEntry(
+                    "certificate.superseded",
+                    supersedes,
+                    before={"status": supersedes.status},
+                    after={"superseded_by": str(certificate)},
+                )
+            )
+        audit_record_many(actor=actor, entries=entries)
+        certificates_check(actor=actor, device_model_ids=ids)
     return certificate
 
 

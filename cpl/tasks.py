@@ -4,7 +4,7 @@ from dataclasses import asdict
 from celery import shared_task
 from django.conf import settings
 
-from . import imports, services
+from . import emergency, imports, services
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +41,8 @@ def cpl_imports_resume():
 @shared_task(name="cpl.tasks.cpl_imports_reap")
 def cpl_imports_reap():
     return imports.cpl_imports_reap()
+
+
+@shared_task(name="cpl.tasks.emergency_deadlines_check")
+def emergency_deadlines_check():
+    return emergency.emergency_deadlines_check()

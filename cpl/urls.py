@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import combination_views, views
+from . import combination_views, emergency_views, views
 
 app_name = "cpl"
 
@@ -28,6 +28,20 @@ urlpatterns = [
     ),
     path("changes/", views.ChangeNoticeListView.as_view(), name="change-list"),
     path("inventory/", views.InventoryImportView.as_view(), name="inventory"),
+    # SMETS1 emergency CPL entries
+    path("emergency/", emergency_views.EmergencyListView.as_view(), name="emergency-list"),
+    path("emergency/new/", emergency_views.EmergencySubmitView.as_view(), name="emergency-submit"),
+    path("emergency/<int:pk>/", emergency_views.EmergencyDetailView.as_view(), name="emergency"),
+    path(
+        "emergency/<int:pk>/<str:step>/",
+        emergency_views.EmergencyActionView.as_view(),
+        name="emergency-action",
+    ),
+    path(
+        "emergency/<int:pk>/evidence/<int:document_pk>/",
+        emergency_views.EmergencyEvidenceDownloadView.as_view(),
+        name="emergency-evidence",
+    ),
     # SMETS1 Eligible and Pending Product Combinations
     path(
         "combinations/",

@@ -13,6 +13,7 @@ from django.views.generic import DetailView, FormView, ListView
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from portal.confirm import confirmation_page
+from portal.paging import querystring_without_page
 from portal.permissions import PolicyRequiredMixin
 
 from . import exchange, hooks, selectors, services
@@ -28,7 +29,17 @@ from .forms import (
 from .imports import cpl_import_submit
 from .inventory import inventory_import
 from .models import CPLVersion, DeviceModel
-from .policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS, IMPORTS, INVENTORY, VERSIONS
+from .policies import (
+    CERTIFICATES,
+    CHANGE_NOTICES,
+    CPA_ROUTE_GENERATIONS,
+    DEVICE_MODELS,
+    IMPORTS,
+    INVENTORY,
+    VERSIONS,
+    on_cpa_route,
+    supersede_refusal,
+)
 from .services import file_sha256
 
 EXPORT_FORMATS = {
@@ -104,11 +115,9 @@ class RegisterView(PolicyRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        query = self.request.GET.copy()
-        query.pop("page", None)
         context.update(
             filter_form=self.filter_form,
-            querystring=query.urlencode(),
+            querystring=querystring_without_page(self.request),
             version_actions=VERSIONS.actions(self.request.user, None),
         )
         return context
@@ -123,13 +132,17 @@ class DeviceModelDetailView(PolicyRequiredMixin, DetailView):
         user = self.request.user
         models = DEVICE_MODELS.visible(user).select_related("manufacturer")
         return DEVICE_MODELS.get_or_404(
-            user, self.kwargs["pk"], queryset=models.prefetch_related("certificates")
+            user,
+            self.kwargs["pk"],
+            queryset=models.prefetch_related("certificates__superseded_by"),
         )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user, model = self.request.user, self.object
         context["history"] = selectors.object_history("cpl.devicemodel", model.pk)
+        context["certificates"] = selectors.certificate_history(model.certificates.all())
+        context["lineage"] = selectors.firmware_lineage(user=user, device_model=model)
         context["change_notices"] = selectors.cpl_change_notices(user=user).filter(
             device_model=model
         )[:50]
@@ -217,7 +230,11 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
 
     def get_object(self, queryset=None):
         user = self.request.user
-        certificates = CERTIFICATES.visible(user).prefetch_related("device_models__manufacturer")
+        certificates = (
+            CERTIFICATES.visible(user)
+            .select_related("superseded_by")
+            .prefetch_related("device_models__manufacturer")
+        )
         return CERTIFICATES.get_or_404(user, self.kwargs["pk"], queryset=certificates)
 
     def get_context_data(self, **kwargs):
@@ -225,6 +242,19 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
         actions = CERTIFICATES.actions(self.request.user, self.object)
         context["actions"] = actions
         context["history"] = selectors.object_history("cpl.assurancecertificate", self.object.pk)
+        # Re-certification is recorded from a device model's page (certificate_add): offered
+        # to who may record certificates, on a CPA certificate that may be superseded.
+        models = list(self.object.device_models.all())
+        if (
+            models
+            and not supersede_refusal(self.object)
+            and DEVICE_MODELS.can(self.request.user, "record_certificate", models[0])
+        ):
+            context["recertify_url"] = (
+                reverse("cpl:certificate-add", args=[models[0].pk])
+                + f"?supersedes={self.object.pk}"
+            )
+        context["supersedes"] = self.object.supersedes.order_by("-expiry", "-pk")
         if "view_cases" in actions:
             context["cases"] = self.object.cases.all()
         if "record_event" in actions:
@@ -267,13 +297,23 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
     def confirmation(self, request, data):
         certificate = self.object
         event = {"withdraw": "Withdrawal", "cancel": "Cancellation"}[data["event"]]
-        models = certificate.device_models.filter(status=DeviceModel.Status.LISTED).count()
+        # SMETS1 entries need no certificate (an EPC entry keeps them): only SMETS2 ones leave.
+        models = certificate.device_models.filter(
+            status=DeviceModel.Status.LISTED, smets_generation__in=CPA_ROUTE_GENERATIONS
+        ).count()
         if certificate.kind == certificate.Kind.CPA:
             then = "The SSC is alerted to open a case; the CPL stays as it is until its decision."
+        elif models == 0:
+            then = "No device model leaves the CPL: none of its listed models needs it."
+        elif models == 1:
+            then = (
+                "Its listed device model leaves the CPL at once, with a CPL change notice to "
+                "the DCC."
+            )
         else:
             then = (
-                f"Its {models} listed device model{'s' if models != 1 else ''} leave the CPL at "
-                "once, with a CPL change notice to the DCC."
+                f"Its {models} listed device models leave the CPL at once, with a CPL change "
+                "notice to the DCC."
             )
         return confirmation_page(
             request,
@@ -282,7 +322,7 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
             details=[
                 ("Certificate", str(certificate)),
                 ("Event", event),
-                ("Date", f"{data['on']:%d %B %Y}"),
+                ("Date", f"{data['on'].day} {data['on']:%B %Y}"),
                 ("Reason", data["reason"]),
             ],
             warning=f"A recorded {event.lower()} cannot be undone. {then}",
@@ -315,6 +355,23 @@ class CertificateAddView(PolicyRequiredMixin, FormView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(device_model=self.device_model, **kwargs)
+
+    def get_form_kwargs(self):
+        # Re-certification: the CPA certificates of this model a new one may supersede.
+        supersedable = [
+            c
+            for c in self.device_model.certificates.filter(kind="cpa", superseded_by=None)
+            if not supersede_refusal(c)
+        ]
+        return {
+            **super().get_form_kwargs(),
+            "supersedable": supersedable,
+            "cpa_route": on_cpa_route(self.device_model),
+        }
+
+    def get_initial(self):
+        chosen = self.request.GET.get("supersedes", "")
+        return {"supersedes": chosen, "kind": "cpa"} if chosen.isdigit() else {}
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)

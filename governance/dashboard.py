@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from cpl import selectors as cpl_selectors
-from cpl.policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS
+from cpl.policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS, EMERGENCY_REQUESTS
 
 from . import policies
 from . import selectors as governance_selectors
@@ -223,15 +223,16 @@ def dashboard_panels(user) -> list[Panel]:
     if CERTIFICATES.can(user, "record_event", None):
         days = settings.CERTIFICATE_EXPIRY_WARNING_DAYS
         expiring = _panel(
-            f"Certificates expiring within {days} days",
+            f"Certificates expiring or due for renewal within {days} days",
             "portal/panels/expiring.html",
             cpl_selectors.certificates_expiring(within_days=days),
-            f"No valid certificate expires in the next {days} days.",
+            f"No valid certificate expires or is due for renewal in the next {days} days.",
             more_url=f"{reverse('cpl:register')}?expiring_before="
             f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
         )
         cpl_selectors.with_device_model_links(expiring.items)
         panels.append(expiring)
+    panels += _emergency_panels(user)
     if CHANGE_NOTICES.can(user, "view", None):
         since = timezone.now() - datetime.timedelta(days=30)
         panels.append(
@@ -243,6 +244,39 @@ def dashboard_panels(user) -> list[Panel]:
                 more_url=reverse("cpl:change-list"),
             )
         )
+    return panels
+
+
+def _emergency_panels(user) -> list[Panel]:
+    """SMETS1 emergency CPL entries: the secretariat's decisions and fast-track PPCTs, and a
+    supplier's own requests (the policy says whose)."""
+    more = reverse("cpl:emergency-list")
+    template = "portal/panels/emergency_requests.html"
+    panels = []
+    if EMERGENCY_REQUESTS.can(user, "accept", None):
+        to_decide = _panel(
+            "Emergency requests to decide",
+            template,
+            EMERGENCY_REQUESTS.with_action(user, "accept", FETCH)
+            + EMERGENCY_REQUESTS.with_action(user, "list_on_cpl", FETCH),
+            "No emergency CPL entry request waits for a decision.",
+            more_url=more,
+        )
+        ppct = _panel(
+            "Fast-track PPCT due or overdue",
+            template,
+            EMERGENCY_REQUESTS.with_action(user, "record_ppct", FETCH),
+            "No fast-track PPCT is due.",
+            more_url=more,
+        )
+        panels += [panel for panel in (to_decide, ppct) if panel.items]
+    elif EMERGENCY_REQUESTS.can(user, "submit", None):
+        own = EMERGENCY_REQUESTS.prepare(EMERGENCY_REQUESTS.visible(user))
+        panel = _panel(
+            "Your emergency requests", template, own, "You have no emergency requests.", more
+        )
+        if panel.items:
+            panels.append(panel)
     return panels
 
 

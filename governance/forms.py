@@ -34,21 +34,29 @@ class CaseOpenForm(forms.Form):
         error_messages={"required": "Choose at least one device model"},
     )
     event = forms.ChoiceField(
-        label="What happened", choices=Case.Event.choices, widget=forms.RadioSelect
+        label="What happened",
+        choices=Case.Event.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Select what happened to the certificate"},
     )
     event_date = GovukDateField(label="Date of the event", widget=DATE, validators=[not_in_future])
     reason = forms.CharField(
         label="Reason given for the withdrawal, cancellation or expiry",
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Enter the reason given for the event"},
     )
     severity = forms.ChoiceField(
         label="Severity as assessed by the NCSC",
         choices=Case.Severity.choices,
         widget=forms.RadioSelect,
+        error_messages={"required": "Select the severity the NCSC assessed"},
     )
     summary = forms.CharField(
-        label="Summary", max_length=10000, widget=forms.Textarea(attrs={"rows": 5})
+        label="Summary",
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={"required": "Enter a summary of the case"},
     )
     addressed_to = ObjectsField(
         label="Parties the case concerns",
@@ -135,6 +143,11 @@ class ConflictForm(forms.Form):
         return data
 
 
+def person_name(user) -> str:
+    """Pickers name people, not usernames."""
+    return user.get_full_name() or user.username
+
+
 class ExpertInviteForm(OneTimeSubmissionMixin, forms.Form):
     expert = forms.ModelChoiceField(
         label="Technical expert",
@@ -155,6 +168,7 @@ class ExpertInviteForm(OneTimeSubmissionMixin, forms.Form):
 
     def __init__(self, *args, case, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["expert"].label_from_instance = person_name
         self.fields["documents"].queryset = case.documents.filter(
             classification=EvidenceDocument.Classification.NAMED
         )
@@ -181,7 +195,7 @@ class ActingChairForm(OneTimeSubmissionMixin, forms.Form):
     def __init__(self, *args, case, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["member"].queryset = policies.eligible_voters(case)
-        self.fields["member"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["member"].label_from_instance = person_name
 
 
 class CommentForm(OneTimeSubmissionMixin, forms.Form):
@@ -356,7 +370,9 @@ class PlanSubmitForm(OneTimeSubmissionMixin, forms.Form):
     file = DocumentField(
         label="Plan document", required=False, help_text="PDF, DOCX, XLSX, CSV, PNG or text"
     )
-    kept_file = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+    # No max_length: any bad token, however long, gets the one "cannot be used" message (the
+    # request's size limit bounds it).
+    kept_file = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, requirement, **kwargs):
         super().__init__(*args, **kwargs)
@@ -559,12 +575,16 @@ class PartySummaryForm(OneTimeSubmissionMixin, forms.Form):
 
 class RepresentationForm(OneTimeSubmissionMixin, forms.Form):
     text = forms.CharField(
-        label="Your views", max_length=50000, widget=forms.Textarea(attrs={"rows": 8})
+        label="Your views",
+        max_length=50000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        error_messages={"required": "Enter your views on the case"},
     )
     classification = forms.ChoiceField(
         label="Who may read them",
         choices=Representation.Classification.choices,
         widget=forms.RadioSelect,
+        error_messages={"required": "Select who may read your views"},
         help_text="SSC only: the SSC (never a member with a conflict of interest). Parties: also "
         "the other Parties the case is addressed to.",
     )

@@ -39,6 +39,19 @@ def _plan_path(requirement: PlanRequirement) -> str:
     return reverse("governance:plan", args=[requirement.pk])
 
 
+def _plan_notice(*, actor, requirement: PlanRequirement, action_label: str, **to_and_what):
+    """A plan-review notice leading to the plan page (its recipients, subject and body given)."""
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.PLAN_REVIEW,
+        about=requirement,
+        link=_plan_path(requirement),
+        action_link=_plan_path(requirement),
+        action_label=action_label,
+        **to_and_what,
+    )
+
+
 def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
     """On a remedial-plan decision: one requirement, and one clause 6.3 notice, per supplier
     responsible for devices of the case's models in the latest inventory (installing or not)."""
@@ -90,6 +103,13 @@ def plan_submit(
         requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
         if requirement.state in (State.APPROVED, State.COMPLETED):
             raise ValidationError("This plan is already approved; it cannot be revised.")
+        for number, milestone in enumerate(milestones, start=1):
+            if milestone["devices_covered"] > requirement.device_count:
+                raise ValidationError(
+                    f"Milestone {number} covers {milestone['devices_covered']:,} devices: the "
+                    f"DCC inventory makes your organisation responsible for "
+                    f"{requirement.device_count:,} devices of these models."
+                )
         before = requirement.state
         name = {State.NOT_APPROVED: "resubmit", State.NOTIFIED: "submit", State.OVERDUE: "submit"}
         if requirement.state in name:
@@ -127,14 +147,11 @@ def plan_submit(
                 "milestones": len(milestones),
             },
         )
-        notice_send(
+        _plan_notice(
             actor=actor,
-            kind=Notice.Kind.PLAN_REVIEW,
+            requirement=requirement,
             # Only those the policy lets review it now: not the secretariat, not the conflicted.
             users=policies.plan_requirements.reviewers(requirement),
-            about=requirement,
-            link=_plan_path(requirement),
-            action_link=_plan_path(requirement),
             action_label="Vote on the plan" if ballot else "Review the plan",
             subject=f"Remedial plan v{version} to review: {requirement.case.reference}",
             body=f"{requirement.supplier} submitted version {version} of its CPA "
@@ -234,7 +251,8 @@ def plan_review(
         elif standing.disagreement:
             _ask_the_chair(actor=actor, requirement=requirement, plan=plan)
         if standing.outcome is not None:
-            _decide(actor=actor, requirement=requirement, plan=standing.plan, standing=standing)
+            decided = standing.plan or plan  # the version as the count read it
+            _decide(actor=actor, requirement=requirement, plan=decided, standing=standing)
     return plan
 
 
@@ -242,13 +260,10 @@ def _ask_the_chair(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -
     fresh = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
     tied = settings.PLAN_APPROVAL_RULE == "ballot"
     what = "The SSC's ballot tied" if tied else "Two SSC reviewers disagree"
-    notice_send(
+    _plan_notice(
         actor=actor,
-        kind=Notice.Kind.PLAN_REVIEW,
+        requirement=requirement,
         users=policies.plan_requirements.reviewers(fresh),
-        about=requirement,
-        link=_plan_path(requirement),
-        action_link=_plan_path(requirement),
         action_label="Decide on the plan",
         subject=f"{'Ballot tied' if tied else 'Reviewers disagree'} on a remedial plan: "
         f"{requirement.case.reference}",
@@ -381,13 +396,10 @@ def _ballot_count(*, actor, requirement: PlanRequirement, plan: RemedialPlan):
 def _ballot_failed_notice(*, actor, requirement, plan, ballot) -> None:
     fresh = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
     cast = sum(ballot.tallies.values())
-    notice_send(
+    _plan_notice(
         actor=actor,
-        kind=Notice.Kind.PLAN_REVIEW,
+        requirement=requirement,
         users=policies.plan_requirements.users_with("open_ballot", fresh, policies.ssc_users()),
-        about=requirement,
-        link=_plan_path(requirement),
-        action_link=_plan_path(requirement),
         action_label="Open the ballot again",
         subject=f"No quorum on a remedial plan ballot: {requirement.case.reference}",
         body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial Plan "
@@ -397,17 +409,23 @@ def _ballot_failed_notice(*, actor, requirement, plan, ballot) -> None:
     )
 
 
+def _ballot_locked(actor, requirement: PlanRequirement, action: str):
+    """The requirement, locked, with what the policy reads, once the policy allows `action`;
+    and its latest plan version."""
+    requirement = (
+        PlanRequirement.objects.select_for_update()
+        .select_related("case", "supplier")
+        .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
+        .get(pk=requirement.pk)
+    )
+    policies.plan_requirements.require(actor, action, requirement)
+    return requirement, max(requirement.plans.all(), key=lambda p: p.version)
+
+
 def plan_ballot_close(*, actor, requirement: PlanRequirement) -> PlanRequirement:
     """The chair counts the ballot now, or the beat task at its closing time (actor None)."""
     with transaction.atomic():
-        requirement = (
-            PlanRequirement.objects.select_for_update()
-            .select_related("case", "supplier")
-            .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
-            .get(pk=requirement.pk)
-        )
-        policies.plan_requirements.require(actor, "close_ballot", requirement)
-        plan = max(requirement.plans.all(), key=lambda p: p.version)
+        requirement, plan = _ballot_locked(actor, requirement, "close_ballot")
         ballot = getattr(plan, "ballot", None)
         if ballot is None or not ballot.is_open:
             raise ActionNotNow("No ballot is open on this plan.")
@@ -423,14 +441,7 @@ def plan_ballot_open(*, actor, requirement: PlanRequirement) -> PlanBallot:
     (or opens one when the rule became "ballot" after the version arrived). Votes already
     cast stay cast; the electorate is frozen afresh."""
     with transaction.atomic():
-        requirement = (
-            PlanRequirement.objects.select_for_update()
-            .select_related("case", "supplier")
-            .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
-            .get(pk=requirement.pk)
-        )
-        policies.plan_requirements.require(actor, "open_ballot", requirement)
-        plan = max(requirement.plans.all(), key=lambda p: p.version)
+        requirement, plan = _ballot_locked(actor, requirement, "open_ballot")
         previous = getattr(plan, "ballot", None)
         if previous is not None:
             run_transition(
@@ -438,13 +449,10 @@ def plan_ballot_open(*, actor, requirement: PlanRequirement) -> PlanBallot:
             )
         ballot = _ballot_open(actor=actor, requirement=requirement, plan=plan)
         requirement = PlanRequirement.objects.select_related("case").get(pk=requirement.pk)
-        notice_send(
+        _plan_notice(
             actor=actor,
-            kind=Notice.Kind.PLAN_REVIEW,
+            requirement=requirement,
             users=policies.plan_requirements.reviewers(requirement),
-            about=requirement,
-            link=_plan_path(requirement),
-            action_link=_plan_path(requirement),
             action_label="Vote on the plan",
             subject=f"Remedial plan v{plan.version} ballot open: {requirement.case.reference}",
             body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial "
@@ -480,7 +488,10 @@ def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing
         consequence_of="review",
         audit_extra={
             "version": plan.version,
-            "reviewers": [r.reviewer.username for r in [*standing.counted, *deciding]],
+            # Each once: the deciding reviews are the counted ones unless the chair decided.
+            "reviewers": list(
+                dict.fromkeys(r.reviewer.username for r in [*standing.counted, *deciding])
+            ),
         },
     )
     agreeing = [r for r in deciding if r.decision == standing.outcome]
@@ -492,13 +503,10 @@ def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing
     plan.save()
     outcome = "approved" if approve else "not approved"
     until = f"\n\nThe approval runs until {plan.expires_on:%d %B %Y}." if plan.expires_on else ""
-    notice_send(
+    _plan_notice(
         actor=actor,
-        kind=Notice.Kind.PLAN_REVIEW,
+        requirement=requirement,
         organisations=[requirement.supplier],
-        about=requirement,
-        link=_plan_path(requirement),
-        action_link=_plan_path(requirement),
         action_label="Read the review" if approve else "Revise and resubmit your plan",
         subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
         body=(

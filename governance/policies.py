@@ -690,6 +690,11 @@ class BallotPolicy(Policy):
         """SSC voting members of the electorate frozen when the ballot opened, with no conflict
         on the case (not its acting chair), while the ballot is open."""
         if not user.has_role(Role.MEMBER):
+            if user.has_role(Role.CHAIR):
+                return (
+                    "You chair the SSC: you do not vote; you close the ballot and give the "
+                    "casting vote on a tie."
+                )
             return "Only SSC voting members vote."
         case = ballot.case
         if case.acting_chair_id == user.pk:

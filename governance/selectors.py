@@ -1,6 +1,6 @@
 """Reads of the case process, filtered through the policies (governance.policies)."""
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from cpl import selectors as cpl_selectors
 from cpl.models import InventoryCount
@@ -14,7 +14,6 @@ from .models import (
     EvidenceDocument,
     PlanRequirement,
     Referral,
-    ReferralPack,
     RemedialPlan,
     Vote,
 )
@@ -164,7 +163,11 @@ def unacknowledged_notices(user):
 
 
 def plans_to_submit(user, limit: int | None = None) -> list[PlanRequirement]:
-    return policies.plan_requirements.with_action(user, "submit", limit)
+    """Plans the supplier must submit or revise: not those it submitted and the SSC is reviewing
+    (it may still revise them from the plan page, but nothing waits for it)."""
+    return policies.plan_requirements.with_action(
+        user, "submit", limit, where=lambda r: r.state not in policies.REVIEWABLE
+    )
 
 
 def plans_to_review(user, limit: int | None = None) -> list[PlanRequirement]:
@@ -244,14 +247,12 @@ def referral_for_page(user, pk) -> Referral:
 
 
 def referrals_lodged(user) -> QuerySet[Referral]:
-    """The referrals the user may see that the Authority has not determined, oldest first,
-    each with `pack_sent_at` (None while the SSC has not sent the pack)."""
-    first_pack = ReferralPack.objects.filter(referral=OuterRef("pk")).order_by("version")
+    """The referrals the user may see whose pack the SSC has not sent yet, oldest first (once
+    sent, they wait for the determination in their own panel)."""
     return (
         policies.referrals.visible(user)
-        .filter(state__in=policies.REFERRAL_UNDETERMINED)
+        .filter(state=Referral.State.LODGED)
         .select_related("case", "organisation")
-        .annotate(pack_sent_at=Subquery(first_pack.values("built_at")[:1]))
         .order_by("lodged_at", "pk")
     )
 

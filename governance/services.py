@@ -161,7 +161,30 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
         run_transition(actor=actor, obj=case, name=name, audit_extra=extra)
         if added:
             evidence_sync_access(actor=actor, case=case)  # their `parties` evidence
+        if name == "start_assessment":
+            _invite_views(actor=actor, case=case)
     return case
+
+
+def _invite_views(*, actor, case: Case) -> None:
+    """Every addressed Party learns the SSC is assessing the case and may put its views to it
+    (what a Party may read of the case only: governance.record.party_text)."""
+    from .record import party_text
+
+    notice_send(
+        actor=actor,
+        kind=Notice.Kind.VIEWS_INVITED,
+        organisations=list(case.addressed_to.all()),
+        about=case,
+        link=reverse("governance:case", args=[case.pk]),
+        action_link=reverse("governance:representation-submit", args=[case.pk]),
+        action_label="Make a representation",
+        subject=f"Case {case.reference} is in assessment: your views are invited",
+        body=party_text(case)
+        + "\n\nThe SSC is assessing the case. Until it opens a ballot, you may put your views "
+        "to it in the portal, with documents; the decision record lists the views it "
+        "considered.",
+    )
 
 
 def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
@@ -264,7 +287,8 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
         recusal = ballot_rules.recuse_from_open_ballot(case=case, member=actor)
         entries += recusal
         # For the page that tells the member so.
-        declaration.vote_withdrawn = any(e.action == "vote.removed" for e in recusal)
+        withdrawn = any(e.action == "vote.removed" for e in recusal)
+        declaration.vote_withdrawn = withdrawn  # type: ignore[attr-defined]  # for the page only
     if has_conflict and actor in policies.conflicted_chairs(case):
         audit_record_many(actor=actor, entries=entries)
         entries = []

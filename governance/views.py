@@ -17,6 +17,7 @@ from cpl.policies import CERTIFICATES
 from portal.confirm import confirmation_page
 from portal.documents import attachment_response
 from portal.forms import AlreadySubmitted
+from portal.paging import querystring_without_page
 from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
 
@@ -79,11 +80,9 @@ class CaseListView(PolicyRequiredMixin, ListView):
         )
 
     def get_context_data(self, **kwargs):
-        query = self.request.GET.copy()
-        query.pop("page", None)
         context = super().get_context_data(
             filter_form=self.filter_form,
-            querystring=query.urlencode(),
+            querystring=querystring_without_page(self.request),
             filtered=any(self.request.GET.get(f) for f in self.filter_form.fields),
             **kwargs,
         )
@@ -482,7 +481,9 @@ class BallotMixin(ObjectActionMixin):
             failure_reason=ballot_rules.failure_reason(ballot)
             if ballot.state == Ballot.State.FAILED
             else "",
-            may_issue_decision=policies.cases.can(user, "issue_decision", ballot.case),
+            # The issue page says what is missing when only the summary for Parties is.
+            may_issue_decision=policies.cases.why_not(user, "issue_decision", ballot.case)
+            in (None, policies.NO_APPROVED_SUMMARY),
             **extra,
         )
 
@@ -649,13 +650,27 @@ class DecisionIssueView(CaseFormView):
     def get_initial(self):
         return {"party_summary": self.case.decision_record.party_summary}  # the secretariat's
 
+    def get_form(self, form_class=None):
+        from .clause63 import case_coverage
+        from .models import Decision
+
+        form = super().get_form(form_class)
+        # Asked only when clause 6.3 needs it: a plans decision on a model the latest inventory
+        # does not cover (governance.clause63.decision_coverage_confirm).
+        plans = self.case.decision_record.decision == Decision.REMEDIAL_PLAN
+        if not (plans and case_coverage(self.case)[1]):
+            del form.fields["no_devices_reason"]
+        return form
+
     def form_valid(self, form):
         try:
             record = services.decision_issue(
                 actor=self.request.user, case=self.case, **form.cleaned_data
             )
         except ValidationError as exc:
-            _form_errors(form, exc, "no_devices_reason")
+            # The inventory may have changed since the page was read: say so above the form.
+            field = "no_devices_reason" if "no_devices_reason" in form.fields else None
+            _form_errors(form, exc, field)
             return self.form_invalid(form)
         return self.done(f"Decision notice issued: {record.get_decision_display()}.")
 

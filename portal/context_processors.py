@@ -24,6 +24,8 @@ def navigation(request):
         items.append(("Published versions", reverse("cpl:version-list")))
     if _may(user, "cpl.ProductCombination"):
         items.append(("Product combinations", reverse("cpl:combination-list")))
+    if _may(user, "cpl.EmergencyEntryRequest"):
+        items.append(("Emergency entries", reverse("cpl:emergency-list")))
     if _may(user, "governance.Case"):
         items.append(("Cases", reverse("governance:case-list")))
     if _may(user, "governance.PlanRequirement"):

@@ -184,6 +184,7 @@ class Notice(models.Model):
         SIGN_IN_ALERT = "sign_in_alert", "Failed sign-ins alert"
         REPRESENTATION = "representation", "Representation received"
         CASE_CLOSED = "case_closed", "Case closed"
+        VIEWS_INVITED = "views_invited", "Case in assessment: views invited"
 
     # Prompts to act that are overtaken by events (a ballot closes) or are chasers themselves:
     # chasing them would only add noise.
@@ -196,6 +197,7 @@ class Notice(models.Model):
             Kind.CHAIRING,
             Kind.REPRESENTATION,
             Kind.CASE_CLOSED,
+            Kind.VIEWS_INVITED,
         }
     )
 

@@ -9,6 +9,7 @@ from django.views.generic import DetailView, ListView
 from .models import NoticeDelivery
 from .notice_policy import NOTICE_DELIVERIES, NOTICES
 from .notices import notice_acknowledge
+from .policies import policy_for
 
 
 class InboxView(LoginRequiredMixin, ListView):
@@ -20,6 +21,19 @@ class InboxView(LoginRequiredMixin, ListView):
         return NOTICE_DELIVERIES.visible(self.request.user).select_related("notice")
 
 
+def _may_still_open(user, notice) -> bool:
+    """The notice's next step is offered only while its object is still the reader's to see (a
+    member recused since a ballot opened no longer sees the ballot): its policy decides."""
+    about = notice.about
+    if about is None:
+        return True
+    try:
+        policy = policy_for(about)
+    except LookupError:
+        return True
+    return policy.can(user, "view", about)
+
+
 class InboxDetailView(LoginRequiredMixin, View):
     def get_delivery(self, pk):
         # Another recipient's delivery is a 404: it does not reveal that the notice exists.
@@ -28,7 +42,12 @@ class InboxDetailView(LoginRequiredMixin, View):
         )
 
     def get(self, request, pk):
-        return render(request, "portal/inbox_detail.html", {"delivery": self.get_delivery(pk)})
+        delivery = self.get_delivery(pk)
+        return render(
+            request,
+            "portal/inbox_detail.html",
+            {"delivery": delivery, "may_act": _may_still_open(request.user, delivery.notice)},
+        )
 
     def post(self, request, pk):
         notice_acknowledge(actor=request.user, delivery=self.get_delivery(pk))

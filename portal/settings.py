@@ -210,6 +210,8 @@ CPL_IMPORT_MAX_REPORTED_ERRORS = 500
 # a small compressed file can unpack to gigabytes, or to millions of empty rows.
 CPL_IMPORT_MAX_ROWS = int(os.environ.get("CPL_IMPORT_MAX_ROWS", "200000"))
 CPL_IMPORT_MAX_COLUMNS = 64
+# Working Days within which the fast-track PPCT of an emergency CPL entry is due (local practice).
+EMERGENCY_PPCT_WORKING_DAYS = int(os.environ.get("EMERGENCY_PPCT_WORKING_DAYS", "10"))
 CPL_IMPORT_MAX_EMPTY_ROWS = 10000  # in a row
 CPL_IMPORT_MAX_LINE_CHARS = 64 * 1024
 CPL_IMPORT_XLSX_MAX_PARTS = 100
@@ -386,6 +388,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-cpl-imports": {"task": "cpl.tasks.cpl_imports_resume", "schedule": 2 * 60},
     "reap-cpl-imports": {"task": "cpl.tasks.cpl_imports_reap", "schedule": 5 * 60},
+    # Hourly: a due date passes once a day; each overdue fast-track PPCT is alerted once.
+    "emergency-ppct-deadlines": {
+        "task": "cpl.tasks.emergency_deadlines_check",
+        "schedule": 60 * 60,
+    },
     "sweep-private-files": {"task": "portal.tasks.private_files_sweep", "schedule": 6 * 60 * 60},
     "close-due-ballots": {"task": "governance.tasks.ballots_close_due", "schedule": 60},
     "close-due-plan-ballots": {

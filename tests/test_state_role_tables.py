@@ -285,8 +285,36 @@ def build_cpl_import(world: World, state):
     )
 
 
+def build_emergency_request(world: World, state):
+    from cpl.models import EmergencyEntryRequest
+
+    n = world.next()
+    model = DeviceModel.objects.create(
+        device_type="ESME",
+        manufacturer=world.manufacturer,
+        model_id=f"{n:04X}",
+        hardware_version="0100",
+        firmware_version="00000001",
+        smets_generation="SMETS1",
+        date_added=TODAY,
+    )
+    # Past its due date while the PPCT is due: the secretariat may withdraw it.
+    overdue = state == EmergencyEntryRequest.State.FAST_TRACK_PPCT
+    return EmergencyEntryRequest.objects.create(
+        requester=world.users["supplier_a"],
+        organisation=world.users["supplier_a"].organisation,
+        device_model=model,
+        new_firmware_version="00000002",
+        vulnerability_summary="State table test",
+        summary_classification="ssc-only",
+        state=state,
+        ppct_due=TODAY - datetime.timedelta(days=1) if overdue else None,
+    )
+
+
 # One object of a model in a given state (a list where a condition reads another field).
 BUILDERS = {
+    "cpl.EmergencyEntryRequest": build_emergency_request,
     "governance.Case": build_case,
     "governance.Ballot": build_ballot,
     "governance.PlanRequirement": build_plan_requirement,

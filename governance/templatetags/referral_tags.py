@@ -5,7 +5,6 @@ from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from ..models import Referral
 
@@ -20,7 +19,7 @@ def pack_due(referral) -> str:
     if referral.state != Referral.State.LODGED or due is None:
         return ""
     overdue = (
-        mark_safe(' <strong class="govuk-tag govuk-tag--red">Overdue</strong>')
+        format_html(' <strong class="govuk-tag govuk-tag--red">{}</strong>', "Overdue")
         if due < timezone.localdate()
         else ""
     )

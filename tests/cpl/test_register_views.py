@@ -41,8 +41,9 @@ PAGE_QUERIES = 2 + (settings.SESSION_ENGINE == "django.contrib.sessions.backends
 # there is a next page), their certificates (prefetch), manufacturers for the filter.
 REGISTER_QUERIES = PAGE_QUERIES + 3
 # Device model: the model with its manufacturer, its certificates, its CPL change notices,
-# its removals from the CPL, its history (audit events and the changes imports made).
-DETAIL_QUERIES = PAGE_QUERIES + 6
+# its removals from the CPL, its history (audit events and the changes imports made), the
+# other firmware versions of its hardware.
+DETAIL_QUERIES = PAGE_QUERIES + 7
 
 
 @pytest.mark.parametrize("size", [10, 2000])
@@ -117,7 +118,7 @@ def test_secretariat_records_a_withdrawal_from_the_certificate_page(client_for):
     event = {"event": "withdraw", "on": "2026-11-20", "reason": "Failed interoperability retest"}
     asked = client.post(f"/cpl/certificates/{zigbee.pk}/", event)
     assert "Record this withdrawal?" in asked.content.decode()
-    assert "leave the CPL at once" in asked.content.decode()
+    assert "leaves the CPL at once" in asked.content.decode()
     assert DeviceModel.objects.get().status == "listed"  # nothing recorded until confirmed
     response = client.post(
         f"/cpl/certificates/{zigbee.pk}/", {**event, "confirmed": "yes"}, follow=True

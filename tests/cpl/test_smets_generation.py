@@ -406,3 +406,27 @@ def test_existing_entries_migrate_as_smets2_unless_their_version_says_smets1():
     )
     assert found == {"0001": "SMETS2", "0002": "SMETS2", "0003": "SMETS1"}
     MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes())
+
+
+# --- the secretariat's pages for a SMETS1 model (walk findings) ----------------------------------
+
+
+def test_the_certificate_form_of_a_smets1_model_offers_no_cpa_certificate(client_for):
+    import_bytes(new_csv([smets1_row(1)]))
+    model = DeviceModel.objects.get()
+    text = client_for("secretariat").get(f"/cpl/models/{model.pk}/certificates/new/")
+    text = text.content.decode()
+    assert 'value="zigbee"' in text and 'value="cpa"' not in text
+    assert "Renewal date" not in text
+
+
+def test_withdrawing_a_smets1_models_zigbee_certificate_says_the_model_stays_listed(client_for):
+    expiry = (datetime.date.today() + datetime.timedelta(days=400)).isoformat()
+    row = smets1_row(1, **{"ZigBee Certificate Number": "ZB-S1", "ZigBee Expiry Date": expiry})
+    import_bytes(new_csv([row]))
+    zigbee = AssuranceCertificate.objects.get(number="ZB-S1")
+    asked = client_for("secretariat").post(
+        f"/cpl/certificates/{zigbee.pk}/",
+        {"event": "withdraw", "on": datetime.date.today().isoformat(), "reason": "Retest failed"},
+    )
+    assert "No device model leaves the CPL" in asked.content.decode()

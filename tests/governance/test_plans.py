@@ -23,7 +23,7 @@ MILESTONES = [
     {
         "description": "Firmware 2.1 to all meters",
         "target_date": datetime.date(2027, 3, 1),
-        "devices_covered": 1000,
+        "devices_covered": 300,  # at most the supplier's devices (SUPB: 300)
     },
     {
         "description": "Stragglers replaced",

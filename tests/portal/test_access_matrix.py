@@ -92,6 +92,54 @@ EXPECTED = {
     "cpl:relist": row(FORBIDDEN, anonymous=LOGIN, secretariat=NOT_NOW),
     # The removed-entries register: whoever reads the CPL.
     "cpl:removed-list": REGISTER_READERS,
+    # SMETS1 product combinations: whoever reads the CPL; the secretariat imports.
+    "cpl:combination-list": REGISTER_READERS,
+    "cpl:combination": REGISTER_READERS,
+    "cpl:combination-export": REGISTER_READERS,
+    "cpl:combination-import": SECRETARIAT_ONLY,
+    "cpl:combination-eligibility": REGISTER_READERS,
+    # Asked nothing: a 400 that says what to ask.
+    "cpl:combination-eligibility-json": row(
+        400, anonymous=LOGIN, expert=FORBIDDEN, authority=FORBIDDEN
+    ),
+    # Emergency CPL entries (supplier A's request): the SSC and the DCC see all; the requester's
+    # organisation its own; another supplier is not told it exists.
+    "cpl:emergency-list": row(
+        FORBIDDEN,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        supplier_b=OK,
+        dcc=OK,
+    ),
+    "cpl:emergency-submit": row(FORBIDDEN, anonymous=LOGIN, supplier_a=OK, supplier_b=OK),
+    # Roles that never see emergency requests are refused outright (403).
+    "cpl:emergency": row(
+        NOT_FOUND,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        dcc=OK,
+        **dict.fromkeys(("expert", "network", "authority"), FORBIDDEN),
+    ),
+    "cpl:emergency-action": row(
+        NOT_ALLOWED, anonymous=LOGIN, **dict.fromkeys(("expert", "network", "authority"), FORBIDDEN)
+    ),
+    # The evidence follows the summary's `ssc-only` classification: the SSC and the requester;
+    # the DCC, which sees the request, is refused its evidence.
+    "cpl:emergency-evidence": row(
+        NOT_FOUND,
+        anonymous=LOGIN,
+        secretariat=OK,
+        chair=OK,
+        member=OK,
+        supplier_a=OK,
+        **dict.fromkeys(("expert", "network", "authority", "dcc"), FORBIDDEN),
+    ),
     # Governance. The case in the fixture is addressed to supplier A only; the expert in the
     # table is not invited. Who cannot see a case gets 404: its existence is not revealed.
     "governance:case-list": row(OK, anonymous=LOGIN, authority=FORBIDDEN),
@@ -323,7 +371,49 @@ def objects(users):
         stored_name="x",
         uploaded_by=users["secretariat"],
     )
+    # SMETS1: an EPC entry and supplier A's emergency request (ssc-only summary, one document).
+    from cpl.combinations import product_combination_save
+    from cpl.emergency import emergency_request_submit
+    from cpl.models import Manufacturer
+
+    maker = Manufacturer.objects.create(manufacturer_id="5A5A", name="SMETS1 Meters")
+    meter, hub = (
+        DeviceModel.objects.create(
+            device_type=kind,
+            manufacturer=maker,
+            model_id=model_id,
+            hardware_version="0100",
+            firmware_version="00000001",
+            smets_generation="SMETS1",
+            date_added=datetime.date(2020, 1, 1),
+        )
+        for kind, model_id in (("ESME", "0001"), ("CHF", "0002"))
+    )
+    entry = product_combination_save(
+        actor=None,
+        reference="EPC-1",
+        csp="CSP North",
+        device_models=[meter, hub],
+        on_list="epc",
+        first_added=datetime.date(2021, 1, 1),
+    )
+    emergency = emergency_request_submit(
+        actor=users["supplier_a"],
+        device_model=meter,
+        new_firmware_version="0000000a",
+        combinations=[entry],
+        vulnerability_summary="Buffer overflow in the HAN parser.",
+        summary_classification="ssc-only",
+        evidence=[pdf_upload("advisory.pdf")],
+    )
     return {
+        "cpl:combination": {"pk": entry.pk},
+        "cpl:emergency": {"pk": emergency.pk},
+        "cpl:emergency-action": {"pk": emergency.pk, "step": "accept"},
+        "cpl:emergency-evidence": {
+            "pk": emergency.pk,
+            "document_pk": emergency.evidence.get().pk,
+        },
         "cpl:device-model": {"pk": DeviceModel.objects.first().pk},
         "cpl:certificate-add": {"pk": DeviceModel.objects.first().pk},
         "cpl:certificate": {"pk": AssuranceCertificate.objects.first().pk},

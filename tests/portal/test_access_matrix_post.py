@@ -43,6 +43,7 @@ from cpl.models import (
     CPLRemoval,
     CPLVersion,
     DeviceModel,
+    EmergencyEntryRequest,
     InventorySnapshot,
     Manufacturer,
     ProductCombination,
@@ -678,6 +679,71 @@ def t_cpl_import(s):
         counted(imports=CPLImport.objects.all()),
         grows("imports"),
         audited=False,  # the import itself is audited when the worker runs it
+    )
+
+
+def emergency_epc():
+    """Two SMETS1 models on an EPC entry: what an emergency CPL entry request is about."""
+    from cpl.combinations import product_combination_save
+
+    maker, _ = Manufacturer.objects.get_or_create(
+        manufacturer_id="6B6B", defaults={"name": "SMETS1 Meters"}
+    )
+    meter, hub = (
+        DeviceModel.objects.get_or_create(
+            device_type=kind,
+            manufacturer=maker,
+            model_id=model_id,
+            hardware_version="0100",
+            firmware_version="00000001",
+            defaults={"smets_generation": "SMETS1", "date_added": datetime.date(2020, 1, 1)},
+        )[0]
+        for kind, model_id in (("ESME", "0001"), ("CHF", "0002"))
+    )
+    entry = product_combination_save(
+        actor=None,
+        reference="EPC-EMERGENCY",
+        csp="CSP North",
+        device_models=[meter, hub],
+        on_list="epc",
+        first_added=datetime.date(2021, 1, 1),
+    )
+    return meter, entry
+
+
+def t_emergency_submit(s):
+    meter, entry = emergency_epc()
+    return Target(
+        {},
+        lambda: {
+            "device_model": str(meter.pk),
+            "new_firmware_version": "0000000A",
+            "combinations": [str(entry.pk)],
+            "vulnerability_summary": "Buffer overflow in the HAN parser.",
+            "summary_classification": "ssc-only",
+        },
+        counted(requests=EmergencyEntryRequest.objects.all()),
+        grows("requests"),
+    )
+
+
+def t_emergency_accept(s):
+    from cpl.emergency import emergency_request_submit
+
+    meter, entry = emergency_epc()
+    request = emergency_request_submit(
+        actor=s.p["supplier_a"],
+        device_model=meter,
+        new_firmware_version="0000000A",
+        combinations=[entry],
+        vulnerability_summary="Buffer overflow in the HAN parser.",
+        summary_classification="ssc-only",
+    )
+    return Target(
+        {"pk": request.pk, "step": "accept"},
+        dict,
+        fields_of(request, "state"),
+        becomes(state="accepted"),
     )
 
 
@@ -1356,6 +1422,25 @@ SCENARIOS = [
     Scenario("cpl:relist", "listed", t_relist("listed"), everyone(FORBIDDEN, secretariat=NOT_NOW)),
     Scenario("cpl:import", "any", t_cpl_import, REGISTER_KEEPER),
     Scenario("cpl:combination-import", "any", t_combination_import, REGISTER_KEEPER),
+    # Emergency CPL entries: supplier users request; the secretariat decides. Supplier A's request
+    # is hidden from other suppliers (404); roles that never see requests are refused (403).
+    Scenario(
+        "cpl:emergency-submit",
+        "any",
+        t_emergency_submit,
+        everyone(FORBIDDEN, supplier_a=DONE, supplier_b=DONE),
+    ),
+    Scenario(
+        "cpl:emergency-action",
+        "submitted",
+        t_emergency_accept,
+        everyone(
+            FORBIDDEN,
+            supplier_b=NOT_FOUND,
+            invited_expert=FORBIDDEN,
+            secretariat=DONE,
+        ),
+    ),
     Scenario(
         "cpl:version-publish", "register changed", t_version_publish("changed"), REGISTER_KEEPER
     ),

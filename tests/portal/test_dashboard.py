@@ -14,7 +14,7 @@ def test_secretariat_sees_expiring_certificates_and_cpl_changes(client_for):
         cpl_csv([cpl_row(7, **{"CPA Expiry Date": soon, "CPA Certificate Number": "CPA-SOON"})])
     )
     body = client_for("secretariat").get("/").content.decode()
-    assert "Certificates expiring within 90 days" in body and "CPA-SOON" in body
+    assert "Certificates expiring or due for renewal within 90 days" in body and "CPA-SOON" in body
     assert "CPL changes in the last 30 days" in body and "Suspended" in body
     assert "CPA certificates awaiting an SSC decision" in body
 
@@ -23,7 +23,7 @@ def test_chair_sees_cpa_flags_but_not_secretariat_panels(client_for):
     import_sample()
     body = client_for("chair").get("/").content.decode()
     assert "CPA certificates awaiting an SSC decision" in body
-    assert "Certificates expiring within" not in body
+    assert "Certificates expiring or due for renewal within" not in body
 
 
 def test_dcc_sees_cpl_changes(client_for):
