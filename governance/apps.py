@@ -9,6 +9,7 @@ AUDIT_ACTIONS = (
     "evidence.downloaded",
     "evidence.access_granted",
     "evidence.access_revoked",
+    "evidence.reclassified",
     "expert.invited",
     "ballot.opened",
     "ballot.reminded",

@@ -122,6 +122,15 @@ class EvidenceGrantForm(OneTimeSubmissionMixin, forms.Form):
     )
 
 
+class EvidenceReclassifyForm(forms.Form):
+    classification = forms.ChoiceField(
+        label="Who may open it",
+        choices=EvidenceDocument.Classification.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Select who may open the document"},
+    )
+
+
 class ConflictForm(forms.Form):
     has_conflict = forms.TypedChoiceField(
         label="Do you have a conflict of interest on this case?",

@@ -546,7 +546,7 @@ class EvidencePolicy(Policy):
     its grant, on a case they may see. `ssc-only` excludes members conflicted on the case."""
 
     model = EvidenceDocument
-    ACTIONS = ("view", "grant")
+    ACTIONS = ("view", "grant", "manage_access")
 
     def prepare(self, queryset):
         return queryset.select_related("case", "uploaded_by").prefetch_related(
@@ -596,11 +596,22 @@ class EvidencePolicy(Policy):
         return None
 
     def check_grant(self, user, document) -> Refusal:
-        """The secretariat names the recipients of a `named-recipients` document."""
+        """The secretariat names (and un-names) the recipients of a `named-recipients`
+        document."""
         refusal = _secretariat(user)
         if refusal is None and document.classification != EvidenceDocument.Classification.NAMED:
             return "Only named-recipient documents are granted to individuals."
-        return refusal
+        return refusal or self.check_manage_access(user, document)
+
+    def check_manage_access(self, user, document) -> Refusal:
+        """The secretariat sees who may open a document and why, and re-classifies it, until
+        the case closes."""
+        return _then(
+            _secretariat(user),
+            document is None
+            or document.case.state != Case.State.CLOSED
+            or NotNow("The case is closed: its evidence stays as it was."),
+        )
 
 
 # --- representations ---------------------------------------------------------------------------

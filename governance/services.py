@@ -434,6 +434,83 @@ def _grant_named(*, actor, document: EvidenceDocument, users) -> None:
         audit_record_many(actor=actor, entries=entries)
 
 
+def evidence_revoke(*, actor, document: EvidenceDocument, user: User) -> None:
+    """Un-name a recipient of a `named-recipients` document (audited)."""
+    with transaction.atomic():
+        policies.evidence.require(actor, "grant", document)
+        if not user.has_perm(f"governance.{VIEW_DOCUMENT}", document):
+            raise ValidationError(f"{user.get_full_name() or user} has no access to revoke.")
+        remove_perm(VIEW_DOCUMENT, user, document)
+        audit_record(
+            actor=actor,
+            action="evidence.access_revoked",
+            obj=document,
+            after={"user": user.username, "rule": "named"},
+        )
+
+
+def evidence_reclassify(*, actor, document: EvidenceDocument, classification: str) -> None:
+    """Change who may open a document (audited). Its grants follow the new rule; to
+    `named-recipients`, only the secretary who re-classified it keeps access until others
+    are named."""
+    if classification not in EvidenceDocument.Classification.values:
+        raise ValidationError("Choose one of the classifications.")
+    with transaction.atomic():
+        document = EvidenceDocument.objects.select_for_update().get(pk=document.pk)
+        policies.evidence.require(actor, "manage_access", document)
+        before = document.classification
+        if classification == before:
+            raise ValidationError("The document already has this classification.")
+        document.classification = classification
+        document.save(update_fields=["classification"])
+        audit_record(
+            actor=actor,
+            action="evidence.reclassified",
+            obj=document,
+            before={"classification": before},
+            after={"classification": classification},
+        )
+        if classification == EvidenceDocument.Classification.NAMED:
+            holders = User.objects.filter(
+                pk__in=get_users_with_perms(  # type: ignore[union-attr]
+                    document, only_with_perms_in=[VIEW_DOCUMENT]
+                ).values("pk")
+            ).exclude(pk=actor.pk)
+            entries = []
+            for user in holders:
+                remove_perm(VIEW_DOCUMENT, user, document)
+                entries.append(
+                    AuditEntry("evidence.access_revoked", document, after={"user": user.username})
+                )
+            audit_record_many(actor=actor, entries=entries)
+            _grant_named(actor=actor, document=document, users=[actor])
+        evidence_sync_access(actor=actor, case=document.case)
+
+
+def evidence_access_list(document: EvidenceDocument) -> list[dict]:
+    """Who may open the document now, and why (the classification's rule or a named grant),
+    by name and organisation."""
+    holders = get_users_with_perms(document, only_with_perms_in=[VIEW_DOCUMENT])
+    why = (
+        "Named by the secretariat"
+        if document.classification == EvidenceDocument.Classification.NAMED
+        else f"Rule: {document.get_classification_display()}"
+    )
+    people = User.objects.filter(pk__in=holders.values("pk")).select_related("organisation")  # type: ignore[union-attr]
+    return sorted(
+        (
+            {
+                "user": u,
+                "name": u.get_full_name() or u.username,
+                "organisation": u.organisation,
+                "why": why,
+            }
+            for u in people
+        ),
+        key=lambda row: (str(row["organisation"] or ""), row["name"]),
+    )
+
+
 def evidence_record_download(*, actor, document: EvidenceDocument) -> None:
     with transaction.atomic():
         audit_record(

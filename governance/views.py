@@ -17,6 +17,7 @@ from cpl.policies import CERTIFICATES
 from portal.confirm import confirmation_page
 from portal.documents import attachment_response
 from portal.forms import AlreadySubmitted
+from portal.models import User
 from portal.paging import querystring_without_page
 from portal.permissions import ObjectActionMixin, PolicyRequiredMixin, PortalPermissionRequiredMixin
 from portal.policies import ActionNotNow, policy_for
@@ -35,6 +36,7 @@ from .forms import (
     ConflictForm,
     DecisionIssueForm,
     EvidenceGrantForm,
+    EvidenceReclassifyForm,
     EvidenceUploadForm,
     ExpertInviteForm,
     VoteForm,
@@ -148,7 +150,7 @@ class CaseDetailView(CaseMixin, TemplateView):
             "case": case,
             "actions": actions,
             "documents": documents,
-            "shows_access": any("grant" in d.actions for d in documents),
+            "shows_access": any("manage_access" in d.actions for d in documents),
             "declaration": declaration,
             "ballots": ballots,
             "open_ballot": next((b for b in ballots if b.is_open), None),
@@ -270,24 +272,115 @@ class EvidenceUploadView(CaseFormView):
 
 
 class EvidenceGrantView(CaseFormView):
+    """A document's access: who may open it and why, named recipients granted and revoked, and
+    its classification changed (the secretariat)."""
+
     template_name = "governance/evidence_grant.html"
     form_class = EvidenceGrantForm
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated:
-            policies.evidence.require(request.user, "grant", self.document)
+        # The page is the access manager's; each POST asks for its own action below.
+        if request.user.is_authenticated and request.method != "POST":
+            policies.evidence.require(request.user, "manage_access", self.document)
         return super().dispatch(request, *args, **kwargs)
 
     @cached_property
     def document(self):
-        return policies.evidence.get_or_404(
-            self.request.user,
-            self.kwargs["document_pk"],
-            EvidenceDocument.objects.filter(case=self.case),
+        user = self.request.user
+        document = get_object_or_404(
+            EvidenceDocument.objects.select_related("case"),
+            pk=self.kwargs["document_pk"],
+            case=self.case,
         )
+        # Who may neither open nor manage it is not told it exists.
+        if not (
+            policies.evidence.can(user, "view", document)
+            or policies.evidence.can(user, "manage_access", document)
+        ):
+            raise Http404
+        return document
+
+    def get_form(self, form_class=None):
+        if not policies.evidence.can(self.request.user, "grant", self.document):
+            return None  # rule-based: nobody is named
+        return super().get_form(form_class)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(document=self.document, **kwargs)
+        kwargs.setdefault(
+            "reclassify_form",
+            EvidenceReclassifyForm(initial={"classification": self.document.classification}),
+        )
+        return super().get_context_data(
+            document=self.document,
+            holders=services.evidence_access_list(self.document),
+            may_revoke=policies.evidence.can(self.request.user, "grant", self.document),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        action = request.POST.get("action", "grant")
+        if action == "revoke":
+            return self._revoke(request)
+        if action == "reclassify":
+            return self._reclassify(request)
+        policies.evidence.require(request.user, "grant", self.document)
+        return super().post(request, *args, **kwargs)
+
+    def _revoke(self, request):
+        policies.evidence.require(request.user, "grant", self.document)
+        chosen = request.POST.get("user", "")
+        user = get_object_or_404(User, pk=int(chosen) if chosen.isdigit() else 0)
+        ask = confirmation_page(
+            request,
+            caption=self.document.title,
+            title=f"Revoke {user.get_full_name() or user}'s access?",
+            warning="They can no longer open the document; they are not told.",
+            button="Revoke access",
+            cancel_url=request.path,
+        )
+        if ask:
+            return ask
+        try:
+            services.evidence_revoke(actor=request.user, document=self.document, user=user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(request.path)
+        messages.success(request, f"{user.get_full_name() or user} can no longer open it.")
+        return redirect(request.path)
+
+    def _reclassify(self, request):
+        policies.evidence.require(request.user, "manage_access", self.document)
+        form = EvidenceReclassifyForm(request.POST)
+        if not form.is_valid():
+            context = self.get_context_data(reclassify_form=form)
+            return self.render_to_response(context, status=400)
+        new = form.cleaned_data["classification"]
+        label = dict(EvidenceDocument.Classification.choices)[new]
+        ask = confirmation_page(
+            request,
+            caption=self.document.title,
+            title=f"Re-classify as {label}?",
+            details=[("Now", self.document.get_classification_display()), ("New", label)],
+            warning="Access changes at once to follow the new classification"
+            + (
+                ": only you keep it until you name recipients."
+                if new == EvidenceDocument.Classification.NAMED
+                else "."
+            ),
+            button="Re-classify",
+            cancel_url=request.path,
+        )
+        if ask:
+            return ask
+        try:
+            services.evidence_reclassify(
+                actor=request.user, document=self.document, classification=new
+            )
+        except ValidationError as exc:
+            form.add_error("classification", " ".join(exc.messages))
+            return self.render_to_response(self.get_context_data(reclassify_form=form), status=400)
+        messages.success(request, f"{self.document.title} is now classified {label}.")
+        return redirect(request.path)
 
     def form_valid(self, form):
         with form.submitted_once(self.request.user) as submission:

@@ -667,6 +667,14 @@ POSTS = {
             content_object=d
         ).count(),
     ),
+    (EvidenceDocument, "manage_access"): Post(
+        lambda w, d: reverse("governance:evidence-grant", args=[d.case_id, d.pk]),
+        lambda w, d, user: {
+            "action": "reclassify",
+            "classification": "ssc-only" if d.classification == "parties" else "parties",
+        },
+        row_of(EvidenceDocument, "classification"),
+    ),
     # ballots
     (Ballot, "vote"): Post(
         lambda w, b: reverse("governance:vote", args=[b.pk]),
@@ -1031,8 +1039,8 @@ def check_case_page(report, client, world, case):
                         policies.evidence.can(user, "view", document),
                         f'href="{download}"',
                     ),
-                    f"grant {document.title}": (
-                        "grant" in policies.evidence.actions(user, document),
+                    f"manage_access {document.title}": (
+                        "manage_access" in policies.evidence.actions(user, document),
                         reverse("governance:evidence-grant", args=[pk, document.pk]),
                     ),
                 },
