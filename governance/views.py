@@ -42,6 +42,7 @@ from .forms import (
     VoteForm,
 )
 from .models import Ballot, EvidenceDocument, VoteChoice
+from .progress import case_tasks
 
 
 def _form_errors(form, exc: ValidationError, field=None):
@@ -155,6 +156,7 @@ class CaseDetailView(CaseMixin, TemplateView):
             "ballots": ballots,
             "open_ballot": next((b for b in ballots if b.is_open), None),
             "decision_record": getattr(case, "decision_record", None),
+            "case_tasks": case_tasks(case),
             # Linked only where the register's policy lets this user open the page.
             "device_models": [(m, policy_for(m).can(user, "view", m)) for m in device_models],
             "certificate_visible": policy_for(case.certificate).can(user, "view", case.certificate),
