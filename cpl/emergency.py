@@ -463,7 +463,8 @@ def emergency_deadlines_check(*, today=None) -> int:
     for pk in list(overdue[:500]):
         with transaction.atomic():
             request = (
-                EmergencyEntryRequest.objects.select_for_update()
+                # Only the request's row: PostgreSQL locks no nullable side of an outer join.
+                EmergencyEntryRequest.objects.select_for_update(of=("self",))
                 .select_related("emergency_device_model", "device_model__manufacturer")
                 .get(pk=pk)
             )

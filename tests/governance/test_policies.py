@@ -540,7 +540,7 @@ MILESTONES = {
     "milestones-MAX_NUM_FORMS": "50",
     "milestones-0-description": "Firmware rollout",
     "milestones-0-target_date": (TODAY + datetime.timedelta(days=60)).isoformat(),
-    "milestones-0-devices_covered": "1200",
+    "milestones-0-devices_covered": "1",  # within any supplier's devices
 }
 
 
