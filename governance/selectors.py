@@ -163,11 +163,7 @@ def unacknowledged_notices(user):
 
 
 def plans_to_submit(user, limit: int | None = None) -> list[PlanRequirement]:
-    """Plans the supplier must submit or revise: not those it submitted and the SSC is reviewing
-    (it may still revise them from the plan page, but nothing waits for it)."""
-    return policies.plan_requirements.with_action(
-        user, "submit", limit, where=lambda r: r.state not in policies.REVIEWABLE
-    )
+    return policies.plan_requirements.with_action(user, "submit", limit)
 
 
 def plans_to_review(user, limit: int | None = None) -> list[PlanRequirement]:

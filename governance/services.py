@@ -437,7 +437,10 @@ def _grant_named(*, actor, document: EvidenceDocument, users) -> None:
 def evidence_revoke(*, actor, document: EvidenceDocument, user: User) -> None:
     """Un-name a recipient of a `named-recipients` document (audited)."""
     with transaction.atomic():
+        # Locked: two revokes sent at once find the grant once.
+        document = EvidenceDocument.objects.select_for_update().get(pk=document.pk)
         policies.evidence.require(actor, "grant", document)
+        user = type(user).objects.get(pk=user.pk)  # its permission cache read afresh
         if not user.has_perm(f"governance.{VIEW_DOCUMENT}", document):
             raise ValidationError(f"{user.get_full_name() or user} has no access to revoke.")
         remove_perm(VIEW_DOCUMENT, user, document)

@@ -89,7 +89,7 @@ def test_ballot_in_the_browser_removes_the_device_models(page):
     page.get_by_label("Operational impact considered").fill("Firmware fix available in weeks")
     page.get_by_label("Reasons for Parties").fill("A firmware fix follows within weeks")
     page.get_by_role("button", name="Issue decision notice").click()
-    expect(page.get_by_text("Decision notice issued")).to_be_visible()
+    expect(page.get_by_text("Decision notice issued:")).to_be_visible()
     expect(page.get_by_role("heading", name="Decision", exact=True)).to_be_visible()
     expect(page.get_by_text("Removed", exact=True).first).to_be_visible()
 

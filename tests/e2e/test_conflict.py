@@ -143,7 +143,7 @@ def test_conflicted_member_is_offered_neither_the_vote_nor_the_plan_review(
     page.get_by_label("Operational impact considered").fill("Suspension would strand 1,500 homes")
     page.get_by_label("Reasons for Parties").fill("Exploitable only with local access")
     page.get_by_role("button", name="Issue decision notice").click()
-    expect(page.get_by_text("Decision notice issued")).to_be_visible()
+    expect(page.get_by_text("Decision notice issued:")).to_be_visible()
     requirements = {r.supplier.party_id: r for r in PlanRequirement.objects.filter(case=case)}
     assert set(requirements) == {"SUPA", "SUPB"}
 

@@ -37,22 +37,6 @@ def test_addressed_parties_are_invited_to_give_views_when_the_assessment_starts(
     assert "High" not in notice.body
 
 
-def test_a_submitted_plan_leaves_the_suppliers_to_do_panel(committee, client_for):
-    case = decided_case(committee)
-    requirement = PlanRequirement.objects.get(case=case, supplier__party_id="SUPA")
-    client = client_for("supplier_a")
-    url = reverse("governance:plan", args=[requirement.pk])
-    assert f'href="{url}"' in page(client, "/")
-    plans.plan_submit(
-        actor=committee["supplier_a"],
-        requirement=requirement,
-        summary="Firmware",
-        upload=pdf_upload(),
-        milestones=[{**MILESTONE, "devices_covered": 1200}],
-    )
-    assert "Remedial plans to submit or revise" not in page(client, "/")
-
-
 def test_a_milestone_cannot_cover_more_devices_than_the_supplier_is_responsible_for(committee):
     case = decided_case(committee)  # SUPA: 1,200 devices in the inventory
     requirement = PlanRequirement.objects.get(case=case, supplier__party_id="SUPA")
