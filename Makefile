@@ -11,7 +11,7 @@ BENCH_ENV = DATABASE_URL=$(BENCH_DB) DJANGO_SECRET_KEY=bench-only-not-a-secret-0
 	PORTAL_SIGNING_KEY=YmVuY2gtb25seS1zaWduaW5nLWtleS1uby1zZWNyZXQ= \
 	PORTAL_AUDIT_ANCHOR_DIR=$(CURDIR)/bench/anchors
 
-.PHONY: install run check test browser worker beat bench-import bench-inventory bench-pack bench-web clean
+.PHONY: install run check test browser worker beat bench-import bench-inventory bench-pack bench-web bench-web-data bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -117,7 +117,8 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'
 	touch $@
 
-bench-web: $(VENV)/.installed-bench
+# The data set alone: a fresh bench_web database filled by bench_web_setup (bench/web/fixture.json).
+bench-web-data: $(VENV)/.installed-bench
 	rm -rf bench/web && mkdir -p bench/web
 	dropdb $(BENCH_WEB_PG) --if-exists --force $(BENCH_WEB_DBNAME)
 	createdb $(BENCH_WEB_PG) $(BENCH_WEB_DBNAME)
@@ -128,8 +129,21 @@ bench-web: $(VENV)/.installed-bench
 		$(PY) manage.py bench_web_setup --models $(BENCH_WEB_MODELS) --workdir bench/web \
 		--out bench/web/fixture.json
 	$(BENCH_WEB_FLUSH)
+
+bench-web: bench-web-data
 	$(BENCH_WEB_ENV) $(PY) manage.py bench_web --fixture bench/web/fixture.json \
 		--json bench-web.json --log bench/web/gunicorn.log
+	$(BENCH_WEB_FLUSH)
+
+# CPU per request of bench-web's pages, in one process (Django's test client, DEBUG off): what
+# each page costs, unaffected by other work on the machine. Uses the data set bench-web (or
+# bench-web-data) left. BENCH_PAGES_REQUESTS per page (30), BENCH_WEB_PAGES,
+# BENCH_PAGES_PROFILE=<page> for a cProfile of that page instead.
+BENCH_PAGES_REQUESTS ?= 30
+bench-pages: $(VENV)/.installed
+	$(BENCH_WEB_ENV) PORTAL_BENCH_VIEWS=1 DJANGO_DEBUG=0 DJANGO_ALLOWED_HOSTS=testserver \
+		LOG_LEVEL=WARNING $(PY) manage.py bench_pages --fixture bench/web/fixture.json \
+		--requests $(BENCH_PAGES_REQUESTS) $(if $(BENCH_PAGES_PROFILE),--profile $(BENCH_PAGES_PROFILE))
 	$(BENCH_WEB_FLUSH)
 
 clean:

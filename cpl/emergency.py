@@ -78,6 +78,30 @@ def epc_combinations_of(device_model: DeviceModel | None) -> QuerySet:
     return rows.filter(device_models=device_model) if device_model else rows.none()
 
 
+def combinations_outside_message(device_model: DeviceModel, combinations) -> str:
+    """The specific refusal when chosen combinations do not include the device model, or ""."""
+    allowed = set(epc_combinations_of(device_model).values_list("pk", flat=True))
+    outside = [c.reference for c in combinations if c.pk not in allowed]
+    if not outside:
+        return ""
+    return (
+        f"{', '.join(outside)} {'does' if len(outside) == 1 else 'do'} not include "
+        f"{device_model}: select only the Eligible Product Combinations that include the "
+        "chosen device model."
+    )
+
+
+def firmware_on_cpl(device_model: DeviceModel, firmware: str) -> bool:
+    """Whether `firmware` of this device model (same manufacturer, model and hardware) is
+    already on the CPL: a request for it is refused, and it is never listed twice."""
+    return DeviceModel.objects.filter(
+        manufacturer=device_model.manufacturer,
+        model_id=device_model.model_id,
+        hardware_version=device_model.hardware_version,
+        firmware_version__iexact=firmware,
+    ).exists()
+
+
 def _check(device_model, firmware, image_hash, combinations, summary, classification):
     errors: dict[str, list[str]] = {}
 
@@ -98,12 +122,7 @@ def _check(device_model, firmware, image_hash, combinations, summary, classifica
         firmware = firmware.upper()
         if firmware == device_model.firmware_version.upper():
             problem("new_firmware_version", "The new firmware is the device model's current one.")
-        elif DeviceModel.objects.filter(
-            manufacturer=device_model.manufacturer,
-            model_id=device_model.model_id,
-            hardware_version=device_model.hardware_version,
-            firmware_version__iexact=firmware,
-        ).exists():
+        elif firmware_on_cpl(device_model, firmware):
             problem(
                 "new_firmware_version", f"Firmware {firmware} of this model is already on the CPL."
             )
@@ -121,14 +140,10 @@ def _check(device_model, firmware, image_hash, combinations, summary, classifica
         problem("new_image_hash", "A Manufacturer Image hash is 64 hexadecimal digits (SHA-256).")
     if not combinations:
         problem("combinations", "Select the Eligible Product Combinations the firmware affects.")
-    elif device_model is not None:
-        allowed = set(epc_combinations_of(device_model).values_list("pk", flat=True))
-        outside = [c.reference for c in combinations if c.pk not in allowed]
-        if outside:
-            problem(
-                "combinations",
-                f"Not EPC entries that include this device model: {', '.join(outside)}.",
-            )
+    elif device_model is not None and (
+        outside := combinations_outside_message(device_model, combinations)
+    ):
+        problem("combinations", outside)
     if not summary:
         problem("vulnerability_summary", "Summarise the vulnerability the firmware fixes.")
     elif len(summary) > MAX_SUMMARY or "\x00" in summary:
@@ -281,12 +296,7 @@ def emergency_request_list(
     with transaction.atomic():
         EMERGENCY_REQUESTS.require(actor, "list_on_cpl", request)
         current = request.device_model
-        if DeviceModel.objects.filter(
-            manufacturer=current.manufacturer,
-            model_id=current.model_id,
-            hardware_version=current.hardware_version,
-            firmware_version__iexact=request.new_firmware_version,
-        ).exists():
+        if firmware_on_cpl(current, request.new_firmware_version):
             raise ValueError(
                 f"Firmware {request.new_firmware_version} of this model is already on the CPL."
             )

@@ -66,6 +66,53 @@ class EmergencyRequestForm(OneTimeSubmissionMixin, forms.Form):
     )
     evidence = DocumentField(label="Evidence (optional)", required=False)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        chosen = self.fields["device_model"]
+        # htmx: choosing a model fetches this form for it and swaps in its combinations. Without
+        # JavaScript every EPC entry is listed, and a wrong one is refused by name on sending.
+        chosen.widget.attrs.update(
+            {
+                "hx-get": reverse("cpl:emergency-submit"),
+                "hx-trigger": "change",
+                "hx-target": "#combinations-group",
+                "hx-select": "#combinations-group",
+                "hx-swap": "outerHTML",
+            }
+        )
+        model = self._chosen_model()
+        combinations = self.fields["combinations"]
+        if model is None:
+            combinations.help_text = "Only those that include the chosen device model are accepted."
+            return
+        shown = list(emergency.epc_combinations_of(model).order_by("reference"))
+        combinations.widget.choices = [(c.pk, str(c)) for c in shown]
+        combinations.help_text = (
+            f"The Eligible Product Combinations that include {model}."
+            if shown
+            else f"No Eligible Product Combination includes {model}."
+        )
+
+    def _chosen_model(self):
+        raw = (self.data if self.is_bound else self.initial).get("device_model")
+        if raw in (None, ""):
+            return None
+        try:
+            return self.fields["device_model"].clean(raw)
+        except forms.ValidationError:
+            return None
+
+    def clean(self):
+        data = super().clean()
+        model, chosen = data.get("device_model"), data.get("combinations")
+        if (
+            model is not None
+            and chosen
+            and (outside := emergency.combinations_outside_message(model, chosen))
+        ):
+            self.add_error("combinations", outside)
+        return data
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
@@ -107,6 +154,10 @@ class EmergencySubmitView(PolicyRequiredMixin, FormView):
     policy, policy_action = EMERGENCY_REQUESTS, "submit"
     template_name = "cpl/emergency_form.html"
     form_class = EmergencyRequestForm
+
+    def get_initial(self):
+        # The device model chosen on the page (htmx asks for its combinations this way).
+        return {**super().get_initial(), "device_model": self.request.GET.get("device_model")}
 
     def form_valid(self, form):
         data = form.cleaned_data

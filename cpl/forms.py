@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from portal.forms import OneTimeSubmissionMixin, not_in_future, within_years
+from portal.forms import OneTimeSubmissionMixin, not_in_future, say_what_is_missing, within_years
 from portal.widgets import GovukDateField, GovukDateInput
 
 from .models import AssuranceCertificate, DeviceModel, DeviceType, Manufacturer, SmetsGeneration
@@ -176,3 +176,13 @@ class RelistForm(OneTimeSubmissionMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Enter why the device model is re-listed"},
     )
+
+
+say_what_is_missing(
+    {
+        CertificateAddForm: {
+            "kind": "Select the kind of certificate",
+            "number": "Enter the certificate number",
+        },
+    }
+)

@@ -4,8 +4,9 @@ import re
 
 from django.conf import settings
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from portal.fsm import ConcurrentTransitionMixin
 from portal.models import StoredDocument
 from portal.policies import policy_permission
 

@@ -288,7 +288,10 @@ class CertificateDetailView(PolicyRequiredMixin, DetailView):
             return self.changed_meanwhile()
         text = f"{self.object} recorded as {self.object.get_status_display().lower()}."
         if self.object.awaits_ssc_decision:
-            text += " It is flagged for the SSC's risk-based decision; the CPL is unchanged."
+            text += (
+                " It is flagged for the SSC's risk-based decision; the CPL is unchanged. Open a "
+                "case on it from the dashboard or this page."
+            )
         elif result.removed:
             text += f" {result.removed} device model(s) removed from the CPL."
         messages.success(request, text)
@@ -412,6 +415,11 @@ class ImportView(PolicyRequiredMixin, FormView):
         with form.submitted_once(self.request.user) as submission:
             job = cpl_import_submit(actor=self.request.user, upload=form.cleaned_data["file"])
             submission.result_url = reverse("cpl:import-detail", args=[job.pk])
+        messages.success(
+            self.request,
+            f"{job.file_name} received. It is checked and merged now; this page shows the "
+            "result, and nothing changes on the CPL if any row is refused.",
+        )
         return redirect("cpl:import-detail", pk=job.pk)
 
     def form_invalid(self, form):
@@ -511,7 +519,7 @@ class VersionPublishView(PolicyRequiredMixin, View):
             request,
             f"Version {version.number} published: {counts['added']} added, "
             f"{counts['removed']} removed, {counts['status_changed']} "
-            f"status changes.",
+            f"status changes. The DCC and every reader of the CPL now read this version.",
         )
         return redirect("cpl:version-detail", number=version.number)
 

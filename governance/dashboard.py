@@ -26,15 +26,73 @@ class Panel:
     title: str
     template: str
     items: list
-    empty: str
     more_url: str = ""
     total: int = 0
+    # The earliest deadline among the items shown (a date), None when they have none: panels
+    # whose earliest item is due soonest come first.
+    due: datetime.date | None = None
     extra: dict = field(default_factory=dict)
 
 
-def _panel(title, template, objects, empty, more_url="") -> Panel:
+def _panel(title, template, objects, more_url="", deadline=None) -> Panel:
+    """`deadline(item)`: the item's deadline (a date or a datetime), or None; read from what the
+    item already holds (no query per item)."""
     items = list(objects[:FETCH])
-    return Panel(title, template, items[:PANEL_LIMIT], empty, more_url, total=len(items))
+    shown = items[:PANEL_LIMIT]
+    dues = [_as_date(deadline(item)) for item in shown] if deadline else []
+    return Panel(
+        title,
+        template,
+        shown,
+        more_url,
+        total=len(items),
+        due=min((d for d in dues if d is not None), default=None),
+    )
+
+
+def _as_date(value) -> datetime.date | None:
+    if isinstance(value, datetime.datetime):
+        return timezone.localdate(value)
+    return value
+
+
+def by_deadline(panels: list[Panel]) -> list[Panel]:
+    """The panel whose earliest item is due soonest first; panels without deadlines after
+    those, in their own order (the sort is stable)."""
+    return sorted(panels, key=lambda p: (p.due is None, p.due or datetime.date.min))
+
+
+# What each kind of item must be done by.
+def _ballot_closes(ballot):
+    return ballot.closes_at if ballot.is_open else None
+
+
+def _plan_due(requirement):
+    return requirement.due_date
+
+
+def _plan_ballot_closes(requirement):
+    """Under the "ballot" rule, the open ballot on the latest version closes then."""
+    ballot = policies.review_standing(requirement).ballot
+    return ballot.closes_at if ballot is not None and ballot.is_open else None
+
+
+def _approval_expires(requirement):
+    """An approval may run until a date: the plan must be completed by then."""
+    plan = policies.review_standing(requirement).plan
+    return plan.expires_on if plan is not None else None
+
+
+def _pack_due(referral):
+    return referral.pack_due_date if referral.state == referral.State.LODGED else None
+
+
+def _certificate_due(certificate):
+    return min(d for d in (certificate.expiry, certificate.renewal_due) if d is not None)
+
+
+def _ppct_due(entry):
+    return entry.ppct_due if entry.state == entry.State.FAST_TRACK_PPCT else None
 
 
 # Panels of work the user may do now (each list is exactly the objects where the policy gives
@@ -56,138 +114,151 @@ def _work_panels(user) -> list[Panel]:
     sees_plans = _sees_any(policies.plan_requirements, user)
     # Plans to review and disagreements to decide: one read of the plans the user may review.
     reviews = functools.cache(lambda: governance_selectors.plans_to_review_and_decide(user, FETCH))
+    cases = "portal/panels/cases.html"
+    plans = "portal/panels/plans.html"
+    referrals = "portal/panels/referrals.html"
+    # (shown, title, template, objects, more_url, deadline)
     panels = [
         (
             sees_ballots,
             "Ballots waiting for your vote",
             "portal/panels/my_ballots.html",
             lambda: governance_selectors.ballots_to_vote(user, FETCH),
-            "No ballot is waiting for you.",
             "",
+            _ballot_closes,
         ),
         (
             sees_ballots,
             "Ballots you chair",
             "portal/panels/ballots.html",
             lambda: governance_selectors.ballots_to_close(user, FETCH),
-            "No ballot is open.",
             "",
+            _ballot_closes,
         ),
         (
             sees_ballots,
             "Ballots waiting for your casting vote",
             "portal/panels/ballots.html",
             lambda: governance_selectors.ballots_to_cast(user, FETCH),
-            "No ballot is tied.",
             "",
+            None,
         ),
         (
             deliberates,
             "Cases needing an acting chair",
-            "portal/panels/cases.html",
+            cases,
             lambda: governance_selectors.cases_needing_an_acting_chair(user, FETCH),
-            "No chair is conflicted.",
             "",
+            None,
         ),
         (
             deliberates,
             "Cases ready for a ballot",
-            "portal/panels/cases.html",
+            cases,
             lambda: governance_selectors.cases_with_action(user, "open_ballot", FETCH),
-            "No case is waiting for a ballot.",
             "",
+            None,
         ),
         (
             deliberates,
             "Summary for Parties to approve",
-            "portal/panels/cases.html",
+            cases,
             lambda: governance_selectors.cases_with_action(user, "approve_party_summary", FETCH),
-            "No summary for Parties is waiting for your approval.",
             "",
+            None,
         ),
         (
             deliberates,
             "Decisions to issue",
-            "portal/panels/cases.html",
+            cases,
             lambda: governance_selectors.cases_with_action(user, "issue_decision", FETCH),
-            "No decision is waiting to be issued.",
             "",
+            None,
         ),
         (
             sees_referrals,
             "Referrals waiting for your determination",
-            "portal/panels/referrals.html",
+            referrals,
             lambda: governance_selectors.referrals_to_determine(user, FETCH),
-            "No referral is waiting for a determination.",
             referral_list,
+            None,
         ),
         (
             sees_referrals,
             "Referrals needing the SSC",
-            "portal/panels/referrals.html",
+            referrals,
             lambda: governance_selectors.referrals_to_send_or_answer(user, FETCH),
-            "No referral needs the SSC now.",
             referral_list,
+            _pack_due,
         ),
         (
             sees_plans,
-            "Remedial plans to submit or revise",
-            "portal/panels/plans.html",
+            "Remedial plans to submit",
+            plans,
             lambda: governance_selectors.plans_to_submit(user, FETCH),
-            "No remedial plan is waiting for you.",
             plan_list,
+            _plan_due,
         ),
         (
             sees_plans,
             "Reviewers disagree: decide on the plan",
-            "portal/panels/plans.html",
+            plans,
             lambda: reviews()[1],
-            "No reviewers disagree.",
             plan_list,
+            None,
         ),
         (
             sees_plans,
             "Remedial plans to review",
-            "portal/panels/plans.html",
+            plans,
             lambda: reviews()[0],
-            "No plan is waiting for review.",
             plan_list,
+            _plan_ballot_closes,
         ),
         (
             sees_plans,
             "Approved remedial plans to confirm as completed",
-            "portal/panels/plans.html",
+            plans,
             lambda: governance_selectors.plans_to_complete(user, FETCH),
-            "No approved plan is waiting.",
             plan_list + "?state=approved",
+            _approval_expires,
         ),
         (
             sees_plans,
             "Overdue remedial plans",
-            "portal/panels/plans.html",
+            plans,
             lambda: governance_selectors.plans_overdue(user),
-            "No plan is overdue.",
             plan_list + "?state=overdue",
+            _plan_due,
+        ),
+        # Nothing to do: the supplier's plans the SSC is reviewing (it may still revise them).
+        (
+            sees_plans,
+            "Plans waiting for the SSC's review",
+            plans,
+            lambda: governance_selectors.plans_awaiting_review(user, FETCH),
+            plan_list,
+            None,
         ),
     ]
     return [
-        _panel(title, template, objects(), empty, more_url)
-        for shown, title, template, objects, empty, more_url in panels
+        _panel(title, template, objects(), more_url, deadline)
+        for shown, title, template, objects, more_url, deadline in panels
         if shown
     ]
 
 
 def dashboard_panels(user) -> list[Panel]:
+    """The panels with something in them, the one due soonest first."""
     panels = [
         _panel(
             "Notices to acknowledge",
             "portal/panels/notices.html",
             governance_selectors.unacknowledged_notices(user),
-            "You have acknowledged every notice.",
             more_url=reverse("inbox"),
         )
     ]
-    panels += [panel for panel in _work_panels(user) if panel.items]
+    panels += _work_panels(user)
     if policies.referrals.follows_from_lodging(user):
         # SEC F2.7B: the Authority sees a referral at once; the pack follows by its deadline.
         panels.append(
@@ -195,8 +266,8 @@ def dashboard_panels(user) -> list[Panel]:
                 "Referrals lodged",
                 "portal/panels/referrals_lodged.html",
                 governance_selectors.referrals_lodged(user),
-                "No referral is waiting for a determination.",
                 more_url=reverse("governance:referral-list"),
+                deadline=_pack_due,
             )
         )
     if CERTIFICATES.can(user, "view_cases", None):
@@ -204,7 +275,6 @@ def dashboard_panels(user) -> list[Panel]:
             "CPA certificates awaiting an SSC decision",
             "portal/panels/cpa_flagged.html",
             cpl_selectors.cpa_certificates_flagged(),
-            "No device model on the CPL has an expired, withdrawn or cancelled CPA certificate.",
         )
         cpl_selectors.with_device_model_links(flagged.items)
         for certificate in flagged.items:
@@ -216,7 +286,6 @@ def dashboard_panels(user) -> list[Panel]:
                 "Open cases",
                 "portal/panels/cases.html",
                 governance_selectors.open_cases(user),
-                "No case is open.",
                 more_url=reverse("governance:case-list"),
             )
         )
@@ -226,9 +295,9 @@ def dashboard_panels(user) -> list[Panel]:
             f"Certificates expiring or due for renewal within {days} days",
             "portal/panels/expiring.html",
             cpl_selectors.certificates_expiring(within_days=days),
-            f"No valid certificate expires or is due for renewal in the next {days} days.",
             more_url=f"{reverse('cpl:register')}?expiring_before="
             f"{timezone.localdate() + datetime.timedelta(days=days + 1)}",
+            deadline=_certificate_due,
         )
         cpl_selectors.with_device_model_links(expiring.items)
         panels.append(expiring)
@@ -240,11 +309,10 @@ def dashboard_panels(user) -> list[Panel]:
                 "CPL changes in the last 30 days",
                 "portal/panels/cpl_changes.html",
                 cpl_selectors.cpl_change_notices(user=user, since=since),
-                "The CPL has not changed in the last 30 days.",
                 more_url=reverse("cpl:change-list"),
             )
         )
-    return panels
+    return by_deadline([panel for panel in panels if panel.items])
 
 
 def _emergency_panels(user) -> list[Panel]:
@@ -252,32 +320,27 @@ def _emergency_panels(user) -> list[Panel]:
     supplier's own requests (the policy says whose)."""
     more = reverse("cpl:emergency-list")
     template = "portal/panels/emergency_requests.html"
-    panels = []
     if EMERGENCY_REQUESTS.can(user, "accept", None):
-        to_decide = _panel(
-            "Emergency requests to decide",
-            template,
-            EMERGENCY_REQUESTS.with_action(user, "accept", FETCH)
-            + EMERGENCY_REQUESTS.with_action(user, "list_on_cpl", FETCH),
-            "No emergency CPL entry request waits for a decision.",
-            more_url=more,
-        )
-        ppct = _panel(
-            "Fast-track PPCT due or overdue",
-            template,
-            EMERGENCY_REQUESTS.with_action(user, "record_ppct", FETCH),
-            "No fast-track PPCT is due.",
-            more_url=more,
-        )
-        panels += [panel for panel in (to_decide, ppct) if panel.items]
-    elif EMERGENCY_REQUESTS.can(user, "submit", None):
+        return [
+            _panel(
+                "Emergency requests to decide",
+                template,
+                EMERGENCY_REQUESTS.with_action(user, "accept", FETCH)
+                + EMERGENCY_REQUESTS.with_action(user, "list_on_cpl", FETCH),
+                more_url=more,
+            ),
+            _panel(
+                "Fast-track PPCT due or overdue",
+                template,
+                EMERGENCY_REQUESTS.with_action(user, "record_ppct", FETCH),
+                more_url=more,
+                deadline=_ppct_due,
+            ),
+        ]
+    if EMERGENCY_REQUESTS.can(user, "submit", None):
         own = EMERGENCY_REQUESTS.prepare(EMERGENCY_REQUESTS.visible(user))
-        panel = _panel(
-            "Your emergency requests", template, own, "You have no emergency requests.", more
-        )
-        if panel.items:
-            panels.append(panel)
-    return panels
+        return [_panel("Your emergency requests", template, own, more, deadline=_ppct_due)]
+    return []
 
 
 class DashboardView(LoginRequiredMixin, TemplateView):

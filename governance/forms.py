@@ -15,6 +15,7 @@ from portal.forms import (
     ObjectsField,
     OneTimeSubmissionMixin,
     not_in_future,
+    say_what_is_missing,
     within_years,
 )
 from portal.models import Organisation, User
@@ -630,3 +631,54 @@ class CaseFilterForm(forms.Form):
     severity = forms.ChoiceField(
         label="Severity", required=False, choices=[("", "Any severity"), *Case.Severity.choices]
     )
+
+
+say_what_is_missing(
+    {
+        ActingChairForm: {"member": "Select the member who chairs this case"},
+        BallotOpenForm: {
+            "closes_at": "Enter when voting closes",
+            "majority": "Select the majority the decision needs",
+        },
+        CastingVoteForm: {"choice": "Select the option your casting vote supports"},
+        CharacteristicsUploadForm: {
+            "device_type": "Select the device type",
+            "version_label": "Enter the version",
+            "ncsc_reference": "Enter the NCSC publication reference",
+            "file": "Choose the document to upload",
+        },
+        CommentForm: {"text": "Write a comment before you add it"},
+        ConflictForm: {"has_conflict": "Select whether you have a conflict of interest"},
+        DecisionIssueForm: {
+            "reasons": "Enter the reasons for the decision",
+            "security_factors": "Enter the security factors considered",
+            "operational_impact": "Enter the operational impact considered",
+            "party_summary": "Enter the reasons for Parties",
+        },
+        DeterminationForm: {
+            "outcome": "Select the determination",
+            "reasons": "Enter the reasons for the determination",
+        },
+        EvidenceGrantForm: {"users": "Select at least one person to give access to"},
+        EvidenceUploadForm: {
+            "title": "Enter a title for the document",
+            "classification": "Select who may open the document",
+            "file": "Choose the document to upload",
+        },
+        ExpertInviteForm: {"expert": "Select the technical expert to invite"},
+        InformationRequestForm: {"text": "Enter the information or documents you request"},
+        InformationResponseForm: {"response": "Enter your answer"},
+        PartySummaryForm: {"party_summary": "Enter the summary for Parties"},
+        PlanReviewForm: {"decision": "Select whether you approve the plan"},
+        PolicyUploadForm: {"file": "Choose your policy document"},
+        RecommendationForm: {
+            "recommendation": "Select your recommendation",
+            "reasons": "Enter the reasons for your recommendation",
+        },
+        ReferralLodgeForm: {
+            "kind": "Select the decision you refer",
+            "grounds": "Enter your grounds for the referral",
+        },
+        VoteForm: {"choice": "Select your vote"},
+    }
+)

@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from cpl.models import AssuranceCertificate, DeviceModel, DeviceType
+from portal.fsm import ConcurrentTransitionMixin
 from portal.models import Organisation, StoredDocument
 from portal.policies import policy_permission
 

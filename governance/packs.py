@@ -3,6 +3,7 @@ SHA256SUMS for `sha256sum -c`) listed with their SHA-256 in manifest.json, strea
 with the manifest's Ed25519 signature (manifest.json.sig, raw 64 bytes, by the key published at
 /signing-key/), and verifiable offline (verify_pack, or sha256sum and openssl)."""
 
+import datetime
 import hashlib
 import json
 import re
@@ -83,6 +84,7 @@ _CASE_DECISION_ACTIONS = frozenset(
 # Keys whose values are identifiers of rows: each is named (or dropped) by `_AuditWords`.
 _ID_KEYS = frozenset({"device_models", "addressed_to", "disclosed", "notice", "comment"})
 _AUTOMATIC = "The portal (automatic)"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _vocabulary() -> dict[str, dict]:
@@ -146,8 +148,84 @@ def _words(key: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# What each event the pack may quote was, in the words of the SEC process (state changes are
+# audited as "<model>.<transition>", other events as "<subject>.<what happened>").
+_ACTIONS = {
+    "case.opened": "Case opened",
+    "case.start_assessment": "Assessment of the case started",
+    "case.start_voting": "Voting on the case started",
+    "case.decide": "The ballot decided the case",
+    "case.voting_failed": "The ballot made no decision",
+    "case.apply_suspension": "Decision applied: device models removed from the CPL",
+    "case.apply_remediation": "Decision applied: CPA Certificate Remedial Plans required",
+    "case.overturn_to_remediation": "Determination applied: remedial plans required instead",
+    "case.overturn_to_suspension": "Determination applied: device models removed instead",
+    "case.close": "Case closed",
+    "case.acting_chair_designated": "Acting chair designated",
+    "conflict.declared": "Conflict of interest declaration",
+    "party_summary.approved": "Summary for Parties approved by the chair",
+    "decision.snapshot_recorded": "Decision record written",
+    "decision.issued": "Decision issued",
+    "decision.issue": "Decision issued",
+    "decision.no_devices_confirmed": "Chair confirmed that no supplier has devices not covered",
+    "ballot.opened": "Ballot opened",
+    "ballot.tallied": "Votes counted",
+    "ballot.close": "Ballot closed with a decision",
+    "ballot.fail": "Ballot closed without a decision",
+    "ballot.await_casting_vote": "Ballot tied: the chair's casting vote awaited",
+    "ballot.cast_deciding_vote": "Casting vote given",
+    "ballot.reminded": "Members reminded to vote",
+    "vote.cast": "Vote cast",
+    "vote.changed": "Vote changed",
+    "vote.removed": "Vote withdrawn (conflict of interest declared)",
+    "evidence.uploaded": "Evidence uploaded",
+    "evidence.access_granted": "Evidence access granted",
+    "evidence.access_revoked": "Evidence access revoked",
+    "evidence.reclassified": "Evidence re-classified",
+    "evidence.downloaded": "Evidence downloaded",
+    "plan_requirement.created": "CPA Certificate Remedial Plan required (clause 6.3 notice)",
+    "planrequirement.submit": "Remedial plan submitted",
+    "planrequirement.resubmit": "Remedial plan resubmitted",
+    "planrequirement.approve": "Remedial plan approved by the SSC",
+    "planrequirement.not_approve": "Remedial plan not approved by the SSC",
+    "planrequirement.mark_overdue": "Remedial plan overdue",
+    "planrequirement.lapse": "Remedial plan approval expired",
+    "planrequirement.complete": "Remedial plan completed",
+    "planrequirement.approve_by_determination": "Remedial plan approved by determination",
+    "plan.submit": "Remedial plan submitted",
+    "plan.submitted": "Remedial plan version received",
+    "plan.review": "Remedial plan reviewed",
+    "plan.reviewed": "Remedial plan reviewed",
+    "plan.review_withdrawn": "Review withdrawn (conflict of interest declared)",
+    "plan.approved_by_determination": "Remedial plan approved by the Authority's determination",
+    "plan.expiry_warned": "Supplier warned that the plan's approval expires",
+    "plan.complete": "Remedial plan completed",
+    "plan.open_ballot": "Ballot on the remedial plan opened again",
+    "plan_ballot.opened": "Ballot on the remedial plan opened",
+    "plan_ballot.tallied": "Votes on the remedial plan counted",
+    "plan_ballot.count": "Votes on the remedial plan counted",
+    "referral.lodged": "Referral lodged",
+    "referral.document_added": "Document added to the referral",
+    "referral.send_pack": "Referral pack sent to the Authority",
+    "referral.pack_built": "Referral pack built",
+    "referral.pack_downloaded": "Referral pack downloaded",
+    "referral.document_downloaded": "Referral document downloaded",
+    "referral.request_information": "Authority requested information",
+    "referral.provide_information": "SSC provided the information requested",
+    "referral.determine": "Authority's determination recorded",
+    "referral.close": "Referral closed",
+    "referral.overturn_already_in_effect": "Determination already in effect",
+    "devicemodel.remove": "Device model removed from the CPL",
+    "devicemodel.relist": "Device model re-listed on the CPL",
+    "devicemodel.relist_on_determination": "Device model re-listed on the CPL by determination",
+}
+
+
 def _action_words(action: str, transitions=frozenset()) -> str:
-    """`referral.pack_built` → "Referral pack built"; a state change → "Case: start assessment"."""
+    """`planrequirement.submit` → "Remedial plan submitted"; an event the list does not know
+    yet in words made from its code ("Referral pack built", "Case: start assessment")."""
+    if action in _ACTIONS:
+        return _ACTIONS[action]
     subject, _, verb = action.partition(".")
     if verb in transitions:
         return _words(f"{subject}: {verb}")
@@ -239,6 +317,8 @@ class _AuditWords:
             return value
         if value in self.people:
             return self.people[value]
+        if _ISO_DATE.fullmatch(value):  # dates as people write them: 10 December 2026
+            return datetime.date.fromisoformat(value).strftime("%-d %B %Y")
         if key in ("state", "status", "to_status", "from_status"):
             return self.states.get(object_type, ({}, None))[0].get(value, value)
         if key == "consequence_of":

@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +14,8 @@ from django.views.generic import ListView, TemplateView
 
 from portal.confirm import confirmation_page
 from portal.documents import attachment_response
-from portal.models import Organisation
+from portal.forms import AlreadySubmitted
+from portal.models import Organisation, SubmissionToken
 from portal.permissions import PolicyRequiredMixin
 from portal.policies import ActionNotNow
 
@@ -41,6 +44,19 @@ class PlanListView(PolicyRequiredMixin, ListView):
         return requirements
 
 
+def _answer_a_replay(request) -> None:
+    """A double click on "Submit plan": the first click turned "submit" into "revise", so the
+    second is answered as the replay it is (the first one's result) before the policy would
+    refuse it as stale."""
+    try:
+        token = uuid.UUID(request.POST.get(PlanSubmitForm.TOKEN_FIELD, ""))
+    except ValueError:
+        return
+    first = SubmissionToken.objects.filter(user=request.user, token=token).first()
+    if first is not None:
+        raise AlreadySubmitted(first.result_url)
+
+
 class RequirementMixin(LoginRequiredMixin):
     @cached_property
     def requirement(self) -> PlanRequirement:
@@ -65,7 +81,11 @@ class PlanDetailView(RequirementMixin, TemplateView):
             "approval_rule": policies.approval_rule_label(),
             "sealed_ballot": plans.sealed_ballot_view(user, requirement),
         }
-        if "submit" in actions and "submit_form" not in kwargs:
+        # "submit" a first (or refused) plan, or "revise" one still waiting for review: the
+        # same form, posting the action the policy gives.
+        submit_action = next((a for a in ("submit", "revise") if a in actions), None)
+        context["submit_action"] = submit_action
+        if submit_action and "submit_form" not in kwargs:
             # A revision starts from the latest version: its summary and milestones, not its file.
             latest = versions[0] if versions else None
             context["submit_form"] = PlanSubmitForm(
@@ -95,10 +115,12 @@ class PlanDetailView(RequirementMixin, TemplateView):
 
     def post(self, request, pk):
         action = request.POST.get("action")
-        if action not in {"submit", "review", "complete", "close_ballot", "open_ballot"}:
+        if action not in {"submit", "revise", "review", "complete", "close_ballot", "open_ballot"}:
             raise Http404
+        if action in ("submit", "revise"):
+            _answer_a_replay(request)
         policies.plan_requirements.require(request.user, action, self.requirement)
-        if action == "submit":
+        if action in ("submit", "revise"):
             return self._submit(request)
         if action == "review":
             return self._review(request)
@@ -133,7 +155,11 @@ class PlanDetailView(RequirementMixin, TemplateView):
             )
             return redirect("governance:plan", pk=pk)
         plans.plan_complete(actor=request.user, requirement=self.requirement)
-        messages.success(request, "The plan is recorded as completed.")
+        messages.success(
+            request,
+            "The plan is recorded as completed. The case closes by itself once every plan is "
+            "completed and no referral is open.",
+        )
         return redirect("governance:plan", pk=pk)
 
     def _submit(self, request):
@@ -161,7 +187,9 @@ class PlanDetailView(RequirementMixin, TemplateView):
                 form.add_error("file" if gone else None, " ".join(exc.messages))
             else:
                 messages.success(
-                    request, f"Version {plan.version} of your plan is submitted for review."
+                    request,
+                    f"Version {plan.version} of your plan is submitted for review. The SSC will "
+                    "review it; you will get a notice when it is decided.",
                 )
                 return redirect("governance:plan", pk=self.requirement.pk)
         form.keep_chosen_file()
@@ -284,7 +312,11 @@ class PolicyView(LoginRequiredMixin, TemplateView):
                     upload=form.cleaned_data["file"],
                 )
                 submission.result_url = reverse("governance:policy")
-            messages.success(request, "Your G8.64 policy is recorded.")
+            messages.success(
+                request,
+                "Your G8.64 policy is recorded. The SSC can read it; upload a new version by its "
+                "review date.",
+            )
             return redirect("governance:policy")
         return self.render_to_response(self.get_context_data(form=form), status=400)
 

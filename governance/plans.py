@@ -14,7 +14,7 @@ from cpl import selectors as cpl_selectors
 from portal.audit import audit_record
 from portal.documents import stored_documents
 from portal.models import Notice, Organisation
-from portal.notices import notice_send
+from portal.notices import notice_send, notices_settle
 from portal.policies import ActionNotNow
 from portal.transitions import run_transition
 from portal.working_days import add_working_days
@@ -39,8 +39,11 @@ def _plan_path(requirement: PlanRequirement) -> str:
     return reverse("governance:plan", args=[requirement.pk])
 
 
-def _plan_notice(*, actor, requirement: PlanRequirement, action_label: str, **to_and_what):
-    """A plan-review notice leading to the plan page (its recipients, subject and body given)."""
+def _plan_notice(
+    *, actor, requirement: PlanRequirement, action_label: str, action: str = "", **to_and_what
+):
+    """A plan-review notice leading to the plan page (its recipients, subject and body given);
+    `action` the plan's policy action it asks for, settled once taken."""
     notice_send(
         actor=actor,
         kind=Notice.Kind.PLAN_REVIEW,
@@ -48,13 +51,16 @@ def _plan_notice(*, actor, requirement: PlanRequirement, action_label: str, **to
         link=_plan_path(requirement),
         action_link=_plan_path(requirement),
         action_label=action_label,
+        action=action,
         **to_and_what,
     )
 
 
-def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
+def plan_requirements_create(*, actor, case: Case, also: str = "") -> list[PlanRequirement]:
     """On a remedial-plan decision: one requirement, and one clause 6.3 notice, per supplier
-    responsible for devices of the case's models in the latest inventory (installing or not)."""
+    responsible for devices of the case's models in the latest inventory (installing or not).
+    `also`: what else the event that requires the plans tells each supplier (the decision's
+    referral window), so that a supplier gets one notice of it, this one."""
     affected = cpl_selectors.affected_suppliers(case.device_models.values("pk"))
     due = add_working_days(timezone.localdate(), settings.PLAN_DUE_WORKING_DAYS)
     requirements = []
@@ -87,16 +93,23 @@ def plan_requirements_create(*, actor, case: Case) -> list[PlanRequirement]:
             link=_plan_path(requirement),
             action_link=_plan_path(requirement),
             action_label="Submit your plan",
+            action="submit",
             subject=f"Clause 6.3 notice: CPA Certificate Remedial Plan required, {case.reference}",
-            body=plan_obligation_body(case, devices=row["devices"], as_of=row["as_of"], due=due),
+            body=plan_obligation_body(case, devices=row["devices"], as_of=row["as_of"], due=due)
+            + (f"\n\n{also}" if also else ""),
         )
     return requirements
+
+
+def _submit_or_revise(requirement: PlanRequirement) -> str:
+    """The policy's action for a new version: "revise" while one waits for review."""
+    return "revise" if requirement.state in policies.REVIEWABLE else "submit"
 
 
 def plan_submit(
     *, actor, requirement: PlanRequirement, summary: str, upload, milestones: list[dict]
 ) -> RemedialPlan:
-    policies.plan_requirements.require(actor, "submit", requirement)
+    policies.plan_requirements.require(actor, _submit_or_revise(requirement), requirement)
     if not milestones:
         raise ValidationError("Add at least one milestone.")
     with stored_documents(folder="plans") as store, transaction.atomic():
@@ -118,7 +131,7 @@ def plan_submit(
             )
         else:
             # SUBMITTED or RESUBMITTED: a revision before review; reviewers name the version.
-            policies.plan_requirements.require(actor, "submit", requirement)
+            policies.plan_requirements.require(actor, "revise", requirement)
         stored = store(upload)
         version = (
             requirement.plans.order_by("-version").values_list("version", flat=True).first() or 0
@@ -153,11 +166,14 @@ def plan_submit(
             # Only those the policy lets review it now: not the secretariat, not the conflicted.
             users=policies.plan_requirements.reviewers(requirement),
             action_label="Vote on the plan" if ballot else "Review the plan",
+            action="review",
             subject=f"Remedial plan v{version} to review: {requirement.case.reference}",
             body=f"{requirement.supplier} submitted version {version} of its CPA "
             f"Certificate Remedial Plan for case {requirement.case.reference}."
             + (_ballot_invitation(ballot) if ballot else ""),
         )
+        # The supplier's obligation (or reminder, or refusal) asked for this plan: answered.
+        notices_settle(requirement, taken="submit", by=requirement.supplier)
     return plan
 
 
@@ -253,6 +269,7 @@ def plan_review(
         if standing.outcome is not None:
             decided = standing.plan or plan  # the version as the count read it
             _decide(actor=actor, requirement=requirement, plan=decided, standing=standing)
+        notices_settle(requirement, taken="review", by=actor)  # this reviewer's part is done
     return plan
 
 
@@ -265,6 +282,7 @@ def _ask_the_chair(*, actor, requirement: PlanRequirement, plan: RemedialPlan) -
         requirement=requirement,
         users=policies.plan_requirements.reviewers(fresh),
         action_label="Decide on the plan",
+        action="review",
         subject=f"{'Ballot tied' if tied else 'Reviewers disagree'} on a remedial plan: "
         f"{requirement.case.reference}",
         body=f"{what} on version {plan.version} of the CPA Certificate Remedial Plan of "
@@ -401,6 +419,7 @@ def _ballot_failed_notice(*, actor, requirement, plan, ballot) -> None:
         requirement=requirement,
         users=policies.plan_requirements.users_with("open_ballot", fresh, policies.ssc_users()),
         action_label="Open the ballot again",
+        action="open_ballot",
         subject=f"No quorum on a remedial plan ballot: {requirement.case.reference}",
         body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial Plan "
         f"of {requirement.supplier} (case {requirement.case.reference}) closed with {cast} "
@@ -415,7 +434,7 @@ def _ballot_locked(actor, requirement: PlanRequirement, action: str):
     requirement = (
         PlanRequirement.objects.select_for_update()
         .select_related("case", "supplier")
-        .prefetch_related("plans__reviews", "plans__ballot", "case__conflicts__member")
+        .prefetch_related("plans__reviews__reviewer", "plans__ballot", "case__conflicts__member")
         .get(pk=requirement.pk)
     )
     policies.plan_requirements.require(actor, action, requirement)
@@ -429,7 +448,6 @@ def plan_ballot_close(*, actor, requirement: PlanRequirement) -> PlanRequirement
         ballot = getattr(plan, "ballot", None)
         if ballot is None or not ballot.is_open:
             raise ActionNotNow("No ballot is open on this plan.")
-        plan = RemedialPlan.objects.prefetch_related("reviews__reviewer").get(pk=plan.pk)
         standing = _ballot_count(actor=actor, requirement=requirement, plan=plan)
         if standing.outcome is not None:
             _decide(actor=actor, requirement=requirement, plan=standing.plan, standing=standing)
@@ -454,6 +472,7 @@ def plan_ballot_open(*, actor, requirement: PlanRequirement) -> PlanBallot:
             requirement=requirement,
             users=policies.plan_requirements.reviewers(requirement),
             action_label="Vote on the plan",
+            action="review",
             subject=f"Remedial plan v{plan.version} ballot open: {requirement.case.reference}",
             body=f"The SSC's ballot on version {plan.version} of the CPA Certificate Remedial "
             f"Plan of {requirement.supplier} for case {requirement.case.reference} is open."
@@ -508,6 +527,7 @@ def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing
         requirement=requirement,
         organisations=[requirement.supplier],
         action_label="Read the review" if approve else "Revise and resubmit your plan",
+        action="" if approve else "submit",
         subject=f"Your remedial plan for {requirement.case.reference} was {outcome}",
         body=(
             f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
@@ -586,6 +606,7 @@ def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
                 link=_plan_path(locked),
                 action_link=_plan_path(locked),
                 action_label="Submit your plan",
+                action="submit",
                 subject=f"Overdue: remedial plan for {locked.case.reference}",
                 body=f"Your CPA Certificate Remedial Plan for case "
                 f"{locked.case.reference} was due on {locked.due_date:%d %B %Y}. "

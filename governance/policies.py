@@ -737,6 +737,8 @@ class BallotPolicy(Policy):
 
 PlanState = PlanRequirement.State
 REVIEWABLE = (PlanState.SUBMITTED, PlanState.RESUBMITTED)
+# A new plan is due: none submitted yet, overdue, or the SSC did not approve the last one.
+SUBMITTABLE = (PlanState.NOTIFIED, PlanState.OVERDUE, PlanState.NOT_APPROVED)
 APPROVAL_RULES = ("one", "two", "ballot")
 
 
@@ -803,7 +805,16 @@ def plan_standing(plan) -> ReviewStanding:
 
 class PlanRequirementPolicy(Policy):
     model = PlanRequirement
-    ACTIONS = ("view", "submit", "review", "close_ballot", "open_ballot", "complete", "refer")
+    ACTIONS = (
+        "view",
+        "submit",
+        "revise",
+        "review",
+        "close_ballot",
+        "open_ballot",
+        "complete",
+        "refer",
+    )
     SYSTEM_ACTIONS = frozenset(
         {"mark_overdue", "lapse", "approve_by_determination", "close_ballot", "open_ballot"}
     )
@@ -815,7 +826,8 @@ class PlanRequirementPolicy(Policy):
 
     def candidates(self, user, action):
         states = {
-            "submit": [PlanState.NOTIFIED, PlanState.OVERDUE, PlanState.NOT_APPROVED, *REVIEWABLE],
+            "submit": list(SUBMITTABLE),
+            "revise": list(REVIEWABLE),
             "review": list(REVIEWABLE),
             "complete": [PlanState.APPROVED],
             "refer": [PlanState.NOT_APPROVED],
@@ -824,7 +836,7 @@ class PlanRequirementPolicy(Policy):
         if not states:
             return requirements
         requirements = requirements.filter(state__in=states, case__state=Case.State.REMEDIATION)
-        if action in ("submit", "refer"):
+        if action in ("submit", "revise", "refer"):
             if not (user.has_role(Role.SUPPLIER) and user.organisation_id):
                 return requirements.none()
             return requirements.filter(supplier_id=user.organisation_id)
@@ -869,13 +881,29 @@ class PlanRequirementPolicy(Policy):
         return "Only the supplier's own staff act on its plan."
 
     def check_submit(self, user, requirement) -> Refusal:
-        """The supplier's own staff, until the plan is approved, while the case is in
-        remediation."""
+        """The supplier's own staff, when no version waits for the SSC's review (none submitted
+        yet, overdue, or not approved), while the case is in remediation."""
         return _then(
             self._own_supplier(user, requirement),
             _now(
-                requirement.state not in (PlanState.APPROVED, PlanState.COMPLETED)
-                or NotNow("This plan is approved; it cannot be revised."),
+                requirement.state in SUBMITTABLE
+                or NotNow(
+                    "Your plan is waiting for the SSC's review: revise it instead."
+                    if requirement.state in REVIEWABLE
+                    else "This plan is approved; it cannot be revised."
+                ),
+                _in_remediation(requirement),
+            ),
+        )
+
+    def check_revise(self, user, requirement) -> Refusal:
+        """The supplier's own staff, while a submitted version waits for the SSC's review (the
+        new version replaces it before review), while the case is in remediation."""
+        return _then(
+            self._own_supplier(user, requirement),
+            _now(
+                requirement.state in REVIEWABLE
+                or NotNow("No version of this plan is waiting for the SSC's review."),
                 _in_remediation(requirement),
             ),
         )

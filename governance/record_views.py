@@ -32,7 +32,10 @@ class RepresentationSubmitView(CaseFormView):
                 uploads=[upload] if upload else [],
             )
             submission.result_url = self.case_url
-        return self.done("Your representation is with the SSC.")
+        return self.done(
+            "Your representation is with the SSC. It considers it before the ballot; the "
+            "decision record lists the views it considered."
+        )
 
 
 class RepresentationDownloadView(CaseMixin, View):
@@ -77,7 +80,9 @@ class RecommendationView(CaseFormView):
                 reasons=form.cleaned_data["reasons"],
             )
             submission.result_url = self.case_url
-        return self.done("Your recommendation is recorded.")
+        return self.done(
+            "Your recommendation is recorded. You may revise it until the ballot opens."
+        )
 
 
 class PartySummaryView(CaseFormView):
@@ -124,5 +129,9 @@ class PartySummaryApproveView(CaseMixin, View):
         record.case_party_summary_approve(
             actor=request.user, case=self.case, read_sha256=request.POST.get("party_summary_sha256")
         )
-        messages.success(request, "The summary for Parties is approved: the Parties now read it.")
+        messages.success(
+            request,
+            "The summary for Parties is approved: the Parties now read it. You can issue the "
+            "decision with it once the ballot has decided.",
+        )
         return redirect("governance:case", case_pk=case_pk)

@@ -72,7 +72,12 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
             return self.form_invalid(form)
-        messages.success(self.request, f"Referral {referral.reference} lodged.")
+        messages.success(
+            self.request,
+            f"Referral {referral.reference} lodged. The SSC Secretariat sends its pack to the "
+            f"Authority by {referral.pack_due_date:%d %B %Y}; you will get a notice of the "
+            "Authority's determination.",
+        )
         return redirect("governance:referral", pk=referral.pk)
 
     def form_invalid(self, form):
@@ -168,7 +173,12 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                 referrals.referral_send_pack(
                     actor=request.user, referral=referral, disclosed=form.cleaned_data["disclosed"]
                 )
-                messages.success(request, "The pack is built and sent to the Authority.")
+                messages.success(
+                    request,
+                    "The pack is built and sent to the Authority. The Authority determines the "
+                    "referral or asks the SSC for more information; you will get a notice if it "
+                    "asks.",
+                )
             elif action == "request_information":
                 form = InformationRequestForm(data)
                 if not form.is_valid():
@@ -176,7 +186,11 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                 referrals.information_request(
                     actor=request.user, referral=referral, **form.cleaned_data
                 )
-                messages.success(request, "Your request is sent to the SSC.")
+                messages.success(
+                    request,
+                    "Your request is sent to the SSC. You will get a notice when it answers, with "
+                    "a new version of the pack.",
+                )
             elif action == "respond":
                 form = InformationResponseForm(data, request.FILES)
                 if not form.is_valid():
@@ -191,7 +205,11 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                     response=form.cleaned_data["response"],
                     uploads=[document] if document else [],
                 )
-                messages.success(request, f"Answer sent; pack version {pack.version} includes it.")
+                messages.success(
+                    request,
+                    f"Answer sent; pack version {pack.version} includes it. The Authority now "
+                    "determines the referral; you will get a notice of its determination.",
+                )
             elif action == "determine":
                 form = DeterminationForm(data)
                 if not form.is_valid():
@@ -199,10 +217,14 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                 referrals.referral_determine(
                     actor=request.user, referral=referral, **form.cleaned_data
                 )
-                messages.success(request, "Determination recorded and applied.")
+                messages.success(
+                    request,
+                    "Determination recorded and applied. The referring Party and the SSC "
+                    "Secretariat are notified; the secretariat closes the referral.",
+                )
             else:
                 referrals.referral_close(actor=request.user, referral=referral)
-                messages.success(request, "Referral closed.")
+                messages.success(request, "Referral closed. Nothing more is needed on it.")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("governance:referral", pk=pk)

@@ -8,6 +8,7 @@ from typing import cast
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
@@ -17,9 +18,10 @@ from cpl.models import CPLRemoval, DeviceModel
 from cpl.services import device_model_relist_on_determination, device_model_remove
 from portal.audit import audit_record
 from portal.documents import stored_documents
-from portal.models import Notice, Organisation, absolute_url
+from portal.models import Notice, Organisation, User, absolute_url
 from portal.notices import notice_send
 from portal.policies import NotNow
+from portal.roles import Role
 from portal.transitions import run_transition
 from portal.working_days import add_working_days
 
@@ -46,25 +48,73 @@ def _organisations(*party_types):
 
 
 def _notify(
-    actor, referral: Referral, subject: str, body: str, authority=True, kind=Notice.Kind.REFERRAL
+    actor,
+    referral: Referral,
+    subject: str,
+    body: str,
+    *,
+    action: str = "",
+    authority: bool = False,
+    party: bool = False,
+    kind=Notice.Kind.REFERRAL,
 ):
-    """Referral and determination notices are filed as referral notices; the G7.21(j) exchange
-    as information requests. The Authority hears of every step, the lodging first."""
-    recipients = [*_organisations(Organisation.PartyType.SSC), referral.organisation]
-    if authority:
-        recipients += _organisations(Organisation.PartyType.AUTHORITY)
-    notice_send(
-        actor=actor,
-        kind=kind,
-        organisations=recipients,
-        subject=f"{referral.reference}: {subject}",
-        body=body,
-        about=referral,
-        link=reverse("governance:referral", args=[referral.pk]),
-        # Each recipient's next step (answer, send the pack, determine) is on the referral page.
-        action_link=reverse("governance:referral", args=[referral.pk]),
-        action_label="Open the referral",
+    """One notice per step of a referral per recipient, only to those it concerns: the SSC
+    and Authority users who may take the referral's next `action` (the secretariat sends the
+    pack, the Authority determines), asked to take it; and, told without being asked anything
+    (a notice its reader acknowledges), the Authority as a whole with `authority` (it follows
+    every referral from its lodging) and the referring Party with `party` (the determination).
+    Referral and determination notices are filed as referral notices; the G7.21(j) exchange as
+    information requests."""
+    path = reverse("governance:referral", args=[referral.pk])
+    subject = f"{referral.reference}: {subject}"
+    told = [
+        *([referral.organisation] if party else []),
+        *(_organisations(Organisation.PartyType.AUTHORITY) if authority else []),
+    ]
+    if told:
+        notice_send(
+            actor=actor,
+            kind=kind,
+            organisations=told,
+            subject=subject,
+            body=body,
+            about=referral,
+            link=path,
+            action_link=path,
+            action_label="Read the referral",
+        )
+    if not action:
+        return
+    reached = {u.pk for o in told for u in o.notice_contacts()}
+    candidates = User.objects.filter(is_active=True).filter(
+        Q(pk__in=policies.ssc_users().values("pk")) | Q(groups__name=Role.AUTHORITY)
     )
+    users = [
+        u
+        for u in policies.referrals.users_with(action, referral, candidates.distinct())
+        if u.pk not in reached and u != actor  # who took the step knows
+    ]
+    if users:
+        notice_send(
+            actor=actor,
+            kind=kind,
+            users=users,
+            subject=subject,
+            body=body,
+            about=referral,
+            link=path,
+            action_link=path,
+            action_label=_NEXT_STEP[action],
+            action=action,
+        )
+
+
+_NEXT_STEP = {
+    "send_pack": "Send the referral pack",
+    "determine": "Record the determination",
+    "provide_information": "Answer the Authority's request",
+    "close": "Close the referral",
+}
 
 
 def decision_address(case: Case) -> list[Organisation]:
@@ -223,6 +273,9 @@ def referral_lodge(
                 f"{referral.organisation} referred the SSC's decision on case {case.reference} "
                 f"to the Authority ({referral.get_kind_display().lower()}).\n\n{grounds}\n\n"
                 f"{pack_due_text(referral)}",
+                # The secretariat sends the pack; the Authority follows the referral from now.
+                action="send_pack",
+                authority=True,
             )
     except IntegrityError:
         if Referral.objects.filter(
@@ -300,7 +353,7 @@ def referral_send_pack(*, actor, referral: Referral, disclosed=()) -> ReferralPa
             "referral pack sent to the Authority",
             f"The pack for referral {referral.reference} (case {referral.case.reference}) "
             f"is with the Authority.\n\n{_pack_check(pack)}",
-            authority=True,
+            action="determine",
         )
     return pack
 
@@ -320,6 +373,7 @@ def information_request(
             referral,
             "information requested by the Authority",
             f"SEC G7.21(j): the Authority requests, by {due_date:%d %B %Y}:\n\n{text}",
+            action="provide_information",
             kind=Notice.Kind.INFORMATION_REQUEST,
         )
     return request
@@ -347,6 +401,7 @@ def information_provide(
             "information provided to the Authority",
             f"The SSC answered; pack version {pack.version} includes the answer."
             f"\n\n{_pack_check(pack)}",
+            action="determine",
             kind=Notice.Kind.INFORMATION_REQUEST,
         )
     return pack
@@ -363,16 +418,24 @@ def referral_determine(
         referral.determination_reasons, referral.effective_date = reasons, effective_date
         referral.determined_by, referral.determined_at = actor, timezone.now()
         referral.save()
+        text = (
+            f"The Authority determined referral {referral.reference} on case "
+            f"{referral.case.reference}: {referral.get_outcome_display()}, effective "
+            f"{effective_date:%d %B %Y}.\n\n{reasons}"
+        )
+        # Suppliers a re-instated remedial-plan decision now obliges get one notice each, the
+        # clause 6.3 notice carrying the determination.
+        notified: set[int] = set()
         if outcome == Referral.Outcome.OVERTURNED and effective_date <= timezone.localdate():
-            _apply_overturn(actor, referral)
+            _apply_overturn(actor, referral, also=text, notified=notified)
         _notify(
             actor,
             referral,
             f"determination: {referral.get_outcome_display()}",
-            f"The Authority determined referral {referral.reference} on case "
-            f"{referral.case.reference}: {referral.get_outcome_display()}, effective "
-            f"{effective_date:%d %B %Y}.\n\n{reasons}",
-            authority=True,
+            text,
+            # A formal notice to the Party; the secretariat closes the referral.
+            action="close",
+            party=referral.organisation_id not in notified,
         )
     return referral
 
@@ -410,11 +473,12 @@ _OVERTURN: dict[str, tuple[str, str]] = {
 }
 
 
-def _apply_overturn(actor, referral: Referral) -> bool:
+def _apply_overturn(actor, referral: Referral, *, also: str = "", notified=None) -> bool:
     """Apply an overturning determination. Idempotent in the case's state: when two Parties
     referred the same decision and both were overturned, the second finds the case (or plan
     requirement) already where the overturn puts it, records that and changes nothing. One
     that cannot be applied (the case moved elsewhere) is a ValidationError, never a 500.
+    Clause 6.3 notices it sends carry `also`; their suppliers are added to `notified`.
     Returns whether anything changed."""
     from .plans import plan_requirements_create
 
@@ -470,7 +534,9 @@ def _apply_overturn(actor, referral: Referral) -> bool:
             consequence_of="referral.determine",
             audit_extra={"decision": Decision.REMEDIAL_PLAN},
         )
-        plan_requirements_create(actor=actor, case=case)
+        required = plan_requirements_create(actor=actor, case=case, also=also)
+        if notified is not None:
+            notified.update(r.supplier_id for r in required)
     elif referral.kind == Kind.NOT_REMOVE:
         for model in models:
             if model.status == DeviceModel.Status.LISTED:
@@ -516,11 +582,5 @@ def referral_close(*, actor, referral: Referral) -> Referral:
         referral = _transition(actor, referral, "close")
         # The last open referral closed: a case whose plans are all completed closes now.
         case_close_on_completion(actor=actor, case=referral.case, consequence_of="referral.close")
-        _notify(
-            actor,
-            referral,
-            "referral closed",
-            f"Referral {referral.reference} on case {referral.case.reference} is closed.",
-            authority=True,
-        )
+        # Nobody has anything left to do: no notice (the determination was the last).
     return referral

@@ -3,15 +3,17 @@
 from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from cpl import selectors as cpl_selectors
-from cpl.models import InventoryCount
+from cpl.models import DeviceModel, InventoryCount
 from portal.models import NoticeDelivery
 
 from . import policies
 from .models import (
     Ballot,
     Case,
+    CaseComment,
     ConflictDeclaration,
     EvidenceDocument,
+    ExpertInvitation,
     PlanRequirement,
     Referral,
     RemedialPlan,
@@ -61,12 +63,15 @@ def case_for_page(user, pk) -> Case:
             "decision_record",
             "party_summary_approved_by",
         ).prefetch_related(
-            "device_models__manufacturer",
+            # Each related row with what it names joined in: one query per relation.
+            Prefetch("device_models", queryset=DeviceModel.objects.select_related("manufacturer")),
             "addressed_to",
             Prefetch("conflicts", queryset=ConflictDeclaration.objects.select_related("member")),
-            "experts__expert",
-            "comments__author",
-            "plan_requirements__supplier",
+            Prefetch("experts", queryset=ExpertInvitation.objects.select_related("expert")),
+            Prefetch("comments", queryset=CaseComment.objects.select_related("author")),
+            Prefetch(
+                "plan_requirements", queryset=PlanRequirement.objects.select_related("supplier")
+            ),
             "referrals",
             Prefetch(
                 "ballots", queryset=Ballot.objects.order_by("number").prefetch_related("votes")
@@ -163,7 +168,13 @@ def unacknowledged_notices(user):
 
 
 def plans_to_submit(user, limit: int | None = None) -> list[PlanRequirement]:
+    """Plans the supplier owes: none submitted yet, overdue, or not approved."""
     return policies.plan_requirements.with_action(user, "submit", limit)
+
+
+def plans_awaiting_review(user, limit: int | None = None) -> list[PlanRequirement]:
+    """The supplier's plans waiting for the SSC's review (it may still revise them)."""
+    return policies.plan_requirements.with_action(user, "revise", limit)
 
 
 def plans_to_review(user, limit: int | None = None) -> list[PlanRequirement]:

@@ -18,7 +18,7 @@ from cpl.services import device_model_remove
 from portal.audit import AuditEntry, audit_record, audit_record_many
 from portal.documents import stored_documents
 from portal.models import Notice, User
-from portal.notices import notice_send
+from portal.notices import notice_send, notices_settle
 from portal.policies import ActionNotNow
 from portal.transitions import run_transition
 
@@ -179,6 +179,7 @@ def _invite_views(*, actor, case: Case) -> None:
         link=reverse("governance:case", args=[case.pk]),
         action_link=reverse("governance:representation-submit", args=[case.pk]),
         action_label="Make a representation",
+        action="submit_representation",
         subject=f"Case {case.reference} is in assessment: your views are invited",
         body=party_text(case)
         + "\n\nThe SSC is assessing the case. Until it opens a ballot, you may put your views "
@@ -204,6 +205,8 @@ def case_designate_acting_chair(*, actor, case: Case, member: User) -> Case:
         before = case.acting_chair.username if case.acting_chair else None
         case.acting_chair = member
         case.save(update_fields=["acting_chair"])
+        # "Acting chair needed" is answered, for everyone it was sent to.
+        notices_settle(case, taken="designate_acting_chair")
         audit_record(
             actor=actor,
             action="case.acting_chair_designated",
@@ -330,6 +333,7 @@ def _notify_chair_conflicted(*, actor, case: Case) -> None:
         link=reverse("governance:case", args=[case.pk]),
         action_link=path,
         action_label="Designate an acting chair",
+        action="designate_acting_chair",
     )
 
 
@@ -615,6 +619,7 @@ def ballot_open(
             link=reverse("governance:case", args=[case.pk]),
             action_link=f"{ballot_path}#vote-panel",
             action_label="Vote in the ballot",
+            action="vote",
         )
     return ballot
 
@@ -669,6 +674,8 @@ def vote_cast(
             )
         )
         audit_record_many(actor=actor, entries=entries)
+        # "Vote in the ballot" is settled when the ballot closes (run_transition): a vote may
+        # still change until then, and a vote stays within its query budget.
     return vote
 
 
@@ -827,17 +834,24 @@ def decision_issue(
                         reason=f"SSC decision on case {case.reference}: removed from the CPL.",
                         consequence_of="decision.issue",
                     )
+        told: set[int] = set()
         if record.decision == Decision.REMEDIAL_PLAN:
             from .plans import plan_requirements_create
+            from .referrals import referral_window_text
 
-            plan_requirements_create(actor=actor, case=case)
+            # Each supplier's clause 6.3 notice is its decision notice too (with the referral
+            # window): one notice of the decision per Party.
+            required = plan_requirements_create(
+                actor=actor, case=case, also=referral_window_text(record.issued_at)
+            )
+            told = {r.supplier_id for r in required}
         # Addressed to the DCC and every supplier with devices: they may refer it (SEC F2.7B).
         decision_address(case)
         recipients = list(case.addressed_to.all())
         notice = notice_send(
             actor=actor,
             kind=Notice.Kind.DECISION,
-            organisations=recipients,
+            organisations=[o for o in recipients if o.pk not in told],
             subject=f"SSC decision on {case.reference}: {record.get_decision_display()}",
             body=_decision_notice_body(case, record, models),
             about=case,
@@ -930,6 +944,7 @@ def ballots_send_reminders(*, now=None) -> int:
                 link=ballot_path,
                 action_link=f"{ballot_path}#vote-panel",
                 action_label="Vote in the ballot",
+                action="vote",
             )
             sent += len(to_remind)
     return sent

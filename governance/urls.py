@@ -63,6 +63,7 @@ urlpatterns = [
     ),
     path("ballots/<int:ballot_pk>/", views.BallotDetailView.as_view(), name="ballot"),
     path("ballots/<int:ballot_pk>/vote/", views.VoteView.as_view(), name="vote"),
+    path("ballots/<int:ballot_pk>/voters/", views.BallotVotersView.as_view(), name="ballot-voters"),
     path("ballots/<int:ballot_pk>/close/", views.BallotCloseView.as_view(), name="ballot-close"),
     path(
         "ballots/<int:ballot_pk>/casting-vote/",

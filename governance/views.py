@@ -1,10 +1,14 @@
+import hashlib
+import json
 from functools import partial
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -213,7 +217,7 @@ def _documents_with_actions(user, case):
 class CaseActionView(CaseMixin, View):
     ACTIONS = {
         "start_assessment": "Case {ref} is now in assessment: Parties may make representations.",
-        "close": "Case {ref} is closed.",
+        "close": "Case {ref} is closed. Nothing more can be recorded on it.",
     }
 
     def post(self, request, case_pk, action):
@@ -270,7 +274,10 @@ class EvidenceUploadView(CaseFormView):
                 upload=form.cleaned_data["file"],
             )
             submission.result_url = self.case_url
-        return self.done(f"{document.title} uploaded.")
+        return self.done(
+            f"{document.title} uploaded. Who may open it follows its classification; grant "
+            "named recipients from the evidence list."
+        )
 
 
 class EvidenceGrantView(CaseFormView):
@@ -390,7 +397,9 @@ class EvidenceGrantView(CaseFormView):
                 actor=self.request.user, document=self.document, users=form.cleaned_data["users"]
             )
             submission.result_url = self.case_url
-        return self.done(f"Access to {self.document.title} granted.")
+        return self.done(
+            f"Access to {self.document.title} granted. The people you named can open it now."
+        )
 
 
 class EvidenceDownloadView(CaseMixin, View):
@@ -426,7 +435,12 @@ class ConflictDeclareView(CaseFormView):
                 "Your vote was withdrawn: you declared a conflict of interest, so you are "
                 "recused from the ballot on this case. Your declaration is recorded."
             )
-        return self.done("Your declaration is recorded.")
+        if form.cleaned_data["has_conflict"]:
+            return self.done(
+                "Your declaration is recorded. You take no part in the ballot on this case, "
+                "and its SSC-only evidence is closed to you."
+            )
+        return self.done("Your declaration is recorded. You may vote on this case.")
 
 
 class ActingChairView(CaseFormView):
@@ -447,7 +461,10 @@ class ActingChairView(CaseFormView):
         except ValidationError as exc:
             _form_errors(form, exc, "member")
             return self.form_invalid(form)
-        return self.done(f"{member.get_full_name() or member} is acting chair for this case.")
+        return self.done(
+            f"{member.get_full_name() or member} is acting chair for this case. They have a "
+            "notice and can open the ballot."
+        )
 
 
 class ExpertInviteView(CaseFormView):
@@ -490,7 +507,7 @@ class CommentView(CaseMixin, View):
                     actor=request.user, case=self.case, text=form.cleaned_data["text"]
                 )
                 submission.result_url = comments
-            messages.success(request, "Comment added.")
+            messages.success(request, "Comment added. The SSC members on the case can read it.")
         else:
             messages.error(request, "Write a comment before you add it.")
         return redirect(comments)
@@ -555,11 +572,17 @@ class BallotMixin(ObjectActionMixin):
         has voted is open, how is sealed until the close. Reads the case's declarations."""
         eligible_ids = ballot_rules.eligible_ids(ballot)
         eligible = [e for e in ballot.electorate if e["id"] in eligible_ids]
+        not_voted_ids = {e["id"] for e in eligible if e["id"] not in voted}
+        # What the list shows, fingerprinted: the page's poll sends it back and is answered
+        # 204 (nothing swapped, nothing announced) while it still holds.
+        shown = [ballot.state, sorted(eligible_ids), sorted(not_voted_ids)]
         return {
             "eligible": eligible,
-            "not_voted_ids": {e["id"] for e in eligible if e["id"] not in voted},
+            "not_voted_ids": not_voted_ids,
             "not_voted": [e for e in eligible if e["id"] not in voted],
             "conflicted": [d for d in ballot.case.conflicts.all() if d.has_conflict],
+            "live_version": hashlib.sha256(json.dumps(shown).encode()).hexdigest()[:16],
+            "poll_seconds": settings.BALLOT_POLL_SECONDS,
         }
 
     def ballot_context(self, **extra):
@@ -592,6 +615,29 @@ class BallotDetailView(BallotMixin, TemplateView):
                 casting_form=CastingVoteForm(), vote_options=VoteChoice.values, **kwargs
             )
         )
+
+
+class BallotVotersView(BallotMixin, View):
+    """Polled by htmx from the ballot page: who has voted (never how: sealed until the count)
+    and whether the ballot has closed. `seen` is what the page shows: unchanged, it is answered
+    204 and the page is left alone; changed, the list is swapped and one short sentence is
+    announced. Only those who may see the ballot get it (404 otherwise, as the page)."""
+
+    def get(self, request, ballot_pk):
+        ballot = self.ballot
+        members = self.members_context(ballot, {v.member_id for v in ballot.votes.all()})
+        if request.GET.get("seen") == members["live_version"]:
+            return HttpResponse(status=204)
+        if ballot.is_open:
+            voted = len(members["eligible"]) - len(members["not_voted"])
+            announce = (
+                f"Members list updated: {voted} of {len(members['eligible'])} eligible "
+                f"member{pluralize(len(members['eligible']))} ha{pluralize(voted, 's,ve')} voted."
+            )
+        else:
+            announce = f"Ballot {ballot.number} has closed. Reload the page to see the result."
+        context = {"ballot": ballot, "case": ballot.case, "announce": announce, **members}
+        return render(request, "governance/_ballot_live.html", context)
 
 
 VOTE_RECORDED = (
@@ -767,7 +813,10 @@ class DecisionIssueView(CaseFormView):
             field = "no_devices_reason" if "no_devices_reason" in form.fields else None
             _form_errors(form, exc, field)
             return self.form_invalid(form)
-        return self.done(f"Decision notice issued: {record.get_decision_display()}.")
+        return self.done(
+            f"Decision notice issued: {record.get_decision_display()}. The Parties it is "
+            "addressed to have a notice; any of them may refer it to the Authority."
+        )
 
 
 class CharacteristicsListView(PortalPermissionRequiredMixin, ListView):

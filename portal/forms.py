@@ -182,3 +182,15 @@ def within_years(value: datetime.date) -> None:
         )
     if value < EARLIEST_DATE:
         raise _date_error(_TOO_EARLY, "too_early")
+
+
+def say_what_is_missing(messages: dict) -> None:
+    """GOV.UK error messages for fields left empty ("Enter the reasons", "Select a severity"),
+    never "This field is required.": `{Form: {field name: message}}`. Dates say it themselves
+    (portal.widgets.GovukDateField)."""
+    for form, fields in messages.items():
+        for name, text in fields.items():
+            form.base_fields[name].error_messages = {
+                **form.base_fields[name].error_messages,
+                "required": text,
+            }

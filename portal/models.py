@@ -214,6 +214,11 @@ class Notice(models.Model):
     link = models.CharField("path of the object's page", max_length=300, blank=True)
     action_link = models.CharField("path of the next action", max_length=300, blank=True)
     action_label = models.CharField(max_length=100, blank=True)
+    # The policy action on `about` the notice asks its recipients to take ("send_pack" on a
+    # referral, "review" on a plan): once a recipient has taken it or can no longer take it,
+    # the notice is settled for them (portal.notices.notices_settle). Empty: a formal notice,
+    # acknowledged by its reader.
+    action = models.CharField(max_length=40, blank=True)
     recipients = models.ManyToManyField(Organisation, related_name="notices", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -250,6 +255,8 @@ class NoticeDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # Acknowledged by the portal, not the reader: the step the notice asked for was taken.
+    settled = models.BooleanField("closed once its next step was taken", default=False)
     chased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

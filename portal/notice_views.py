@@ -51,7 +51,7 @@ class InboxDetailView(LoginRequiredMixin, View):
 
     def post(self, request, pk):
         notice_acknowledge(actor=request.user, delivery=self.get_delivery(pk))
-        messages.success(request, "Notice acknowledged.")
+        messages.success(request, "Notice acknowledged. The SSC can see that you have read it.")
         return redirect("inbox-detail", pk=pk)
 
 

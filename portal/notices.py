@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,10 +44,13 @@ def notice_send(
     link: str = "",
     action_link: str = "",
     action_label: str = "",
+    action: str = "",
 ) -> Notice:
     """Write a notice and its deliveries (each organisation's notice contacts, and `users`
     directly); delivery starts when the caller's transaction commits. `link` is the path of the
-    page of what the notice is `about`; `action_link`/`action_label` the recipient's next step."""
+    page of what the notice is `about`; `action_link`/`action_label` the recipient's next step;
+    `action` the policy action on `about` that step is, when taking it answers the notice
+    (`notices_settle`)."""
     organisations = list(dict.fromkeys(organisations))
     users = list(dict.fromkeys(users))
     with transaction.atomic():
@@ -60,6 +64,7 @@ def notice_send(
             link=link,
             action_link=action_link,
             action_label=action_label,
+            action=action,
         )
         notice.recipients.set(organisations)
         rows = [
@@ -198,6 +203,64 @@ def notice_acknowledge(*, actor, delivery: NoticeDelivery) -> NoticeDelivery:
             after={"recipient": actor.username},
         )
     return delivery
+
+
+def notices_settle(obj, *, taken: str = "", by=None) -> int:
+    """Settle the unacknowledged deliveries of notices about `obj` whose next step is done, so
+    they no longer ask to be acknowledged (the dashboard lists only what may still be):
+    - with `taken`, the notices asking for that action of `by` (a user: their own; an
+      organisation: its contacts'; None: everyone's), for steps that change no state (a
+      vote, one review) or that stay open to others (one member's vote): one UPDATE;
+    - without, every recipient who can no longer take the notice's action (the pack was sent,
+      the ballot closed, the plan decided): `run_transition` asks after every state change.
+    Chasers of a settled notice are settled with it. Returns how many it settled."""
+    if obj is None or obj.pk is None:
+        return 0
+    about = ContentType.objects.get_for_model(obj)
+    if taken:
+        asking = Notice.objects.filter(content_type=about, object_id=obj.pk, action=taken)
+        if isinstance(by, Organisation):
+            whose = Q(organisation_id=by.pk)
+        elif by is not None:
+            whose = Q(recipient_id=by.pk)
+        else:
+            whose = Q()
+        chasers = Q(
+            notice__kind=Notice.Kind.CHASER,
+            notice__content_type=ContentType.objects.get_for_model(Notice),
+            notice__object_id__in=asking.values("pk"),
+        )
+        return (
+            NoticeDelivery.objects.filter(whose, acknowledged_at__isnull=True)
+            .filter(Q(notice__in=asking.values("pk")) | chasers)
+            .update(acknowledged_at=timezone.now(), settled=True)
+        )
+    from .policies import policy_for
+
+    waiting = NoticeDelivery.objects.filter(
+        notice__content_type=about, notice__object_id=obj.pk, acknowledged_at__isnull=True
+    ).exclude(notice__action="")
+    deliveries = list(waiting.select_related("notice", "recipient"))
+    if not deliveries:
+        return 0
+    try:
+        policy = policy_for(obj)
+    except LookupError:
+        return 0
+    fresh = policy.prepare(type(obj)._default_manager.filter(pk=obj.pk)).first()
+    done = [
+        d
+        for d in deliveries
+        if fresh is None or not policy.can(d.recipient, d.notice.action, fresh)
+    ]
+    now = timezone.now()
+    for delivery in done:
+        NoticeDelivery.objects.filter(pk=delivery.pk, acknowledged_at__isnull=True).update(
+            acknowledged_at=now, settled=True
+        )
+        # Its chaser asked for the same step: answered too.
+        _chasers_of(delivery).update(acknowledged_at=now, settled=True)
+    return len(done)
 
 
 def notices_chase(*, today: datetime.date | None = None) -> int:

@@ -240,6 +240,8 @@ EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(25 * 1024 * 10
 # Ballots: quorum is this share of the eligible (non-conflicted) voting members casting a
 # non-abstain vote; reminders go to members who have not voted this long before closing.
 BALLOT_QUORUM_FRACTION = float(os.environ.get("BALLOT_QUORUM_FRACTION", "0.5"))
+# How often an open ballot's page asks who has voted since (htmx poll, seconds).
+BALLOT_POLL_SECONDS = 15
 BALLOT_REMINDER_HOURS = float(os.environ.get("BALLOT_REMINDER_HOURS", "24"))
 # Notices not acknowledged after this many Working Days are chased once.
 NOTICE_CHASE_WORKING_DAYS = int(os.environ.get("NOTICE_CHASE_WORKING_DAYS", "5"))

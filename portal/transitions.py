@@ -7,6 +7,7 @@ from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed
 
 from .audit import audit_record
+from .notices import notices_settle
 from .policies import policy_for
 
 
@@ -59,4 +60,6 @@ def run_transition(
         before={field: before},
         after=after,
     )
+    # A notice whose next step this move made impossible (or took) asks for nothing now.
+    notices_settle(obj)
     return obj

@@ -52,7 +52,10 @@ def govuk_widget(field, extra_class=""):
 @register.filter
 def error_target(field) -> str:
     """Where an error summary link goes: the field's input, or the first of its boxes, radios
-    or checkboxes (Django gives radio groups no label target)."""
+    or checkboxes (Django gives radio groups no label target); for a date, the first box
+    that is wrong (a month of 13 leads to the month)."""
+    if isinstance(field.field.widget, GovukDateInput) and field.auto_id:
+        return f"{field.auto_id}-{wrong_parts(field.value(), bool(field.errors))[0]}"
     return field.id_for_label or (f"{field.auto_id}_0" if field.auto_id else "")
 
 

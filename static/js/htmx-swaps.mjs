@@ -10,3 +10,13 @@ document.addEventListener('htmx:load', (event) => {
     initAll({ scope })
   }
 })
+
+// A polled part (data-portal-poll) keeps what it shows when its poll is refused (the user
+// signed out, or may no longer see the object): an error page never replaces it.
+document.addEventListener('htmx:beforeSwap', (event) => {
+  const source = event.detail.requestConfig && event.detail.requestConfig.elt
+  if (source instanceof HTMLElement && source.hasAttribute('data-portal-poll') &&
+      event.detail.xhr.status >= 300) {
+    event.detail.shouldSwap = false
+  }
+})

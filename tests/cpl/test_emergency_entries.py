@@ -355,3 +355,79 @@ def test_a_failed_ppct_stands_and_the_requester_hears_every_decision(users, epc)
     )
     for outcome in ("accepted", "fast-track PPCT failed", "emergency entry withdrawn"):
         assert any(s.endswith(outcome) for s in told), (outcome, list(told))
+
+
+@pytest.fixture
+def other_epc(epc):
+    """A second EPC entry, of another SMETS1 model: not one the meter's request may name."""
+    other = smets1(epc["meter"].manufacturer, "0004", "ESME")
+    return product_combination_save(
+        actor=None,
+        reference="EPC-2",
+        csp="CSP South",
+        device_models=[other, epc["hub"]],
+        on_list="epc",
+        first_added=TODAY - datetime.timedelta(days=200),
+    )
+
+
+def combination_labels(html: str) -> list[str]:
+    group = html.split('id="combinations-group"')[1].split("</fieldset>")[0]
+    return [ref for ref in ("EPC-1", "EPC-2") if f"{ref} (" in group]
+
+
+def test_the_form_lists_the_chosen_models_combinations_only(users, epc, other_epc, client_for):
+    client = client_for("supplier_a")
+    url = reverse("cpl:emergency-submit")
+    page = client.get(url).content.decode()
+    # Choosing a model asks the form again for it (htmx) and swaps in its combinations.
+    assert f'hx-get="{url}"' in page and 'hx-select="#combinations-group"' in page
+    assert combination_labels(page) == ["EPC-1", "EPC-2"]  # no model chosen: all, no JS
+    for model, shown in ((epc["meter"], ["EPC-1"]), (epc["hub"], ["EPC-1", "EPC-2"])):
+        page = client.get(url, {"device_model": model.pk}, headers={"HX-Request": "true"})
+        html = page.content.decode()
+        assert combination_labels(html) == shown
+        assert f"The Eligible Product Combinations that include {model}." in html
+    # A value that is no such model lists them all, as before choosing.
+    assert combination_labels(client.get(url, {"device_model": "x1"}).content.decode()) == [
+        "EPC-1",
+        "EPC-2",
+    ]
+
+
+def test_an_entry_not_of_the_chosen_model_is_refused_by_name(users, epc, other_epc, client_for):
+    """Without JavaScript every entry is listed: the server refuses one of another model."""
+    client = client_for("supplier_a")
+    response = client.post(
+        reverse("cpl:emergency-submit"),
+        {
+            "device_model": epc["meter"].pk,
+            "new_firmware_version": "0000000C",
+            "combinations": [epc["entry"].pk, other_epc.pk],
+            "vulnerability_summary": "",  # another error at once: both are reported
+            "summary_classification": "parties",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert (
+        f"EPC-2 does not include {epc['meter']}: select only the Eligible Product Combinations "
+        "that include the chosen device model."
+    ) in html
+    assert "Summarise the vulnerability the firmware fixes" in html
+    assert combination_labels(html) == ["EPC-1"]  # shown again for the chosen model only
+    assert not EmergencyEntryRequest.objects.exists()
+    # The service keeps the same rule for any other caller.
+    with pytest.raises(emergency.EmergencyRequestInvalid) as refused:
+        submit(users, epc, combinations=[other_epc])
+    assert refused.value.errors["combinations"][0].startswith("EPC-2 does not include")
+
+
+def test_listing_refuses_firmware_put_on_the_cpl_since_the_request(users, epc):
+    request = submit(users, epc)
+    emergency.emergency_request_accept(actor=users["secretariat"], request=request)
+    smets1(epc["meter"].manufacturer, "0001", "ESME", firmware="0000000a")  # any case
+    with pytest.raises(ValueError, match="0000000A of this model is already on the CPL"):
+        emergency.emergency_request_list(actor=users["secretariat"], request=request)
+    request.refresh_from_db()
+    assert request.state == State.ACCEPTED

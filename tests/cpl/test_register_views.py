@@ -163,3 +163,32 @@ def test_recording_a_renewed_certificate_does_not_relist(client_for):
     )
     assert "The device model is removed" in response.content.decode()
     assert f'href="/cpl/models/{model.pk}/relist/"' in response.content.decode()
+
+
+def test_register_rows_link_each_model_with_its_cpa_expiry_status_and_escaped_names(client_for):
+    expiry = datetime.date.today() + datetime.timedelta(days=400)
+    rows = [
+        cpl_row(
+            1,
+            **{
+                "Manufacturer ID": "5C6D",
+                "Manufacturer Name": "Smith & Sons",
+                "CPA Expiry Date": str(expiry),
+            },
+        ),
+        cpl_row(2),
+    ]
+    import_bytes(cpl_csv(rows))
+    first = DeviceModel.objects.get(firmware_version="00000001")
+    html = client_for("supplier_a").get("/cpl/").content.decode()
+    assert (
+        f'<a class="govuk-link" href="/cpl/models/{first.pk}/">0000 hw 0100 fw 00000001</a>' in html
+    )
+    assert "Smith &amp; Sons (5C6D)" in html and "Smith & Sons" not in html
+    assert f'<td class="govuk-table__cell">{expiry:%-d %b %Y}</td>' in html
+    assert '<strong class="govuk-tag govuk-tag--green">Listed</strong>' in html
+    assert '<td class="govuk-table__cell">—</td>' in html  # no GBCS version
+    assert "No device models match" not in html
+    assert "No device models match these filters." in (
+        client_for("supplier_a").get("/cpl/?q=nothing-like-this").content.decode()
+    )

@@ -25,7 +25,7 @@ from governance.models import Ballot, Case, PlanRequirement, Referral
 from portal.demo import DEMO_PASSWORD, demo_totp_secret
 from portal.models import Notice, NoticeDelivery, User
 
-from ..helpers import current_code, decided_case, pdf_upload
+from ..helpers import current_code, decided_case, party_summary_approved, pdf_upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
@@ -59,6 +59,16 @@ PAGE_SCROLL = """() => {
   return {overflow, culprits: out.slice(0, 3).map(name)};
 }"""
 NAV_LINKS = "() => [...document.querySelectorAll('#navigation a')].map(a => a.pathname)"
+SECTION_LINKS = "() => [...document.querySelectorAll('#sub-navigation a')].map(a => a.pathname)"
+
+
+def navigation_paths(page) -> list[str]:
+    """Every page the navigation leads to: each section, and the pages its second row lists."""
+    paths = []
+    for section in page.evaluate(NAV_LINKS):
+        page.goto(section)
+        paths += [section, *page.evaluate(SECTION_LINKS)]
+    return list(dict.fromkeys(paths))
 
 
 def demo_with_every_kind_of_object():
@@ -171,12 +181,17 @@ def sign_in_demo(page, username):
 
 
 def sweep(page, path, role) -> list[str]:
-    problems = []
     response = page.goto(path)
     if response is None or response.status in (403, 404):
         return []  # not this role's page
     if response.status != 200:
         return [f"{path} as {role}: HTTP {response.status}"]
+    return audit(page, path, role)
+
+
+def audit(page, path, role) -> list[str]:
+    """axe-core and sideways scroll on the page as it stands, at each width."""
+    problems = []
     page.add_script_tag(path=str(AXE))
     for width, height, run_axe in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
@@ -212,10 +227,82 @@ def test_accessibility_sweep_every_page_every_role(browser, live_server):
         page = context.new_page()
         page.set_default_timeout(15000)
         sign_in_demo(page, role)
-        paths = ["/", *dict.fromkeys(page.evaluate(NAV_LINKS))]
+        paths = ["/", *navigation_paths(page)]
         for path in dict.fromkeys([*paths, *object_pages(User.objects.get(username=role))]):
             problems += sweep(page, path, role)
             visited += 1
         context.close()
     assert visited > 60
+    problems += pages_after_an_action(browser, live_server)
     assert not problems, f"{len(problems)} accessibility problems:\n" + "\n".join(problems)
+
+
+def pages_after_an_action(browser, live_server) -> list[str]:
+    """What only an action shows: a few key forms sent empty (their error summary and
+    messages), the confirmation before an irreversible step, and the 404 and 403 pages."""
+    problems: list[str] = []
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+
+    def sent_empty(path, button, role):
+        page.goto(path)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(page.locator(".govuk-error-summary")).to_be_visible()
+        return audit(page, f"{path} (sent empty)", role)
+
+    def confirmation(path, button, title, role):
+        page.goto(path)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.get_by_role("button", name=button).click()
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+        return audit(page, f"{path} (confirmation)", role)
+
+    demo_case = Case.objects.filter(ballots__state="open").get()
+    ballot = demo_case.ballots.get(state="open")
+    certificate = AssuranceCertificate.objects.filter(cases__isnull=False)[0]
+    requirement = PlanRequirement.objects.filter(plans__isnull=True).order_by("pk").first()
+    planned = PlanRequirement.objects.filter(plans__isnull=False).first().case
+
+    sign_in_demo(page, "secretariat")
+    problems += sent_empty(
+        reverse("governance:case-open", args=[certificate.pk]), "Open case", "secretariat"
+    )
+    valid = AssuranceCertificate.objects.filter(status="valid", cases__isnull=True).first()
+    problems += sent_empty(
+        reverse("cpl:certificate", args=[valid.pk]), "Record event", "secretariat"
+    )
+    problems += confirmation(
+        reverse("cpl:version-list"), "Publish a new version", "Publish CPL version", "secretariat"
+    )
+    page.goto("/cases/999999/")
+    problems += audit(page, "404 page", "secretariat")
+
+    sign_in_demo(page, requirement.supplier.users.first().username)
+    problems += sent_empty(
+        reverse("governance:plan", args=[requirement.pk]), "Submit plan", "supplier"
+    )
+    sign_in_demo(page, "supplier_a")
+    problems += sent_empty(
+        reverse("governance:referral-lodge", args=[planned.pk]), "Lodge referral", "supplier_a"
+    )
+    assert page.goto(reverse("cpl:inventory")).status == 403
+    problems += audit(page, "403 page", "supplier_a")
+
+    for member in ("member1", "member2", "member3"):
+        voter = User.objects.get(username=member)
+        services.vote_cast(actor=voter, ballot=ballot, choice="suspend", no_conflict=True)
+    party_summary_approved(
+        {name: User.objects.get(username=name) for name in ("secretariat", "chair")}, demo_case
+    )
+    sign_in_demo(page, "chair")
+    path = reverse("governance:ballot", args=[ballot.pk])
+    problems += confirmation(path, "Close the ballot now", "Close ballot", "chair")
+    page.get_by_role("button", name="Close the ballot and count the votes").click()
+    page.get_by_role("link", name="Issue the decision notice").click()
+    page.get_by_role("button", name="Issue decision notice").click()
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    problems += audit(page, "decision notice (sent empty)", "chair")
+    context.close()
+    return problems

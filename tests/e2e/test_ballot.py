@@ -26,8 +26,9 @@ def declare(page, case, conflict: bool):
     expect(page.get_by_text("Your declaration is recorded.")).to_be_visible()
 
 
-def test_ballot_in_the_browser_removes_the_device_models(page):
+def test_ballot_in_the_browser_removes_the_device_models(page, browser, live_server, settings):
     # No console error is expected: any (a CSP violation, a failed load) fails the test.
+    settings.BALLOT_POLL_SECONDS = 1  # the page polls who has voted (15 s in use)
     users = {key: make_user(key) for key in ("secretariat", "chair", "member", "supplier_a")}
     members = [users["member"], make_user("member", "member2"), make_user("member", "member3")]
     case = cpa_case(users)
@@ -41,39 +42,61 @@ def test_ballot_in_the_browser_removes_the_device_models(page):
     page.get_by_role("button", name="Open a ballot").click()
     expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
     ballot_url = page.url
+    # The chair keeps the ballot page open while the members vote in another browser: its
+    # members list follows (a poll), without reloading or moving the chair's focus.
+    close_button = page.get_by_role("button", name="Close the ballot now")
+    close_button.focus()
+    expect(page.locator("#ballot-announce")).to_have_text("")
+    voter_context = browser.new_context(base_url=live_server.url)
+    voter = voter_context.new_page()
+    voter.set_default_timeout(15000)
+    voter_errors = []
+    voter.on("console", lambda m: m.type == "error" and voter_errors.append(m.text))
 
-    for member, choice in (
-        (members[0], "Remove from the CPL"),
-        (members[1], "Remove from the CPL"),
+    for count, (member, choice) in enumerate(
+        ((members[0], "Remove from the CPL"), (members[1], "Remove from the CPL")), start=1
     ):
-        sign_in(page, member.username)
-        declare(page, case, conflict=False)
-        page.goto(ballot_url)
-        page.get_by_label(choice).check()
-        page.get_by_role("button", name="Vote").click()
+        sign_in(voter, member.username)
+        declare(voter, case, conflict=False)
+        voter.goto(ballot_url)
+        voter.get_by_label(choice).check()
+        voter.get_by_role("button", name="Vote").click()
         # htmx swaps the panel in place: the page is not reloaded. The confirmation takes the
         # focus and the members list says this member has voted.
-        banner = page.locator("#vote-panel .govuk-notification-banner")
+        banner = voter.locator("#vote-panel .govuk-notification-banner")
         expect(banner).to_contain_text("Your vote is recorded.")
         expect(banner).to_be_focused()
-        expect(page.get_by_role("button", name="Change my vote")).to_be_visible()
+        expect(voter.get_by_role("button", name="Change my vote")).to_be_visible()
+        expect(voter.locator("#ballot-voters")).to_contain_text(f"{member.username} — voted")
+        # The chair's page: who voted (never how), one sentence for screen readers.
         expect(page.locator("#ballot-voters")).to_contain_text(f"{member.username} — voted")
+        expect(page.locator("#ballot-announce")).to_have_text(
+            f"Members list updated: {count} of 3 eligible members "
+            f"{'has' if count == 1 else 'have'} voted."
+        )
+        expect(page.locator("#ballot-voters")).not_to_contain_text("Remove from the CPL")
+        expect(close_button).to_be_focused()
 
     conflicted = members[2]
-    sign_in(page, conflicted.username)
-    declare(page, case, conflict=True)
+    sign_in(voter, conflicted.username)
+    declare(voter, case, conflict=True)
+    # The chair's page counts the recused member out.
+    expect(page.locator("#ballot-voters")).to_contain_text("2 eligible voting members")
     # A conflicted member sees only what a Party would (issue 11): the case, not its ballot.
-    expect(page.get_by_role("heading", name=f"Case {case.reference}")).to_be_visible()
-    expect(page.get_by_text("Device models")).to_be_visible()
-    expect(page.get_by_role("heading", name="Vote")).to_have_count(0)
-    expect(page.get_by_role("link", name="Ballot 1")).to_have_count(0)
+    expect(voter.get_by_role("heading", name=f"Case {case.reference}")).to_be_visible()
+    expect(voter.get_by_text("Device models")).to_be_visible()
+    expect(voter.get_by_role("heading", name="Vote")).to_have_count(0)
+    expect(voter.get_by_role("link", name="Ballot 1")).to_have_count(0)
     # Asked without the browser showing an error page (which would log its 404).
-    assert page.request.get(ballot_url).status == 404
-    expect(page.get_by_label("Require CPA Certificate Remedial Plans")).to_have_count(0)
-    expect(page.get_by_role("button", name="Vote")).to_have_count(0)
+    assert voter.request.get(ballot_url).status == 404
+    expect(voter.get_by_label("Require CPA Certificate Remedial Plans")).to_have_count(0)
+    expect(voter.get_by_role("button", name="Vote")).to_have_count(0)
     assert not conflicted.votes.exists()
 
-    sign_in(page, "chair")
+    # A member's page, left open, says when the chair has closed the ballot.
+    sign_in(voter, members[0].username)
+    voter.goto(ballot_url)
+
     page.goto(ballot_url)
     page.get_by_role("button", name="Close the ballot now").click()
     # Issue 12: asked first, with who has not voted; nothing is counted until confirmed.
@@ -83,6 +106,14 @@ def test_ballot_in_the_browser_removes_the_device_models(page):
     expect(
         page.get_by_text("Ballot closed: Remove the device models from the CPL.")
     ).to_be_visible()
+    expect(voter.locator("#ballot-announce")).to_have_text(
+        "Ballot 1 has closed. Reload the page to see the result."
+    )
+    expect(voter.locator("#ballot-status")).to_contain_text("Voting closed")
+    voter.get_by_role("link", name="Reload the page to see the result").click()
+    expect(voter.get_by_role("heading", name="Result")).to_be_visible()
+    voter_context.close()
+    assert not voter_errors, voter_errors
     page.get_by_role("link", name="Issue the decision notice").click()
     page.get_by_label("Reasons for the decision").fill("Remotely exploitable key weakness")
     page.get_by_label("Security factors considered").fill("NCSC rates it critical")

@@ -49,7 +49,15 @@ def epc(users):
         on_list="epc",
         first_added=datetime.date(2020, 6, 1),
     )
-    return {"meter": meter, "hub": hub, "entry": entry}
+    other = product_combination_save(  # of another meter: not for the request below
+        actor=None,
+        reference="EPC-2",
+        csp="CSP South",
+        device_models=[smets1(maker, "0003", "ESME"), hub],
+        on_list="epc",
+        first_added=datetime.date(2020, 6, 1),
+    )
+    return {"meter": meter, "hub": hub, "entry": entry, "other": other}
 
 
 def panel(page, title):
@@ -67,11 +75,22 @@ def test_supplier_requests_and_secretariat_lists_an_emergency_entry(
 
     # 1. Supplier A fills in the request form.
     sign_in(page, users["supplier_a"].username)
-    page.get_by_role("link", name="Emergency entries").click()
+    page.get_by_role("link", name="Central Products List").first.click()
+    page.get_by_role("navigation", name="Central Products List").get_by_role(
+        "link", name="Emergency entries"
+    ).click()
     expect(page.get_by_role("heading", name="Emergency CPL entry requests")).to_be_visible()
     page.get_by_role("link", name="Request an emergency CPL entry").click()
     expect(page.get_by_role("heading", name="Request an emergency CPL entry")).to_be_visible()
+    expect(page.get_by_label(str(epc["other"]))).to_be_visible()  # every entry, until chosen
+    page.get_by_label("Device model (current firmware)").focus()
     page.get_by_label("Device model (current firmware)").select_option(label=str(epc["meter"]))
+    # htmx swaps in the chosen model's combinations only.
+    expect(
+        page.get_by_text(f"The Eligible Product Combinations that include {epc['meter']}.")
+    ).to_be_visible()
+    expect(page.get_by_label(str(epc["other"]))).to_have_count(0)
+    expect(page.get_by_label("Device model (current firmware)")).to_be_focused()  # kept
     page.get_by_label("New firmware version", exact=True).fill("0000000a")
     page.get_by_label(str(epc["entry"])).check()
     page.get_by_label("Vulnerability summary").fill(SUMMARY)

@@ -17,7 +17,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
 
 def open_referral(page):
-    page.get_by_role("link", name="Referrals").click()
+    menu = page.get_by_role("navigation", name="Menu")
+    if menu.get_by_role("link", name="Referrals").count():  # the Authority's own section
+        menu.get_by_role("link", name="Referrals").click()
+    else:  # a page of the Cases section
+        menu.get_by_role("link", name="Cases").click()
+        page.get_by_role("navigation", name="Cases").get_by_role("link", name="Referrals").click()
     page.get_by_role("link", name=Referral.objects.get().reference).click()
 
 

@@ -32,7 +32,8 @@ def test_supplier_plan_is_submitted_and_approved(page, committee, tmp_path):
         recipient=committee["supplier_a"], notice__kind="plan_obligation"
     ).acknowledged_at
 
-    page.get_by_role("link", name="Remedial plans").click()
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Cases").click()
+    page.get_by_role("navigation", name="Cases").get_by_role("link", name="Remedial plans").click()
     page.get_by_role("link", name=case.reference).click()
     page.get_by_label("Summary of the plan").fill("Firmware 2.1 over the air, then replacements")
     page.get_by_label("Plan document").set_input_files(str(pdf))
@@ -62,7 +63,8 @@ def test_supplier_plan_is_submitted_and_approved(page, committee, tmp_path):
 
     sign_in(page, "supplier_a")
     page.get_by_role("link", name=f"Your remedial plan for {case.reference} was approved").click()
-    page.get_by_role("link", name="Remedial plans").click()
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Cases").click()
+    page.get_by_role("navigation", name="Cases").get_by_role("link", name="Remedial plans").click()
     page.get_by_role("link", name=case.reference).click()
     expect(page.get_by_text("Approved").first).to_be_visible()
     expect(page.get_by_text("Proportionate to a medium risk")).to_be_visible()

@@ -26,7 +26,10 @@ def test_secretariat_imports_publishes_and_downloads_the_cpl(page, tmp_path):
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
 
-    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_role("link", name="Central Products List").first.click()
+    page.get_by_role("navigation", name="Central Products List").get_by_role(
+        "link", name="Import", exact=True
+    ).click()
     expect(page.get_by_role("heading", name="Import the CPL")).to_be_visible()
     page.get_by_label("CPL file (CSV or XLSX)").set_input_files(str(SAMPLE_CPL))
     page.get_by_role("button", name="Upload and import").click()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from cpl.inventory import inventory_import
 from governance import referrals, services
 from governance.models import Referral
-from governance.packs import verify_pack
+from governance.packs import _ACTIONS, _disclosed_events, verify_pack
 from portal.models import AuditEvent
 
 from ..helpers import (
@@ -207,10 +207,18 @@ def test_audit_json_names_people_and_choices_in_words(disclosed, named):
     assert lodged["details"]["Kind"] == "The decision to remove the device models from the CPL"
     issued = next(e for e in events if e["action"] == "Decision issued")
     assert issued["details"]["Decision"] == "Remove the device models from the CPL"
-    sent = next(e for e in events if e["action"] == "Referral: send pack")
+    sent = next(e for e in events if e["action"] == "Referral pack sent to the Authority")
     assert sent["details"]["State"] == {"Before": "Lodged", "After": "Pack sent to the Authority"}
     votes = [e for e in events if e["action"] == "Vote cast"]
     assert votes and all("(Security Sub-Committee)" in e["by"] for e in votes)
+    # Every event in words: no "Case: start voting", "Planrequirement: submit" codes.
+    actions = {e["action"] for e in events}
+    assert actions <= set(_ACTIONS.values()), actions - set(_ACTIONS.values())
+    assert {
+        "Voting on the case started",
+        "Decision applied: device models removed from the CPL",
+    } <= actions
+    assert "Pack due" not in str(lodged["details"]) or "-" not in lodged["details"]["Pack due"]
     # Comments and the like stay with the SSC: only the decision's events of the case.
     assert not any("comment" in e["action"].lower() for e in events)
 
@@ -397,3 +405,13 @@ def test_a_decision_referral_page_states_the_decision_in_words(named, client_for
     page = _page(client_for("authority"), referral)
     assert "suspend:" not in page and "remedial_plan:" not in page
     assert "Mona Member (Security Sub-Committee)" in page
+
+
+def test_a_plan_referrals_audit_json_tells_the_plan_in_words(plan_referral):
+    referral, _ = plan_referral
+    events = _disclosed_events(referral)
+    actions = [e["action"] for e in events]
+    assert set(actions) <= set(_ACTIONS.values()), set(actions) - set(_ACTIONS.values())
+    assert "Remedial plan submitted" in actions
+    assert "Remedial plan not approved by the SSC" in actions
+    assert "CPA Certificate Remedial Plan required (clause 6.3 notice)" in actions

@@ -140,7 +140,8 @@ def test_a_used_token_is_refused_when_replayed(plan_page):
     page = client.post(url, form_data([], file=pdf_upload("plan.pdf"))).content.decode()
     token = kept_token(page)
     assert client.post(url, form_data([GOOD], kept_file=token)).status_code == 302
-    replay = client.post(url, form_data([GOOD], kept_file=token))
+    # Revising the submitted plan with the file already used for version 1:
+    replay = client.post(url, form_data([GOOD], kept_file=token, action="revise"))
     assert replay.status_code == 400
     body = replay.content.decode()
     assert (
@@ -149,7 +150,9 @@ def test_a_used_token_is_refused_when_replayed(plan_page):
     )
     assert "File chosen" not in body
     # Replayed into a form with another mistake, it is not shown as chosen either.
-    wrong = client.post(url, form_data([("", TARGET, "1")], kept_file=token)).content.decode()
+    wrong = client.post(
+        url, form_data([("", TARGET, "1")], kept_file=token, action="revise")
+    ).content.decode()
     assert "has already been used" in wrong and "File chosen" not in wrong
     assert RemedialPlan.objects.filter(requirement=requirement).count() == 1
 
@@ -224,6 +227,7 @@ def test_revising_starts_from_the_latest_version(plan_page):
             [GOOD, ("Replace meters that cannot update", TARGET, "200")],
             summary="Version one summary",
             file=pdf_upload("v2.pdf"),
+            action="revise",
         ),
     )
     assert done.status_code == 302

@@ -33,6 +33,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import unescape
 
 import pytest
 from django.db import transaction
@@ -694,19 +695,22 @@ POSTS = {
         row_of(Ballot, "state"),
     ),
     # remedial plans
-    (PlanRequirement, "submit"): Post(
-        PLAN_PAGE,
-        lambda w, r, user: {
-            "action": "submit",
-            "summary": "Revised",
-            "file": pdf_upload("plan.pdf"),
-            **MILESTONES,
-        },
-        lambda w, r, user: (
-            PlanRequirement.objects.get(pk=r.pk).state,
-            RemedialPlan.objects.filter(requirement=r).count(),
-        ),
-    ),
+    **{
+        (PlanRequirement, action): Post(
+            PLAN_PAGE,
+            lambda w, r, user, action=action: {
+                "action": action,
+                "summary": "Revised",
+                "file": pdf_upload("plan.pdf"),
+                **MILESTONES,
+            },
+            lambda w, r, user: (
+                PlanRequirement.objects.get(pk=r.pk).state,
+                RemedialPlan.objects.filter(requirement=r).count(),
+            ),
+        )
+        for action in ("submit", "revise")
+    },
     (PlanRequirement, "review"): Post(
         PLAN_PAGE,
         lambda w, r, user: {
@@ -1107,7 +1111,7 @@ def check_plan_page(report, client, world, requirement):
             response.content.decode(),
             {
                 action: (action in acts, f'name="action" value="{action}"')
-                for action in ("submit", "review", "complete")
+                for action in ("submit", "revise", "review", "complete")
             },
             report,
             where,
@@ -1454,7 +1458,7 @@ def panel_links(html: str) -> dict[str, set[str]]:
     panels = {}
     for section in re.findall(r'<section[^>]*aria-labelledby="panel-.*?</section>', html, re.S):
         heading = re.search(r"<h2[^>]*>(.*?)</h2>", section, re.S).group(1)
-        title = re.sub(r"<span.*", "", heading, flags=re.S).strip()
+        title = unescape(re.sub(r"<span.*", "", heading, flags=re.S).strip())
         panels[title] = set(re.findall(r'href="([^"]+)"', section))
     return panels
 
@@ -1478,10 +1482,17 @@ DASHBOARD = [
         "referral",
     ),
     (
-        "Remedial plans to submit or revise",
+        "Remedial plans to submit",
         selectors.plans_to_submit,
         "plan_requirements",
         ["submit"],
+        "plan",
+    ),
+    (
+        "Plans waiting for the SSC's review",
+        selectors.plans_awaiting_review,
+        "plan_requirements",
+        ["revise"],
         "plan",
     ),
     (

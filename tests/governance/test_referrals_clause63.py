@@ -97,7 +97,9 @@ def test_any_addressed_party_refers_a_non_removal(committee):
 def test_the_authority_is_told_and_sees_a_lodged_referral_before_the_pack(committee, client_for):
     case = decided_case(committee, decision="suspend")
     referral = lodge(committee, case, "remove")
-    notice = Notice.objects.get(kind=Notice.Kind.REFERRAL, subject__contains="referral lodged")
+    notice = Notice.objects.get(
+        kind=Notice.Kind.REFERRAL, subject__contains="referral lodged", recipients__isnull=False
+    )
     assert committee["authority"].organisation in notice.recipients.all()
     client = client_for("authority")
     assert referral.reference in client.get("/referrals/").content.decode()
@@ -118,17 +120,25 @@ def test_the_pack_deadline_is_counted_in_working_days_and_shown(committee, clien
         referral = lodge(committee, case, "remove")
     # 21, 22, 23, 24 Dec; 25 Dec, Boxing Day (Saturday) and its substitute Monday 28 Dec off.
     assert referral.pack_due_date == datetime.date(2026, 12, 29)
-    notice = Notice.objects.get(kind=Notice.Kind.REFERRAL, subject__contains="referral lodged")
+    notice = Notice.objects.get(
+        kind=Notice.Kind.REFERRAL, subject__contains="referral lodged", recipients__isnull=False
+    )
     assert "by 29 December 2026 (5 Working Days" in notice.body and "local practice" in notice.body
     dashboard = client_for("secretariat").get("/").content.decode()
     assert referral.reference in dashboard
     assert "pack due to the Authority by <strong>29 Dec 2026</strong>" in dashboard
+    listed = client_for("secretariat").get("/referrals/").content.decode()
+    assert (
+        f'<a class="govuk-link" href="/referrals/{referral.pk}/">{referral.reference}</a>' in listed
+    )
+    assert "pack due to the Authority by <strong>29 Dec 2026</strong>" in listed
     detail = client_for("secretariat").get(f"/referrals/{referral.pk}/").content.decode()
     assert "29 December 2026" in detail and "local practice" in detail
     type(referral).objects.filter(pk=referral.pk).update(
         pack_due_date=timezone.localdate() - datetime.timedelta(days=1)
     )
     assert "Overdue" in client_for("secretariat").get("/").content.decode()
+    assert "Overdue" in client_for("secretariat").get("/referrals/").content.decode()
 
 
 def test_the_window_is_stated_on_the_notice_and_the_page(committee, client_for, settings):

@@ -173,11 +173,12 @@ def test_case_and_ballot_pages_run_constant_queries(committee, client_for, size)
 # Beyond what every page reads (session, user, organisation in the header; roles, permissions and
 # the second factor's device are cached per access version: portal.permission_cache).
 # Case page: the case with certificate, opener, acting chair and decision record, device
-# models, manufacturers, parties, declarations with members, experts, comments, comment
-# authors, ballots, their votes (whether the member may still declare), plan requirements,
-# referrals, latest inventory snapshot, the chair's visible documents, representations (their
-# documents are prefetched only when there are some), recommendations = 16.
-CASE_PAGE_QUERIES = 16
+# models with manufacturers, parties, declarations with members, experts (with the expert),
+# comments with authors, ballots, their votes (whether the member may still declare), plan
+# requirements (with the supplier), referrals, latest inventory snapshot, the chair's visible
+# documents, representations (their documents are prefetched only when there are some),
+# recommendations = 14.
+CASE_PAGE_QUERIES = 14
 # Ballot page (open): the ballot with case and acting chair, votes with members, declarations
 # with members = 3 (the electorate is frozen on the ballot; declaring reads no ballot now that a
 # conflict after voting removes the vote).

@@ -166,6 +166,10 @@ EXPECTED = {
     # The chair has no conflict on the fixture's case: no acting chair is needed.
     "governance:acting-chair": case_row(FORBIDDEN, secretariat=NOT_NOW),
     "governance:ballot": row(NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK),
+    # The ballot page's poll of who has voted: whoever may see the ballot, no one else.
+    "governance:ballot-voters": row(
+        NOT_FOUND, anonymous=LOGIN, secretariat=OK, chair=OK, member=OK
+    ),
     "governance:vote": POST_ONLY,
     "governance:ballot-close": POST_ONLY,
     "governance:casting-vote": POST_ONLY,

@@ -1237,11 +1237,11 @@ def t_plan(action, state):
     def build(s):
         requirement = s.requirement(state)
         latest = requirement.plans.order_by("-version").values_list("version", flat=True).first()
-        if action == "submit":
+        if action in ("submit", "revise"):
             target = "resubmitted" if state == "not_approved" else "submitted"
 
             def data():
-                return {"action": "submit", "summary": "Revised", "file": pdf(), **MILESTONES}
+                return {"action": action, "summary": "Revised", "file": pdf(), **MILESTONES}
 
             def effect(before):
                 versions = before["versions"] + [((latest or 0) + 1, "")]
@@ -1747,9 +1747,27 @@ SCENARIOS = [
     ),
     Scenario(
         "governance:plan",
-        "submit: submitted (a revision before review)",
+        "submit: submitted (waiting for review: revised instead)",
         t_plan("submit", "submitted"),
+        table(PLAN_READERS, supplier_a=NOT_NOW),
+    ),
+    Scenario(
+        "governance:plan",
+        "revise: submitted (a revision before review)",
+        t_plan("revise", "submitted"),
         table(PLAN_READERS, supplier_a=DONE),
+    ),
+    Scenario(
+        "governance:plan",
+        "revise: notified (nothing submitted to revise)",
+        t_plan("revise", "notified"),
+        table(PLAN_READERS, supplier_a=NOT_NOW),
+    ),
+    Scenario(
+        "governance:plan",
+        "revise: not approved (a new plan is submitted)",
+        t_plan("revise", "not_approved"),
+        table(PLAN_READERS, supplier_a=NOT_NOW),
     ),
     Scenario(
         "governance:plan",

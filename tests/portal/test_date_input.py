@@ -129,8 +129,10 @@ def test_a_wrong_date_gets_a_specific_message_on_the_page(
     assert response.status_code == 400
     page = response.content.decode()
     assert page.count(message) == 2  # in the error summary and at the field
-    # The summary links to the first box, which exists; the boxes keep what was typed.
-    assert f'<a href="#id_on-day">{message}</a>' in page
+    # The summary links to the first wrong box (a month of 13: the month), which exists; the
+    # boxes keep what was typed.
+    first = next(p for p in ("day", "month", "year") if p in wrong)
+    assert f'<a href="#id_on-{first}">{message}</a>' in page
     assert 'id="id_on-day"' in page
     assert _boxes(page, "on") == {p: parts.get(p, "") for p in ("day", "month", "year")}
     marked = {

@@ -47,6 +47,11 @@ from governance.models import (
     VoteChoice,
 )
 from governance.plans import plan_submit
+from governance.record import (
+    case_party_summary_approve,
+    case_party_summary_write,
+    party_summary_sha256,
+)
 from governance.referrals import referral_lodge
 from governance.services import (
     ballot_close,
@@ -348,6 +353,19 @@ class Command(BaseCommand):
             suspend = index % 2 == 0
             self._timed(self._decide, ballot, members[:24], suspend)
             self._timed(ballot_close, actor=chair, ballot=ballot)
+            # The decision notice carries the case's summary for Parties, approved by the chair.
+            case = self._timed(
+                case_party_summary_write,
+                actor=secretariat,
+                case=case,
+                party_summary=f"Bench case {index}: a weakness in key storage is assessed.",
+            )
+            self._timed(
+                case_party_summary_approve,
+                actor=chair,
+                case=case,
+                read_sha256=party_summary_sha256(case),
+            )
             self._timed(
                 decision_issue,
                 actor=chair,
