@@ -334,7 +334,7 @@ def emergency_request_list(
             body="An emergency CPL entry has been added to the Central Products List: process "
             f"Service Requests for it.\n\n- {model}: emergency entry, replacing firmware "
             f"{current.firmware_version} for a security vulnerability (request "
-            f"{request.reference}).\n\nA fast-track PPCT is due by {due:%d %B %Y}.",
+            f"{request.reference}).\n\nA fast-track PPCT is due by {due:%-d %B %Y}.",
             organisations=[*dcc, *ssc, request.organisation],
             about=request,
             link=reverse("cpl:emergency", args=[request.pk]),
@@ -496,7 +496,7 @@ def emergency_deadlines_check(*, today=None) -> int:
                 kind=Notice.Kind.REMINDER,
                 subject=f"Fast-track PPCT overdue: {request.reference}",
                 body=f"The fast-track PPCT of the emergency entry "
-                f"{request.emergency_device_model} was due by {request.ppct_due:%d %B %Y} and "
+                f"{request.emergency_device_model} was due by {request.ppct_due:%-d %B %Y} and "
                 "has not passed. Record its outcome, or withdraw the emergency entry.",
                 action="withdraw",
             )

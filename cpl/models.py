@@ -330,7 +330,7 @@ class CPLRemoval(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.device_model} removed on {self.removed_at:%d %B %Y}"
+        return f"{self.device_model} removed on {self.removed_at:%-d %B %Y}"
 
     @property
     def smi_status(self) -> str:
@@ -599,7 +599,7 @@ class ProductCombination(models.Model):
         loaded = getattr(self, "_first_added_loaded", None)
         if loaded is not None and self.first_added_to_epc != loaded:
             raise ValueError(
-                f"{self.reference} was first added to the EPC on {loaded:%d %B %Y}; that date "
+                f"{self.reference} was first added to the EPC on {loaded:%-d %B %Y}; that date "
                 "never changes."
             )
         super().save(*args, **kwargs)

@@ -498,7 +498,7 @@ class VersionPublishView(PolicyRequiredMixin, View):
             request,
             title=f"Publish CPL version {latest.number + 1 if latest else 1}?",
             details=[
-                ("Latest published version", f"{latest.number}, {latest.published_at:%d %B %Y}")
+                ("Latest published version", f"{latest.number}, {latest.published_at:%-d %B %Y}")
             ]
             if latest
             else None,
@@ -659,7 +659,7 @@ class InventoryImportView(PolicyRequiredMixin, FormView):
             )
         messages.success(
             self.request,
-            f"Inventory as of {summary.as_of:%d %B %Y} imported: "
+            f"Inventory as of {summary.as_of:%-d %B %Y} imported: "
             f"{summary.devices:,} devices of {summary.rows:,} rows "
             f"in {summary.pairs} (device model, supplier) pairs.",
         )

@@ -99,12 +99,12 @@ def plan_obligation_body(case: Case, *, devices: int, as_of, due) -> str:
             "needs more.",
             "",
             f"Your organisation is responsible for {devices:,} devices of these models (DCC "
-            f"inventory as of {as_of:%d %B %Y}).",
+            f"inventory as of {as_of:%-d %B %Y}).",
             "",
             "What your plan must cover:",
             WHAT_A_PLAN_COVERS,
             "",
-            f"Submit your plan in the portal by {due:%d %B %Y}: "
+            f"Submit your plan in the portal by {due:%-d %B %Y}: "
             f"{settings.PLAN_DUE_WORKING_DAYS} Working Days after the decision (local practice: "
             "the SEC text sets no date).",
         ]
@@ -179,7 +179,7 @@ def case_close_on_completion(*, actor, case: Case, consequence_of: str) -> bool:
         link=reverse("governance:case", args=[case.pk]),
         subject=f"Case {case.reference} closed: every remedial plan is completed",
         body=f"Case {case.reference} closed automatically on "
-        f"{timezone.localdate():%d %B %Y}{' ' + when if when else ''}: "
+        f"{timezone.localdate():%-d %B %Y}{' ' + when if when else ''}: "
         f"{CLOSED_ON_COMPLETION}, no referral to the Authority is open and the referral window "
         "has passed (CPL Requirements Document clause 6.3: every supplier's obligation is met).",
     )

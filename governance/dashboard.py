@@ -16,6 +16,7 @@ from cpl.policies import CERTIFICATES, CHANGE_NOTICES, DEVICE_MODELS, EMERGENCY_
 
 from . import policies
 from . import selectors as governance_selectors
+from .referrals import what_happens_next
 
 PANEL_LIMIT = 20
 FETCH = PANEL_LIMIT + 1  # one more than is shown tells that there are more
@@ -32,9 +33,11 @@ class Panel:
     # whose earliest item is due soonest come first.
     due: datetime.date | None = None
     extra: dict = field(default_factory=dict)
+    # Nothing to do, only to know: shown apart from what is waiting for the user.
+    informational: bool = False
 
 
-def _panel(title, template, objects, more_url="", deadline=None) -> Panel:
+def _panel(title, template, objects, more_url="", deadline=None, informational=False) -> Panel:
     """`deadline(item)`: the item's deadline (a date or a datetime), or None; read from what the
     item already holds (no query per item)."""
     items = list(objects[:FETCH])
@@ -47,6 +50,7 @@ def _panel(title, template, objects, more_url="", deadline=None) -> Panel:
         more_url,
         total=len(items),
         due=min((d for d in dues if d is not None), default=None),
+        informational=informational,
     )
 
 
@@ -161,6 +165,14 @@ def _work_panels(user) -> list[Panel]:
         ),
         (
             deliberates,
+            "Summaries for Parties to write",
+            cases,
+            lambda: governance_selectors.summaries_to_write(user, FETCH),
+            "",
+            None,
+        ),
+        (
+            deliberates,
             "Summary for Parties to approve",
             cases,
             lambda: governance_selectors.cases_with_action(user, "approve_party_summary", FETCH),
@@ -190,6 +202,14 @@ def _work_panels(user) -> list[Panel]:
             lambda: governance_selectors.referrals_to_send_or_answer(user, FETCH),
             referral_list,
             _pack_due,
+        ),
+        (
+            sees_referrals,
+            "Referrals to close",
+            referrals,
+            lambda: governance_selectors.referrals_to_close(user, FETCH),
+            referral_list,
+            None,
         ),
         (
             sees_plans,
@@ -249,7 +269,8 @@ def _work_panels(user) -> list[Panel]:
 
 
 def dashboard_panels(user) -> list[Panel]:
-    """The panels with something in them, the one due soonest first."""
+    """The panels with something in them, the one due soonest first; the informational ones
+    (`Panel.informational`) are shown apart, after what is waiting for the user."""
     panels = [
         _panel(
             "Notices to acknowledge",
@@ -270,11 +291,17 @@ def dashboard_panels(user) -> list[Panel]:
                 deadline=_pack_due,
             )
         )
-    if CERTIFICATES.can(user, "view_cases", None):
+    # Shown to who may open a case from it (others have nothing to do with it).
+    if CERTIFICATES.can(user, "open_case", None):
         flagged = _panel(
             "CPA certificates awaiting an SSC decision",
             "portal/panels/cpa_flagged.html",
-            cpl_selectors.cpa_certificates_flagged(),
+            # Once a case on it has its decision issued, the SSC has decided: nothing waits.
+            cpl_selectors.cpa_certificates_flagged().exclude(
+                cases__decision_record__issued_at__isnull=False
+            ),
+            # Overdue since the certificate stopped being valid: before what is still to come.
+            deadline=lambda certificate: certificate.status_date or certificate.expiry,
         )
         cpl_selectors.with_device_model_links(flagged.items)
         for certificate in flagged.items:
@@ -306,12 +333,24 @@ def dashboard_panels(user) -> list[Panel]:
         since = timezone.now() - datetime.timedelta(days=30)
         panels.append(
             _panel(
-                "CPL changes in the last 30 days",
+                "Recent changes to the CPL",
                 "portal/panels/cpl_changes.html",
                 cpl_selectors.cpl_change_notices(user=user, since=since),
                 more_url=reverse("cpl:change-list"),
+                informational=True,
             )
         )
+    if policies.referrals.follows_own(user):
+        own = _panel(
+            "Your referrals",
+            "portal/panels/referrals_own.html",
+            governance_selectors.referrals_of_own_organisation(user),
+            more_url=reverse("governance:referral-list"),
+            informational=True,
+        )
+        for referral in own.items:
+            referral.what_next = what_happens_next(referral)
+        panels.append(own)
     return by_deadline([panel for panel in panels if panel.items])
 
 
@@ -348,8 +387,10 @@ class DashboardView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
+        panels = dashboard_panels(user)
         return super().get_context_data(
-            panels=dashboard_panels(user),
+            panels=[panel for panel in panels if not panel.informational],
+            updates=[panel for panel in panels if panel.informational],
             reads_register=DEVICE_MODELS.can(user, "view", None),
             **kwargs,
         )

@@ -6,6 +6,7 @@ from django.utils import timezone
 from cpl.models import DeviceModel, DeviceType
 from portal.documents import (
     PENDING_GONE,
+    PendingUpload,
     pending_upload_discard,
     pending_upload_get,
     pending_upload_keep,
@@ -62,7 +63,11 @@ class CaseOpenForm(forms.Form):
     addressed_to = ObjectsField(
         label="Parties the case concerns",
         required=False,
-        queryset=Organisation.objects.exclude(party_type__in=["ssc", "authority"]),
+        # SEC Parties only: each has its SEC Party identifier (an evaluation lab invited as an
+        # expert, the SSC and the Authority have none).
+        queryset=Organisation.objects.exclude(party_type__in=["ssc", "authority"]).filter(
+            party_id__isnull=False
+        ),
         widget=forms.CheckboxSelectMultiple,
         help_text="They will see the decision and the evidence classified for Parties.",
     )
@@ -367,9 +372,66 @@ MilestoneFormSet = forms.formset_factory(
 )
 
 
-class PlanSubmitForm(OneTimeSubmissionMixin, forms.Form):
-    """The plan and its document. A file that passed its checks on a POST with other errors is
-    kept (portal.documents.pending_upload_keep): the next POST carries its token, not the file."""
+class KeepsChosenFile:
+    """One rule for every form with a document: a file that passed its checks on a POST with
+    other errors is kept (portal.documents.pending_upload_keep), so the user need not choose it
+    again; the next POST carries its token (`kept_file`), not the file. The file, chosen now or
+    kept, is `cleaned_data["document"]`; the template shows a kept one as "File chosen"
+    (includes/kept_file_field.html)."""
+
+    file_field = "file"
+    # The message when no file came and none was kept; None when the document is optional.
+    file_missing: str | None = None
+
+    def _init_kept_file(self, *, user, scope: str):
+        self.user, self.scope = user, scope
+        self.chosen_file = None  # a kept PendingUpload, shown as "File chosen"
+        self._chosen_upload = None
+        # No max_length: any bad token, however long, gets the one "cannot be used" message (the
+        # request's size limit bounds it).
+        self.fields["kept_file"] = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def _clean_kept_file(self, data):
+        upload, token = data.get(self.file_field), data.get("kept_file")
+        upload = upload if upload and not isinstance(upload, PendingUpload) else None
+        kept = None
+        if token:
+            try:
+                kept = pending_upload_get(token, user=self.user, scope=self.scope)
+            except forms.ValidationError as exc:
+                if not upload and self.file_field not in self.errors:
+                    self.add_error(self.file_field, exc)
+        if upload:
+            if kept:  # replaced by the file chosen now
+                pending_upload_discard(kept)
+            self._chosen_upload = data["document"] = upload
+        elif kept:
+            self.chosen_file = data["document"] = kept
+        elif self.file_field not in self.errors and self.file_missing:
+            self.add_error(self.file_field, self.file_missing)
+        else:
+            data["document"] = None
+        return data
+
+    def keep_chosen_file(self):
+        """After a POST that saved nothing (or before a confirmation page): keep the file chosen
+        now if it passed its checks, so the next POST need not send it again."""
+        if self._chosen_upload is not None:
+            self.chosen_file = pending_upload_keep(
+                self._chosen_upload, user=self.user, scope=self.scope
+            )
+            self._chosen_upload = None
+            self.cleaned_data["document"] = self.chosen_file  # the service takes the kept one
+        elif self.chosen_file and not self.chosen_file.available:
+            self.chosen_file = None  # used already (a replay), or by a submission that failed
+            if self.file_field not in self.errors:
+                self.add_error(
+                    self.file_field, forms.ValidationError(PENDING_GONE, code="pending_gone")
+                )
+
+
+class PlanSubmitForm(KeepsChosenFile, OneTimeSubmissionMixin, forms.Form):
+    """The plan and its document (kept across errors: KeepsChosenFile)."""
 
     summary = forms.CharField(
         label="Summary of the plan",
@@ -380,45 +442,14 @@ class PlanSubmitForm(OneTimeSubmissionMixin, forms.Form):
     file = DocumentField(
         label="Plan document", required=False, help_text="PDF, DOCX, XLSX, CSV, PNG or text"
     )
-    # No max_length: any bad token, however long, gets the one "cannot be used" message (the
-    # request's size limit bounds it).
-    kept_file = forms.CharField(required=False, widget=forms.HiddenInput)
+    file_missing = "Choose the plan document"
 
     def __init__(self, *args, user, requirement, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user, self.scope = user, f"plan-requirement:{requirement.pk}"
-        self.chosen_file = None  # a kept PendingUpload, shown as "File chosen"
+        self._init_kept_file(user=user, scope=f"plan-requirement:{requirement.pk}")
 
     def clean(self):
-        data = super().clean()
-        upload, token = data.get("file"), data.get("kept_file")
-        kept = None
-        if token:
-            try:
-                kept = pending_upload_get(token, user=self.user, scope=self.scope)
-            except forms.ValidationError as exc:
-                if not upload and "file" not in self.errors:
-                    self.add_error("file", exc)
-        if upload:
-            if kept:  # replaced by the file chosen now
-                pending_upload_discard(kept)
-            data["document"] = upload
-        elif kept:
-            self.chosen_file = data["document"] = kept
-        elif "file" not in self.errors:
-            self.add_error("file", "Choose the plan document")
-        return data
-
-    def keep_chosen_file(self):
-        """After a POST that saved nothing: keep the file chosen now if it passed its checks, so
-        the next POST need not send it again."""
-        upload = getattr(self, "cleaned_data", {}).get("file")
-        if upload:
-            self.chosen_file = pending_upload_keep(upload, user=self.user, scope=self.scope)
-        elif self.chosen_file and not self.chosen_file.available:
-            self.chosen_file = None  # used already (a replay), or by a submission that failed
-            if "file" not in self.errors:
-                self.add_error("file", forms.ValidationError(PENDING_GONE, code="pending_gone"))
+        return self._clean_kept_file(super().clean())
 
 
 class PlanReviewForm(forms.Form):
@@ -460,25 +491,24 @@ class PolicyUploadForm(OneTimeSubmissionMixin, forms.Form):
     file = DocumentField(label="Policy document")
 
 
-class ReferralLodgeForm(forms.Form):
+class ReferralLodgeForm(KeepsChosenFile, forms.Form):
     kind = forms.ChoiceField(
         label="Which decision do you refer?", widget=forms.RadioSelect, choices=[]
     )
     plan_requirement = forms.ModelChoiceField(
-        label="The remedial plan concerned",
-        required=False,
-        queryset=None,
-        help_text="Only for a decision not to approve a plan.",
+        label="The remedial plan concerned", required=False, queryset=None
     )
     grounds = forms.CharField(
         label="Your grounds", max_length=50000, widget=forms.Textarea(attrs={"rows": 6})
     )
     document = DocumentField(label="Supporting document (optional)", required=False)
+    file_field = "document"
 
     def __init__(self, *args, case, user, **kwargs):
         from .models import PlanRequirement, Referral
 
         super().__init__(*args, **kwargs)
+        self._init_kept_file(user=user, scope=f"referral-lodge:{case.pk}")
         # Offer only what this user may refer: the decision taken, and its own refused plans.
         referable = [
             r.pk
@@ -495,17 +525,33 @@ class ReferralLodgeForm(forms.Form):
             )
         if referable:
             kinds.append(Referral.Kind.PLAN_NOT_APPROVED)
-        self.fields["kind"].choices = [(k.value, k.label) for k in kinds]
-        self.fields["plan_requirement"].queryset = PlanRequirement.objects.filter(
-            pk__in=referable
-        ).select_related("supplier")
-        if not referable:
+        plans = self.fields["plan_requirement"]
+        plans.queryset = PlanRequirement.objects.filter(pk__in=referable).select_related("supplier")
+        plans.empty_label = "Choose the plan"
+        # One refused plan: nothing to choose, the kind names it. Several: the user picks one.
+        self.only_plan = plans.queryset.get() if len(referable) == 1 else None
+        if len(referable) != 1:
+            plans.help_text = "Only for a decision not to approve a plan."
+        if self.only_plan is not None or not referable:
             del self.fields["plan_requirement"]
-        elif len(referable) == 1:
-            self.fields["plan_requirement"].initial = referable[0]
+        self.fields["kind"].choices = [
+            (
+                k.value,
+                f"The decision not to approve {self.only_plan.supplier}'s remedial plan"
+                if k == Referral.Kind.PLAN_NOT_APPROVED and self.only_plan
+                else k.label,
+            )
+            for k in kinds
+        ]
+        if len(kinds) == 1:
+            self.fields["kind"].initial = kinds[0].value
 
     def clean(self):
-        data = super().clean()
+        from .models import Referral
+
+        data = self._clean_kept_file(super().clean())
+        if self.only_plan is not None and data.get("kind") == Referral.Kind.PLAN_NOT_APPROVED:
+            data["plan_requirement"] = self.only_plan
         data.setdefault("plan_requirement", None)
         return data
 

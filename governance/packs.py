@@ -85,6 +85,9 @@ _CASE_DECISION_ACTIONS = frozenset(
 _ID_KEYS = frozenset({"device_models", "addressed_to", "disclosed", "notice", "comment"})
 _AUTOMATIC = "The portal (automatic)"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 def _vocabulary() -> dict[str, dict]:
@@ -116,19 +119,30 @@ def _vocabulary() -> dict[str, dict]:
         ballot_rules.NO_MAJORITY: "No majority",
         ballot_rules.NO_QUORUM: "No quorum",
     }
+    # How plans are decided (settings.PLAN_APPROVAL_RULE), as the plan page words it.
+    approval_rules = {
+        "one": "One SSC reviewer decides",
+        "two": "Two SSC reviewers must agree; if they disagree, the case's chair decides",
+        "ballot": "A sealed ballot of the SSC voting members",
+    }
     vocabulary = {
         "classification": classification,
-        "rule": {**classification, "named": "Named recipient"},
+        "rule": {**classification, "named": "Named recipient", **approval_rules},
         "decision": decisions,
         "result": decisions,
         "choice": {**decisions, **dict(VoteChoice.choices)},
-        "outcome": outcomes,
+        "outcome": {
+            **outcomes,
+            **dict(PlanReview.Decision.choices),
+            "pending": "Awaiting the other review",
+            "disagreement": "The reviewers disagree: the case's chair decides",
+        },
         "kind": {**dict(Referral.Kind.choices), **dict(VoteEvent.Kind.choices)},
         "majority": dict(Ballot.Majority.choices),
         "event": dict(Case.Event.choices),
         "severity": dict(Case.Severity.choices),
         "basis": dict(DeviceModel.RemovalBasis.choices),
-        "review": dict(RemedialPlan.Review.choices),
+        "review": {**dict(RemedialPlan.Review.choices), **dict(PlanReview.Decision.choices)},
         "why": {"conflict": "The reviewer declared a conflict of interest"},
     }
     vocabulary["recommendation"] = dict(Decision.choices)
@@ -311,6 +325,8 @@ class _AuditWords:
             }
         if isinstance(value, list):
             return [self.value(key, v, object_type) for v in value]
+        if value is None:
+            return "Not set"
         if isinstance(value, bool):
             return "Yes" if value else "No"
         if not isinstance(value, str):
@@ -319,6 +335,14 @@ class _AuditWords:
             return self.people[value]
         if _ISO_DATE.fullmatch(value):  # dates as people write them: 10 December 2026
             return datetime.date.fromisoformat(value).strftime("%-d %B %Y")
+        if _ISO_DATETIME.fullmatch(value):  # and times: 6 December 2026, 18:41
+            try:
+                moment = datetime.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if timezone.is_aware(moment):
+                moment = timezone.localtime(moment)
+            return moment.strftime("%-d %B %Y, %H:%M")
         if key in ("state", "status", "to_status", "from_status"):
             return self.states.get(object_type, ({}, None))[0].get(value, value)
         if key == "consequence_of":
@@ -329,6 +353,8 @@ class _AuditWords:
         before, after = event.before or {}, event.after or {}
         details = {}
         for key in [*before, *(k for k in after if k not in before)]:
+            if before.get(key) is None and after.get(key) is None:
+                continue  # nothing to say ("Expires on": none)
             if key in _ID_KEYS and self.value(key, after.get(key, before.get(key))) in (None, []):
                 continue
             if key in before and key in after:
@@ -413,13 +439,13 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
     story = [
         para(f"Referral to the Authority: {referral.reference}", "Title"),
         para(f"Case {case.reference}: {referral.get_kind_display()}", "Heading2"),
-        para(f"Referred by {referral.organisation} on {referral.lodged_at:%d %B %Y}."),
+        para(f"Referred by {referral.organisation} on {referral.lodged_at:%-d %B %Y}."),
         para("Grounds", "Heading3"),
         para(referral.grounds),
         para("The case", "Heading2"),
         para(
             f"{case.get_event_display()}: certificate {case.certificate.number} on "
-            f"{case.event_date:%d %B %Y}. NCSC severity: {case.get_severity_display()}."
+            f"{case.event_date:%-d %B %Y}. NCSC severity: {case.get_severity_display()}."
         ),
         para(f"Reason: {case.reason}"),
         para(f"Summary: {case.summary}"),
@@ -432,7 +458,7 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
             para(
                 f"{record.get_decision_display()}"
                 f"{' (chair' + chr(39) + 's casting vote)' if record.casting_vote else ''}, "
-                f"issued {record.issued_at:%d %B %Y}."
+                f"issued {record.issued_at:%-d %B %Y}."
                 if record.issued_at
                 else record.get_decision_display()
             ),
@@ -455,19 +481,19 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
                 para(
                     f"{requirement.supplier}: {requirement.get_state_display()}, "
                     f"{requirement.device_count} devices, due "
-                    f"{requirement.due_date:%d %B %Y}"
+                    f"{requirement.due_date:%-d %B %Y}"
                 )
             )
             for plan in requirement.plans.all():
                 story.append(
                     para(
-                        f"Version {plan.version} ({plan.submitted_at:%d %B %Y}): "
+                        f"Version {plan.version} ({plan.submitted_at:%-d %B %Y}): "
                         f"{plan.get_review_display()}. {plan.review_comments}"
                     )
                 )
     for request in referral.information_requests.all():
         story += [
-            para(f"Information requested on {request.requested_at:%d %B %Y}", "Heading3"),
+            para(f"Information requested on {request.requested_at:%-d %B %Y}", "Heading3"),
             para(request.text),
             para(f"Response: {request.response or 'awaited'}"),
         ]
@@ -475,7 +501,7 @@ def _summary_pdf(referral: Referral, version: int, files: list[dict]) -> bytes:
     story += [para(f"{f['path']} — {f['size']} bytes — SHA-256 {f['sha256']}") for f in files]
     story.append(Spacer(1, 6 * mm))
     story += _verification_story(para)
-    story.append(para(f"Built {timezone.now():%d %B %Y %H:%M %Z}."))
+    story.append(para(f"Built {timezone.now():%-d %B %Y %H:%M %Z}."))
     out = io.BytesIO()
     SimpleDocTemplate(
         out, pagesize=A4, title=header, author="SSC portal", topMargin=22 * mm, bottomMargin=18 * mm
@@ -598,7 +624,7 @@ def _representations_story(case, para) -> list:
     story = [para("Recommendations made before the ballot", "Heading2")]
     story += [
         para(
-            f"{_person(r.author)} ({r.recorded_at:%d %B %Y}): "
+            f"{_person(r.author)} ({r.recorded_at:%-d %B %Y}): "
             f"{r.get_recommendation_display()}. {r.reasons}"
         )
         for r in case.recommendations.select_related("author__organisation")
@@ -607,7 +633,7 @@ def _representations_story(case, para) -> list:
     found = list(case.representations.select_related("organisation").prefetch_related("documents"))
     for r in found:
         heading = (
-            f"{r.organisation}, {r.submitted_at:%d %B %Y %H:%M} ({r.get_classification_display()})"
+            f"{r.organisation}, {r.submitted_at:%-d %B %Y %H:%M} ({r.get_classification_display()})"
         )
         story += [para(heading, "Heading3"), para(r.text)]
         story += [

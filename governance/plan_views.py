@@ -27,7 +27,7 @@ from .forms import (
     PlanSubmitForm,
     PolicyUploadForm,
 )
-from .models import PlanRequirement, RemedialPlan, SupplierPolicy
+from .models import PlanRequirement, Referral, RemedialPlan, SupplierPolicy
 
 
 class PlanListView(PolicyRequiredMixin, ListView):
@@ -64,6 +64,21 @@ class RequirementMixin(LoginRequiredMixin):
         return selectors.plan_requirement_for_page(self.request.user, self.kwargs["pk"])
 
 
+def _credit_determinations(requirement: PlanRequirement, versions: list) -> Referral | None:
+    """Each version the Authority approved by overturning the SSC's refusal carries that
+    referral as `determination` (the SSC's own review stays the SSC's). Returns an overturn
+    recorded but not yet in effect (its effective date is to come), for the page to say so."""
+    pending = None
+    for referral in requirement.referrals.filter(outcome=Referral.Outcome.OVERTURNED):
+        if referral.effect_applied_at is None:
+            pending = referral
+            continue
+        approved = [p for p in versions if p.submitted_at <= referral.effect_applied_at]
+        if approved:
+            max(approved, key=lambda p: p.version).determination = referral
+    return pending
+
+
 class PlanDetailView(RequirementMixin, TemplateView):
     template_name = "governance/plan_detail.html"
 
@@ -71,7 +86,9 @@ class PlanDetailView(RequirementMixin, TemplateView):
         user, requirement = self.request.user, self.requirement
         actions = policies.plan_requirements.actions(user, requirement)
         versions = list(requirement.plans.all())
+        pending_overturn = _credit_determinations(requirement, versions)
         context = {
+            "pending_overturn": pending_overturn,
             "requirement": requirement,
             "plans": versions,
             "actions": actions,
@@ -150,7 +167,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
             messages.success(
                 request,
                 "The ballot is open until "
-                f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}; the voting members "
+                f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y}; the voting members "
                 "were notified.",
             )
             return redirect("governance:plan", pk=pk)
@@ -179,6 +196,7 @@ class PlanDetailView(RequirementMixin, TemplateView):
                         summary=form.cleaned_data["summary"],
                         upload=form.cleaned_data["document"],
                         milestones=rows,
+                        action=request.POST["action"],
                     )
                     submission.result_url = reverse("governance:plan", args=[self.requirement.pk])
             except ValidationError as exc:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from cpl import selectors as cpl_selectors
 from portal.audit import audit_record
 from portal.documents import stored_documents
-from portal.models import Notice, Organisation
+from portal.models import Notice, Organisation, absolute_url
 from portal.notices import notice_send, notices_settle
 from portal.policies import ActionNotNow
 from portal.transitions import run_transition
@@ -107,13 +107,25 @@ def _submit_or_revise(requirement: PlanRequirement) -> str:
 
 
 def plan_submit(
-    *, actor, requirement: PlanRequirement, summary: str, upload, milestones: list[dict]
+    *,
+    actor,
+    requirement: PlanRequirement,
+    summary: str,
+    upload,
+    milestones: list[dict],
+    action: str = "",
 ) -> RemedialPlan:
-    policies.plan_requirements.require(actor, _submit_or_revise(requirement), requirement)
+    """A new plan version. `action` is the step the supplier took ("submit" or "revise"): asked
+    again of the locked requirement, so of two submissions sent at once the second, finding
+    the first's version, is refused rather than taken as a revision."""
+    policies.plan_requirements.require(actor, action or _submit_or_revise(requirement), requirement)
     if not milestones:
         raise ValidationError("Add at least one milestone.")
     with stored_documents(folder="plans") as store, transaction.atomic():
         requirement = PlanRequirement.objects.select_for_update().get(pk=requirement.pk)
+        policies.plan_requirements.require(
+            actor, action or _submit_or_revise(requirement), requirement
+        )
         if requirement.state in (State.APPROVED, State.COMPLETED):
             raise ValidationError("This plan is already approved; it cannot be revised.")
         for number, milestone in enumerate(milestones, start=1):
@@ -129,9 +141,8 @@ def plan_submit(
             run_transition(
                 actor=actor, obj=requirement, name=name[requirement.state], action="submit"
             )
-        else:
-            # SUBMITTED or RESUBMITTED: a revision before review; reviewers name the version.
-            policies.plan_requirements.require(actor, "revise", requirement)
+        # Otherwise SUBMITTED or RESUBMITTED: a revision before review (the reviewers name the
+        # version they review).
         stored = store(upload)
         version = (
             requirement.plans.order_by("-version").values_list("version", flat=True).first() or 0
@@ -160,6 +171,10 @@ def plan_submit(
                 "milestones": len(milestones),
             },
         )
+        # The SSC's notices to review (or vote on, or reopen the ballot on) an older version
+        # are answered by this one: it supersedes them, and its own notice follows.
+        for superseded in ("review", "open_ballot"):
+            notices_settle(requirement, taken=superseded)
         _plan_notice(
             actor=actor,
             requirement=requirement,
@@ -180,7 +195,7 @@ def plan_submit(
 def _ballot_invitation(ballot: PlanBallot) -> str:
     return (
         f" The SSC decides on it by ballot, open until "
-        f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}. Votes are sealed until it "
+        f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y}. Votes are sealed until it "
         f"closes."
     )
 
@@ -514,14 +529,17 @@ def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing
         },
     )
     agreeing = [r for r in deciding if r.decision == standing.outcome]
-    comments = "\n\n".join(r.comments.strip() for r in agreeing if r.comments.strip())
+    # Identical reasons once: the supplier reads the SSC's reasons, not who gave which.
+    comments = "\n\n".join(
+        dict.fromkeys(r.comments.strip() for r in agreeing if r.comments.strip())
+    )
     expiries = [r.expires_on for r in agreeing if r.expires_on]
     plan.review = RemedialPlan.Review.APPROVED if approve else RemedialPlan.Review.NOT_APPROVED
     plan.review_comments, plan.reviewed_by, plan.reviewed_at = comments, actor, timezone.now()
     plan.expires_on = min(expiries) if approve and expiries else None  # the stricter term
     plan.save()
     outcome = "approved" if approve else "not approved"
-    until = f"\n\nThe approval runs until {plan.expires_on:%d %B %Y}." if plan.expires_on else ""
+    until = f"\n\nThe approval runs until {plan.expires_on:%-d %B %Y}." if plan.expires_on else ""
     _plan_notice(
         actor=actor,
         requirement=requirement,
@@ -533,13 +551,27 @@ def _decide(*, actor, requirement: PlanRequirement, plan: RemedialPlan, standing
             f"The SSC reviewed version {plan.version} of your CPA Certificate Remedial "
             f"Plan for case {requirement.case.reference}: {outcome}.\n\n{comments}".strip()
             + until
-            + (
-                ""
-                if approve
-                else "\n\nYou may revise and resubmit the plan in the portal. "
-                "You may also refer this decision to the Authority (SEC F2.7B)."
-            )
+            + ("" if approve else _refusal_next_steps(requirement, plan))
         ),
+    )
+
+
+def _refusal_next_steps(requirement: PlanRequirement, plan: RemedialPlan) -> str:
+    """A refused plan's notice: revise it, or refer the refusal within the window (SEC F2.7B);
+    the "Refer to the Authority" line is a link in the inbox (portal_tags.notice_body)."""
+    _, last = policies.referral_window(plan.reviewed_at)
+    until = (
+        f" until {last:%-d %B %Y} ({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after "
+        "the refusal; local practice: the SEC text sets no time limit)"
+        if last
+        else ""
+    )
+    refer = reverse("governance:referral-lodge", args=[requirement.case_id])
+    return (
+        "\n\nYou may revise and resubmit the plan in the portal. You may also refer this "
+        "decision to the Authority for a final and binding determination (SEC F2.7B)"
+        f"{until}.\n\nRefer to the Authority: "
+        f"{absolute_url(f'{refer}?kind=plan_not_approved&plan={requirement.pk}')}"
     )
 
 
@@ -609,7 +641,7 @@ def plans_mark_overdue(*, today: datetime.date | None = None) -> int:
                 action="submit",
                 subject=f"Overdue: remedial plan for {locked.case.reference}",
                 body=f"Your CPA Certificate Remedial Plan for case "
-                f"{locked.case.reference} was due on {locked.due_date:%d %B %Y}. "
+                f"{locked.case.reference} was due on {locked.due_date:%-d %B %Y}. "
                 f"Submit it in the portal now.",
             )
             marked += 1
@@ -679,13 +711,13 @@ def plans_lapse_expired(*, today: datetime.date | None = None) -> int:
             )
             _tell_supplier_and_ssc(
                 requirement=requirement,
-                subject_supplier=f"Remedial plan expires on {plan.expires_on:%d %B %Y}: "
+                subject_supplier=f"Remedial plan expires on {plan.expires_on:%-d %B %Y}: "
                 f"{requirement.case.reference}",
-                subject_ssc=f"Remedial plan expires on {plan.expires_on:%d %B %Y}: "
+                subject_ssc=f"Remedial plan expires on {plan.expires_on:%-d %B %Y}: "
                 f"{requirement.case.reference}, {requirement.supplier}",
                 body=f"The SSC's approval of version {plan.version} of the CPA Certificate "
                 f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference} "
-                f"expires on {plan.expires_on:%d %B %Y}. Unless the plan is completed by then, "
+                f"expires on {plan.expires_on:%-d %B %Y}. Unless the plan is completed by then, "
                 f"the requirement reopens as overdue and a new plan is due.",
                 label="Open the plan",
             )
@@ -712,7 +744,7 @@ def plans_lapse_expired(*, today: datetime.date | None = None) -> int:
                 f"{requirement.supplier}",
                 body=f"The SSC's approval of version {plan.version} of the CPA Certificate "
                 f"Remedial Plan of {requirement.supplier} for case {requirement.case.reference} "
-                f"expired on {plan.expires_on:%d %B %Y} before the plan was completed. The "
+                f"expired on {plan.expires_on:%-d %B %Y} before the plan was completed. The "
                 f"requirement is overdue: a new plan is due now.",
                 label="Submit a new plan",
             )
@@ -779,7 +811,7 @@ def review_recorded_message(requirement: PlanRequirement) -> str:
             )
         return (
             "Your vote is recorded and sealed until the ballot closes at "
-            f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}."
+            f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y}."
         )
     if standing.disagreement:
         return "Your review is recorded. The reviewers disagree: the case's chair decides."

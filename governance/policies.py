@@ -139,8 +139,8 @@ def _referrable(user, referrals, start) -> Refusal:
     first, last = referral_window(start)
     if last is not None and timezone.localdate() > last:
         return NotNow(
-            f"The referral window closed on {last:%d %B %Y} "
-            f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {first:%d %B %Y})."
+            f"The referral window closed on {last:%-d %B %Y} "
+            f"({settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days after {first:%-d %B %Y})."
         )
     if any(r.state in (Referral.State.DETERMINED, Referral.State.CLOSED) for r in referrals):
         return NotNow("The Authority has determined this decision; its determination is final.")
@@ -207,7 +207,7 @@ def why_not_closable(case: Case) -> Refusal:
         )
     _, window_end = referral_window(record.issued_at)
     if window_end is not None and timezone.localdate() <= window_end:
-        return NotNow(f"Parties may refer the decision until {window_end:%d %B %Y}.")
+        return NotNow(f"Parties may refer the decision until {window_end:%-d %B %Y}.")
     return None
 
 
@@ -318,6 +318,7 @@ class CasePolicy(Policy):
             "designate_acting_chair": [*UNDECIDED_STATES, Case.State.DECIDED],
             "open_ballot": [Case.State.ASSESSMENT],
             "issue_decision": [Case.State.DECIDED],
+            "write_party_summary": [*UNDECIDED_STATES, Case.State.DECIDED],
         }.get(action)
         cases = Case.objects.order_by("opened_at", "pk")
         if states:
@@ -330,6 +331,8 @@ class CasePolicy(Policy):
             return cases.filter(_not_conflicted(user)) if _ssc(user) is None else cases.none()
         if action in ("open_ballot", "issue_decision", "approve_party_summary"):
             cases = cases.filter(_may_chair(user), _not_conflicted(user))
+        elif action == "write_party_summary" and _secretariat(user):
+            return cases.none()
         elif action == "designate_acting_chair":
             if _secretariat(user):
                 return cases.none()
@@ -505,10 +508,12 @@ class CasePolicy(Policy):
         )
 
     def check_write_party_summary(self, user, case) -> Refusal:
-        """The secretariat, until the case is closed (the chair then approves the text)."""
+        """The secretariat, until the decision notice is issued (it carries the text; the chair
+        approves it first)."""
         return _then(
             _secretariat(user),
-            case.state != Case.State.CLOSED or NotNow("The case is closed."),
+            case.state in (*UNDECIDED_STATES, Case.State.DECIDED)
+            or NotNow("The decision notice is issued: its summary for Parties stands."),
         )
 
     def check_approve_party_summary(self, user, case) -> Refusal:
@@ -1166,7 +1171,7 @@ class ReferralPolicy(Policy):
             "send_pack": secretariat,
             "request_information": authority,
             "determine": authority,
-            "close": secretariat or authority,
+            "close": secretariat,
         }.get(action)
         if who is False:
             return referrals.none()
@@ -1191,6 +1196,15 @@ class ReferralPolicy(Policy):
         (its dashboard lists them with the pack's deadline); the SSC and the Parties act on
         theirs in other panels."""
         return user.has_role(Role.AUTHORITY) and self.check_view(user, None) is None
+
+    def follows_own(self, user) -> bool:
+        """A Party that lodges referrals follows its organisation's open ones (its dashboard
+        says where each stands and what happens next); it acts on none of them."""
+        return bool(
+            user.has_perm("governance.add_referral")
+            and user.organisation_id
+            and self.check_view(user, None) is None
+        )
 
     def check_view(self, user, referral) -> Refusal:
         """The SSC; the Authority from the moment it is lodged; the referring Party."""
@@ -1265,11 +1279,10 @@ class ReferralPolicy(Policy):
         )
 
     def check_close(self, user, referral) -> Refusal:
-        """The Authority or the secretariat, once determined."""
+        """The secretariat, once the Authority has determined it: the SSC has then applied the
+        determination and nothing more is needed (the determination notice asks it to)."""
         return _then(
-            _either(
-                _secretariat(user), _authority(user, "The Authority or the secretariat closes it.")
-            ),
+            _secretariat(user) and "The SSC Secretariat closes a determined referral.",
             referral.state == RState.DETERMINED
             or NotNow("Only a determined referral can be closed."),
         )

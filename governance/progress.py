@@ -2,11 +2,13 @@
 its status, read from what the case page already holds (its ballots, decision record, plan
 requirements and referrals are prefetched)."""
 
+import datetime
 from dataclasses import dataclass
 
 from django.utils import timezone
 
 from .models import Case, Decision, PlanRequirement, Referral
+from .policies import referral_window
 
 DONE, IN_PROGRESS, TO_DO, CANNOT_START, NOT_NEEDED = (
     "Completed",
@@ -32,7 +34,9 @@ class Task:
         return {IN_PROGRESS: "govuk-tag--light-blue", TO_DO: "govuk-tag--blue"}.get(self.status, "")
 
 
-def case_tasks(case: Case) -> list[Task]:
+def case_tasks(case: Case, requirements: list | None = None) -> list[Task]:
+    """`requirements`: the case's plan requirements the viewer may see (a supplier sees only its
+    own: the count must not tell it that other suppliers exist); all of them when None."""
     state = case.state
     record = getattr(case, "decision_record", None)
     issued = record is not None and record.issued_at is not None
@@ -60,14 +64,18 @@ def case_tasks(case: Case) -> list[Task]:
         ),
     ]
     if issued and case.decision == Decision.REMEDIAL_PLAN:
-        tasks.append(_plans_task(case))
-    tasks.append(_referrals_task(case, issued))
+        tasks.append(_plans_task(case, requirements))
+    tasks.append(_referrals_task(case, record if issued else None))
     tasks.append(Task("Case closed", DONE if state == S.CLOSED else CANNOT_START))
     return tasks
 
 
 def _day(moment) -> str:
-    local = timezone.localtime(moment)
+    local = (
+        moment
+        if isinstance(moment, datetime.date) and not isinstance(moment, datetime.datetime)
+        else timezone.localtime(moment)
+    )
     return f"{local.day} {local:%B %Y}"
 
 
@@ -79,8 +87,10 @@ def _summary_task(case: Case) -> Task:
     return Task("Summary for Parties approved", TO_DO, "The secretariat writes it")
 
 
-def _plans_task(case: Case) -> Task:
-    requirements = list(case.plan_requirements.all())
+def _plans_task(case: Case, visible: list | None) -> Task:
+    requirements = list(case.plan_requirements.all()) if visible is None else visible
+    if visible is not None and not visible and case.plan_requirements.all():
+        return Task("CPA Certificate Remedial Plans", IN_PROGRESS)  # none of them the viewer's
     done = sum(r.state == PlanRequirement.State.COMPLETED for r in requirements)
     hint = f"{done} of {len(requirements)} completed" if requirements else "No supplier affected"
     if requirements and done == len(requirements):
@@ -88,10 +98,24 @@ def _plans_task(case: Case) -> Task:
     return Task("CPA Certificate Remedial Plans", IN_PROGRESS, hint)
 
 
-def _referrals_task(case: Case, issued: bool) -> Task:
+def _referrals_task(case: Case, record) -> Task:
+    """`record`: the issued decision, None before. Until the referral window closes, say when
+    it does (SEC F2.7B): other Parties may still refer after one has."""
+    name = "Referrals to the Authority"
+    if record is None:
+        return Task(name, CANNOT_START, "None")
+    _, last = referral_window(record.issued_at)
+    if last is None:
+        window = "Window open"
+    elif timezone.localdate() <= last:
+        window = f"Window open until {_day(last)}"
+    else:
+        window = ""
     referrals = list(case.referrals.all())
     if not referrals:
-        return Task("Referrals to the Authority", NOT_NEEDED if issued else CANNOT_START, "None")
+        return Task(name, window or NOT_NEEDED, "None lodged")
     open_ = [r for r in referrals if r.state != Referral.State.CLOSED]
     hint = f"{len(referrals)} lodged, {len(open_)} open"
-    return Task("Referrals to the Authority", IN_PROGRESS if open_ else DONE, hint)
+    if open_:
+        return Task(name, IN_PROGRESS, f"{hint}; w{window[1:]}" if window else hint)
+    return Task(name, window or DONE, hint)

@@ -43,7 +43,7 @@ def party_text(case: Case) -> str:
     Never the reason, severity or summary the SSC keeps."""
     lines = [
         f"Case {case.reference}: {case.get_event_display()} ({case.certificate.number}) on "
-        f"{case.event_date:%d %B %Y}.",
+        f"{case.event_date:%-d %B %Y}.",
         "",
         "Device models:",
         *[f"- {m}" for m in case.device_models.select_related("manufacturer")],

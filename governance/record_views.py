@@ -129,9 +129,14 @@ class PartySummaryApproveView(CaseMixin, View):
         record.case_party_summary_approve(
             actor=request.user, case=self.case, read_sha256=request.POST.get("party_summary_sha256")
         )
+        decided = getattr(self.case, "decision_record", None) is not None
         messages.success(
             request,
-            "The summary for Parties is approved: the Parties now read it. You can issue the "
-            "decision with it once the ballot has decided.",
+            "The summary for Parties is approved: the Parties now read it. "
+            + (
+                "You can now issue the decision notice with it."
+                if decided
+                else "You can issue the decision with it once the ballot has decided."
+            ),
         )
         return redirect("governance:case", case_pk=case_pk)

@@ -3,11 +3,13 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from portal.audit import audit_record
+from portal.confirm import confirmation_page
 from portal.documents import attachment_response
 from portal.permissions import PolicyRequiredMixin, PortalPermissionRequiredMixin
 
@@ -47,8 +49,11 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
         return selectors.case_for_page(self.request.user, self.kwargs["case_pk"])
 
     def get_initial(self):
-        # Arriving from a refused plan's page: that refusal is what is referred.
-        return {"kind": self.request.GET.get("kind", "")}
+        # Arriving from a refused plan's page or its notice: that refusal is what is referred.
+        initial = {"kind": self.request.GET.get("kind", "")}
+        if self.request.GET.get("plan", "").isdigit():
+            initial["plan_requirement"] = int(self.request.GET["plan"])
+        return initial
 
     def get_form(self, form_class=None):
         return ReferralLodgeForm(**self.get_form_kwargs(), case=self.case, user=self.request.user)
@@ -60,27 +65,53 @@ class ReferralLodgeView(PortalPermissionRequiredMixin, FormView):
 
     def form_valid(self, form):
         data = form.cleaned_data
+        requirement = data["plan_requirement"]
+        form.keep_chosen_file()  # a file cannot ride on the confirmation page: its token does
+        ask = confirmation_page(
+            self.request,
+            caption=f"Case {self.case.reference}",
+            title="Lodge this referral with the Authority?",
+            details=[
+                ("Referred", dict(form.fields["kind"].choices).get(data["kind"], "")),
+                *([("Remedial plan", f"{requirement.supplier}'s plan")] if requirement else []),
+                ("Your grounds", data["grounds"]),
+                *(
+                    [("Supporting document", form.chosen_file.original_name)]
+                    if form.chosen_file
+                    else []
+                ),
+            ],
+            warning="Once lodged, the referral goes to the Authority for a final and binding "
+            "determination; it cannot be withdrawn in the portal.",
+            button="Lodge the referral",
+            cancel_url=reverse("governance:case", args=[self.case.pk]),
+            carry={"kept_file": form.chosen_file.token} if form.chosen_file else None,
+        )
+        if ask:
+            return ask
         try:
             referral = referrals.referral_lodge(
                 actor=self.request.user,
                 case=self.case,
                 kind=data["kind"],
                 grounds=data["grounds"],
-                requirement=data["plan_requirement"],
+                requirement=requirement,
                 uploads=[data["document"]] if data["document"] else [],
             )
         except ValidationError as exc:
-            form.add_error(None, " ".join(exc.messages))
+            gone = getattr(exc, "code", None) == "pending_gone"
+            form.add_error("document" if gone else None, " ".join(exc.messages))
             return self.form_invalid(form)
         messages.success(
             self.request,
             f"Referral {referral.reference} lodged. The SSC Secretariat sends its pack to the "
-            f"Authority by {referral.pack_due_date:%d %B %Y}; you will get a notice of the "
+            f"Authority by {referral.pack_due_date:%-d %B %Y}; you will get a notice of the "
             "Authority's determination.",
         )
         return redirect("governance:referral", pk=referral.pk)
 
     def form_invalid(self, form):
+        form.keep_chosen_file()
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
@@ -170,6 +201,24 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                 form = SendPackForm(data, case=referral.case, user=request.user)
                 if not form.is_valid():
                     return self._invalid(send_form=form)
+                disclosed = form.cleaned_data["disclosed"]
+                ask = confirmation_page(
+                    request,
+                    caption=f"Referral {referral.reference}",
+                    title="Build and send the pack to the Authority?",
+                    details=[
+                        (
+                            "Evidence disclosed",
+                            "\n".join(d.title for d in disclosed) or "None",
+                        )
+                    ],
+                    warning="The Authority receives the pack at once; what it discloses cannot "
+                    "be taken back.",
+                    button="Build and send the pack",
+                    cancel_url=reverse("governance:referral", args=[pk]),
+                )
+                if ask:
+                    return ask
                 referrals.referral_send_pack(
                     actor=request.user, referral=referral, disclosed=form.cleaned_data["disclosed"]
                 )
@@ -214,15 +263,54 @@ class ReferralDetailView(LoginRequiredMixin, TemplateView):
                 form = DeterminationForm(data)
                 if not form.is_valid():
                     return self._invalid(determination_form=form)
-                referrals.referral_determine(
+                outcome = dict(form.fields["outcome"].choices)[form.cleaned_data["outcome"]]
+                ask = confirmation_page(
+                    request,
+                    caption=f"Referral {referral.reference}",
+                    title="Record this determination?",
+                    details=[
+                        ("Determination", outcome),
+                        ("Reasons", form.cleaned_data["reasons"]),
+                        ("Effective from", f"{form.cleaned_data['effective_date']:%-d %B %Y}"),
+                    ],
+                    warning="The determination is final and binding: it is applied to the case "
+                    "and the CPL and cannot be changed.",
+                    button="Record the determination",
+                    cancel_url=reverse("governance:referral", args=[pk]),
+                )
+                if ask:
+                    return ask
+                determined = referrals.referral_determine(
                     actor=request.user, referral=referral, **form.cleaned_data
                 )
+                if determined.outcome == Referral.Outcome.OVERTURNED and not (
+                    determined.effect_applied_at
+                ):
+                    effect = (
+                        f"It takes effect on {determined.effective_date:%-d %B %Y}, when the "
+                        f"portal applies it to the case and the CPL."
+                    )
+                elif determined.outcome == Referral.Outcome.OVERTURNED:
+                    effect = "It has been applied to the case and the CPL."
+                else:
+                    effect = "The SSC's decision stands."
                 messages.success(
                     request,
-                    "Determination recorded and applied. The referring Party and the SSC "
+                    f"Determination recorded. {effect} The referring Party and the SSC "
                     "Secretariat are notified; the secretariat closes the referral.",
                 )
             else:
+                ask = confirmation_page(
+                    request,
+                    caption=f"Referral {referral.reference}",
+                    title=f"Close referral {referral.reference}?",
+                    warning="A closed referral cannot be reopened; the case closes by itself "
+                    "once its plans are completed and no referral is open.",
+                    button="Close the referral",
+                    cancel_url=reverse("governance:referral", args=[pk]),
+                )
+                if ask:
+                    return ask
                 referrals.referral_close(actor=request.user, referral=referral)
                 messages.success(request, "Referral closed. Nothing more is needed on it.")
         except ValidationError as exc:

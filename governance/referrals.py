@@ -35,7 +35,6 @@ from .models import (
     Referral,
     ReferralDocument,
     ReferralPack,
-    RemedialPlan,
 )
 from .packs import pack_build
 
@@ -117,6 +116,22 @@ _NEXT_STEP = {
 }
 
 
+def what_happens_next(referral: Referral) -> str:
+    """For the referring Party: where its referral stands and who acts next (SEC F2.7B,
+    G7.21(j))."""
+    S = Referral.State
+    if referral.state == S.LODGED:
+        due = referral.pack_due_date
+        by = f" by {due.day} {due:%B %Y}" if due else ""
+        return f"The SSC sends the Authority its pack{by}."
+    return {
+        S.PACK_SENT: "The Authority is considering it; it may ask the SSC for information.",
+        S.INFORMATION_REQUESTED: "The Authority has asked the SSC for information.",
+        S.INFORMATION_PROVIDED: "The SSC has answered the Authority, which now determines it.",
+        S.DETERMINED: "The Authority has determined it; the SSC Secretariat closes the referral.",
+    }.get(referral.state, "Nothing more is needed on it.")
+
+
 def decision_address(case: Case) -> list[Organisation]:
     """SEC F2.7B: a decision is addressed to the DCC and to every supplier with devices of its
     models in the latest inventory (installing or not), beside the Parties the secretariat
@@ -177,8 +192,8 @@ def referral_window_text(start) -> str:
     if last is None:
         return f"{right}. The portal sets no time limit for a referral (the SEC text sets none)."
     return (
-        f"{right} until {last:%d %B %Y}: {settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days "
-        f"after {first:%d %B %Y} (local practice: the SEC text sets no time limit)."
+        f"{right} until {last:%-d %B %Y}: {settings.REFERRAL_WINDOW_WORKING_DAYS} Working Days "
+        f"after {first:%-d %B %Y} (local practice: the SEC text sets no time limit)."
     )
 
 
@@ -192,7 +207,7 @@ def pack_due_date(referral: Referral) -> datetime.date:
 def pack_due_text(referral: Referral) -> str:
     return (
         f"The SSC Secretariat sends the referral pack to the Authority by "
-        f"{referral.pack_due_date:%d %B %Y} ({settings.REFERRAL_PACK_DUE_WORKING_DAYS} Working "
+        f"{referral.pack_due_date:%-d %B %Y} ({settings.REFERRAL_PACK_DUE_WORKING_DAYS} Working "
         f"Days after the referral was lodged; local practice: the SEC text sets no time limit)."
     )
 
@@ -372,7 +387,7 @@ def information_request(
             actor,
             referral,
             "information requested by the Authority",
-            f"SEC G7.21(j): the Authority requests, by {due_date:%d %B %Y}:\n\n{text}",
+            f"SEC G7.21(j): the Authority requests, by {due_date:%-d %B %Y}:\n\n{text}",
             action="provide_information",
             kind=Notice.Kind.INFORMATION_REQUEST,
         )
@@ -421,7 +436,7 @@ def referral_determine(
         text = (
             f"The Authority determined referral {referral.reference} on case "
             f"{referral.case.reference}: {referral.get_outcome_display()}, effective "
-            f"{effective_date:%d %B %Y}.\n\n{reasons}"
+            f"{effective_date:%-d %B %Y}.\n\n{reasons}"
         )
         # Suppliers a re-instated remedial-plan decision now obliges get one notice each, the
         # clause 6.3 notice carrying the determination.
@@ -564,10 +579,9 @@ def _apply_overturn(actor, referral: Referral, *, also: str = "", notified=None)
             consequence_of="referral.determine",
             audit_extra={"referral": referral.reference},
         )
+        # The SSC's refusal stays on the plan as it was (what was referred, its reasons, who
+        # decided): the Authority's approval is the referral's, shown beside it.
         plan = requirement.plans.latest("version")  # a referred review has a plan
-        plan.review, plan.review_comments = RemedialPlan.Review.APPROVED, reason
-        plan.reviewed_at = timezone.now()
-        plan.save()
         audit_record(
             actor=actor,
             action="plan.approved_by_determination",

@@ -137,6 +137,21 @@ def cases_with_action(user, action: str, limit: int | None = None) -> list[Case]
     return policies.cases.with_action(user, action, limit)
 
 
+def summaries_to_write(user, limit: int | None = None) -> list[Case]:
+    """Of the cases whose summary for Parties the user may write, those with none written yet
+    (a written one waits for the chair's approval in the chair's panel)."""
+    # The rule reads only the case's state and the user's role: the page of rows is read
+    # without the prefetches the other case rules need (one query for the panel).
+    cases = (
+        policies.cases.candidates(user, "write_party_summary")
+        .filter(party_summary="")
+        .select_related("certificate")
+    )
+    if limit is not None:
+        cases = cases[:limit]
+    return [case for case in cases if policies.cases.can(user, "write_party_summary", case)]
+
+
 def cases_needing_an_acting_chair(user, limit: int | None = None) -> list[Case]:
     """Of the cases where the user may designate an acting chair, those with none able to act:
     none designated yet, or the one designated has since declared a conflict."""
@@ -273,6 +288,22 @@ def referrals_to_send_or_answer(user, limit: int | None = None) -> list[Referral
     return policies.referrals.with_action(
         user, "send_pack", limit
     ) + policies.referrals.with_action(user, "provide_information", limit)
+
+
+def referrals_to_close(user, limit: int | None = None) -> list[Referral]:
+    """Determined referrals the user may close (the determination is applied)."""
+    return policies.referrals.with_action(user, "close", limit)
+
+
+def referrals_of_own_organisation(user) -> QuerySet[Referral]:
+    """The open referrals the user's organisation lodged, oldest first: a Party follows them."""
+    return (
+        policies.referrals.visible(user)
+        .filter(organisation_id=user.organisation_id)
+        .exclude(state=Referral.State.CLOSED)
+        .select_related("case", "organisation")
+        .order_by("lodged_at", "pk")
+    )
 
 
 def inventory_coverage(case: Case) -> dict:

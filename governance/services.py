@@ -141,7 +141,7 @@ def _refuse_second_case(certificate, event: str, event_date: datetime.date) -> N
     if existing is not None:
         raise ValidationError(
             f"Case {existing.reference} already covers this event "
-            f"({existing.get_event_display()} on {existing.event_date:%d %B %Y}); "
+            f"({existing.get_event_display()} on {existing.event_date:%-d %B %Y}); "
             "add to that case rather than opening another."
         )
 
@@ -266,6 +266,7 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
     withdrawing = existing is not None and existing.has_conflict and not has_conflict
     if withdrawing and (refusal := policies.why_conflict_stands(actor, case)):
         raise ActionNotNow(refusal)
+    before = {"has_conflict": existing.has_conflict} if existing else None  # before it changes
     if existing is None:
         declaration = ConflictDeclaration.objects.create(
             case=case, member=actor, has_conflict=has_conflict, reason=reason
@@ -281,7 +282,7 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
         AuditEntry(
             "conflict.declared",
             case,
-            before={"has_conflict": existing.has_conflict} if existing else None,
+            before=before,
             after={"member": actor.username, "has_conflict": has_conflict, "reason": reason},
         )
     ]
@@ -292,6 +293,9 @@ def _declare(actor, case: Case, has_conflict: bool, reason: str):
         # For the page that tells the member so.
         withdrawn = any(e.action == "vote.removed" for e in recusal)
         declaration.vote_withdrawn = withdrawn  # type: ignore[attr-defined]  # for the page only
+        for ballot in case.ballots.all():
+            if ballot.is_open:
+                notices_settle(ballot, taken="vote", by=actor)  # no longer theirs to cast
     if has_conflict and actor in policies.conflicted_chairs(case):
         audit_record_many(actor=actor, entries=entries)
         entries = []
@@ -553,7 +557,7 @@ def expert_invite(
             subject=f"Invitation to advise the SSC on {case.reference}",
             body=f"The SSC invites you to advise on case {case.reference} as a technical expert "
             f"(SEC G7.16(b)). You may read the case and the documents shared with you until "
-            f"{timezone.localtime(expires_at):%H:%M on %d %B %Y}.",
+            f"{timezone.localtime(expires_at):%H:%M on %-d %B %Y}.",
             users=[expert],
             about=case,
             link=case_path,
@@ -610,7 +614,7 @@ def ballot_open(
             kind=Notice.Kind.BALLOT_OPENED,
             subject=f"Vote: ballot {number} on {case.reference} is open",
             body=f"The SSC ballot on case {case.reference} is open until "
-            f"{timezone.localtime(closes_at):%H:%M on %d %B %Y}. Declare whether you have a "
+            f"{timezone.localtime(closes_at):%H:%M on %-d %B %Y}. Declare whether you have a "
             f"conflict of interest on the case, then vote.",
             # Conflicted members are recused: they are not asked to vote.
             users=User.objects.filter(pk__in=[e["id"] for e in electorate]),
@@ -937,7 +941,7 @@ def ballots_send_reminders(*, now=None) -> int:
                 subject=f"Vote needed: {ballot.case.reference} closes "
                 f"{timezone.localtime(ballot.closes_at):%d %b %H:%M}",
                 body=f"The SSC ballot on case {ballot.case.reference} closes at "
-                f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y} and you have not "
+                f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y} and you have not "
                 f"voted yet.",
                 users=to_remind,
                 about=locked,

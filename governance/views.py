@@ -141,6 +141,23 @@ class CaseOpenView(LoginRequiredMixin, FormView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
+def issue_waits_for(user, case) -> str:
+    """What the case's chair waits for before the decision notice is offered: the summary for
+    Parties (the notice carries it), written by the secretariat, then approved by the chair."""
+    refusal = policies.cases.why_not(user, "issue_decision", case)
+    if refusal != policies.NO_APPROVED_SUMMARY or policies.why_not_chair(user, case):
+        return ""
+    if not case.party_summary:
+        return (
+            "Waiting for the secretariat's summary for Parties: the decision notice carries it. "
+            "Once it is written, approve it here, then issue the decision notice."
+        )
+    return (
+        "Approve the secretariat's summary for Parties on the case page: the decision notice "
+        "carries it. Then issue the decision notice."
+    )
+
+
 class CaseDetailView(CaseMixin, TemplateView):
     template_name = "governance/case_detail.html"
 
@@ -160,7 +177,6 @@ class CaseDetailView(CaseMixin, TemplateView):
             "ballots": ballots,
             "open_ballot": next((b for b in ballots if b.is_open), None),
             "decision_record": getattr(case, "decision_record", None),
-            "case_tasks": case_tasks(case),
             # Linked only where the register's policy lets this user open the page.
             "device_models": [(m, policy_for(m).can(user, "view", m)) for m in device_models],
             "certificate_visible": policy_for(case.certificate).can(user, "view", case.certificate),
@@ -170,10 +186,9 @@ class CaseDetailView(CaseMixin, TemplateView):
                 if policies.plan_requirements.can(user, "view", r)
             ],
         }
+        context["case_tasks"] = case_tasks(case, context["requirements"])
         if case.state == case.State.DECIDED and "issue_decision" not in actions:
-            refusal = policies.cases.why_not(user, "issue_decision", case)
-            if refusal == policies.NO_APPROVED_SUMMARY and not policies.why_not_chair(user, case):
-                context["why_not_issue"] = refusal
+            context["why_not_issue"] = issue_waits_for(user, case)
         if case.state == case.State.CLOSED:
             from .clause63 import automatic_close
 
@@ -216,7 +231,9 @@ def _documents_with_actions(user, case):
 
 class CaseActionView(CaseMixin, View):
     ACTIONS = {
-        "start_assessment": "Case {ref} is now in assessment: Parties may make representations.",
+        "start_assessment": "Case {ref} is now in assessment. The Parties it concerns have "
+        "been invited to give their views and may make representations; next, the secretariat "
+        "writes the summary for Parties and the chair opens a ballot.",
         "close": "Case {ref} is closed. Nothing more can be recorded on it.",
     }
 
@@ -491,7 +508,7 @@ class ExpertInviteView(CaseFormView):
             return self.form_invalid(form)
         return self.done(
             f"{invitation.expert.get_full_name() or invitation.expert} may read this "
-            f"case until {timezone.localtime(invitation.expires_at):%d %B %Y}."
+            f"case until {timezone.localtime(invitation.expires_at):%-d %B %Y}."
         )
 
 
@@ -521,6 +538,23 @@ class BallotOpenView(CaseMixin, View):
         if not form.is_valid():
             messages.error(request, "Enter when voting closes, for example 2026-12-01 17:00.")
             return redirect("governance:case", case_pk=case_pk)
+        closes_at = timezone.localtime(form.cleaned_data["closes_at"])
+        majority = dict(form.fields["majority"].choices).get(form.cleaned_data["majority"], "")
+        ask = confirmation_page(
+            request,
+            caption=self.case.reference,
+            title=f"Open a ballot on case {self.case.reference}?",
+            details=[
+                ("Voting closes", f"{closes_at:%H:%M on %-d %B %Y}"),
+                ("Majority needed", str(majority)),
+            ],
+            warning="The electorate is fixed when the ballot opens and every eligible member "
+            "is asked to vote; the closing time cannot be changed afterwards.",
+            button="Open the ballot",
+            cancel_url=reverse("governance:case", kwargs={"case_pk": case_pk}),
+        )
+        if ask:
+            return ask
         try:
             ballot = services.ballot_open(
                 actor=request.user,
@@ -531,7 +565,12 @@ class BallotOpenView(CaseMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("governance:case", case_pk=case_pk)
-        messages.success(request, f"Ballot {ballot.number} is open.")
+        messages.success(
+            request,
+            f"Ballot {ballot.number} on case {self.case.reference} is open until "
+            f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y}. The eligible members "
+            f"have been asked to vote; this page shows who has voted as they do.",
+        )
         return redirect("governance:ballot", ballot_pk=ballot.pk)
 
 
@@ -599,9 +638,8 @@ class BallotMixin(ObjectActionMixin):
             failure_reason=ballot_rules.failure_reason(ballot)
             if ballot.state == Ballot.State.FAILED
             else "",
-            # The issue page says what is missing when only the summary for Parties is.
-            may_issue_decision=policies.cases.why_not(user, "issue_decision", ballot.case)
-            in (None, policies.NO_APPROVED_SUMMARY),
+            may_issue_decision=policies.cases.can(user, "issue_decision", ballot.case),
+            why_not_issue=issue_waits_for(user, ballot.case),
             **extra,
         )
 
@@ -716,7 +754,7 @@ class BallotCloseView(BallotMixin, View):
             details=[
                 (
                     "Closes by itself at",
-                    f"{timezone.localtime(ballot.closes_at):%H:%M on %d %B %Y}",
+                    f"{timezone.localtime(ballot.closes_at):%H:%M on %-d %B %Y}",
                 ),
                 ("Voted", f"{len(eligible & voted)} of {len(eligible)} eligible members"),
                 ("Not voted yet", ", ".join(waiting) or "Nobody"),
@@ -755,7 +793,11 @@ class CastingVoteView(BallotMixin, View):
             )
         except services.BallotAlreadyClosed as exc:
             raise ActionNotNow(str(exc)) from None
-        messages.success(request, f"Casting vote given: {ballot.get_result_display()}.")
+        messages.success(
+            request,
+            f"Casting vote given: the ballot decided {ballot.get_result_display()}. Next, the "
+            f"decision notice is issued to the Parties once the summary for Parties is approved.",
+        )
         return redirect("governance:ballot", ballot_pk=ballot_pk)
 
 
@@ -804,6 +846,34 @@ class DecisionIssueView(CaseFormView):
         return form
 
     def form_valid(self, form):
+        from .models import Decision
+
+        record = self.case.decision_record
+        # A missing clause 6.3 reason is the service's error on the form, before any question.
+        unreasoned = (
+            "no_devices_reason" in form.fields
+            and not (form.cleaned_data.get("no_devices_reason") or "").strip()
+        )
+        ask = not unreasoned and confirmation_page(
+            self.request,
+            caption=self.case.reference,
+            title="Issue the decision notice now?",
+            details=[
+                ("Decision", record.get_decision_display()),
+                ("Reasons for Parties", form.cleaned_data["party_summary"]),
+            ],
+            warning=(
+                "The device models are removed from the CPL and the DCC is told to suspend their "
+                "devices. A notice cannot be withdrawn."
+                if record.decision == Decision.SUSPEND
+                else "Each supplier with devices of these models gets its clause 6.3 notice and "
+                "must put a plan in place. A notice cannot be withdrawn."
+            ),
+            button="Issue the decision notice",
+            cancel_url=reverse("governance:case", args=[self.case.pk]),
+        )
+        if ask:
+            return ask
         try:
             record = services.decision_issue(
                 actor=self.request.user, case=self.case, **form.cleaned_data

@@ -18,16 +18,20 @@ def confirmation_page(
     cancel_url: str,
     details: list[tuple[str, str]] | None = None,
     caption: str = "",
+    carry: dict[str, str] | None = None,
 ) -> HttpResponse | None:
-    """None once the user has confirmed (the view acts); otherwise the confirmation page."""
+    """None once the user has confirmed (the view acts); otherwise the confirmation page.
+    `carry`: fields to send again in place of the posted ones (a chosen file's kept token: a
+    file cannot be carried by the page)."""
     if request.POST.get(CONFIRMED) == "yes":
         return None
+    carry = carry or {}
     carried = [
         (name, value)
         for name, values in request.POST.lists()
-        if name not in ("csrfmiddlewaretoken", CONFIRMED)
+        if name not in ("csrfmiddlewaretoken", CONFIRMED, *carry)
         for value in values
-    ]
+    ] + list(carry.items())
     return render(
         request,
         "portal/confirm.html",

@@ -71,6 +71,11 @@ class ObjectsField(forms.ModelMultipleChoiceField):
     or malformed id is a form error, never a database error."""
 
     MAX_ID = 2**63 - 1
+    default_error_messages = {
+        # Django's "Select a valid choice. 3 is not one of the available choices." names an id.
+        "invalid_choice": "Select only from the options listed: one you chose is not among "
+        "them (it may have changed since the page was shown).",
+    }
 
     def _check_values(self, value):
         for pk in value:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from .models import NoticeDelivery
+from .models import Notice, NoticeDelivery
 from .notice_policy import NOTICE_DELIVERIES, NOTICES
 from .notices import notice_acknowledge
 from .policies import policy_for
@@ -21,17 +21,27 @@ class InboxView(LoginRequiredMixin, ListView):
         return NOTICE_DELIVERIES.visible(self.request.user).select_related("notice")
 
 
-def _may_still_open(user, notice) -> bool:
-    """The notice's next step is offered only while its object is still the reader's to see (a
-    member recused since a ballot opened no longer sees the ballot): its policy decides."""
+# The step a formal notice offers (it has no settling `action`: its reader acknowledges it),
+# asked of its object's policy before the button is shown: a decision notice's "Refer the
+# decision" once the Party has referred it, or its window has closed, leads nowhere.
+FORMAL_NOTICE_STEP = {Notice.Kind.DECISION: "refer"}
+
+
+def _may_still_open(user, notice) -> tuple[bool, bool]:
+    """Whether the notice's object is still the reader's to see (a member recused since a
+    ballot opened no longer sees the ballot), and whether its next step is still theirs to
+    take: its policy decides both."""
     about = notice.about
     if about is None:
-        return True
+        return True, True
     try:
         policy = policy_for(about)
     except LookupError:
-        return True
-    return policy.can(user, "view", about)
+        return True, True
+    if not policy.can(user, "view", about):
+        return False, False
+    step = notice.action or FORMAL_NOTICE_STEP.get(notice.kind)
+    return True, not step or policy.can(user, step, about)
 
 
 class InboxDetailView(LoginRequiredMixin, View):
@@ -43,10 +53,11 @@ class InboxDetailView(LoginRequiredMixin, View):
 
     def get(self, request, pk):
         delivery = self.get_delivery(pk)
+        may_see, may_act = _may_still_open(request.user, delivery.notice)
         return render(
             request,
             "portal/inbox_detail.html",
-            {"delivery": delivery, "may_act": _may_still_open(request.user, delivery.notice)},
+            {"delivery": delivery, "may_see": may_see, "may_act": may_act},
         )
 
     def post(self, request, pk):

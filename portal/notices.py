@@ -300,7 +300,7 @@ def notices_chase(*, today: datetime.date | None = None) -> int:
                 kind=Notice.Kind.CHASER,
                 subject=f"Please acknowledge: {original.subject}",
                 body=f"You have not yet acknowledged this notice, sent on "
-                f"{timezone.localtime(original.created_at):%d %B %Y}:\n\n{original.body}",
+                f"{timezone.localtime(original.created_at):%-d %B %Y}:\n\n{original.body}",
                 users=[delivery.recipient],
                 about=original,
                 link=original.link,

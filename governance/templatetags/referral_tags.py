@@ -38,6 +38,15 @@ def _pack_due(referral, today, days: dict | None = None) -> str:
 
 
 @register.simple_tag
+def pack_overdue(referral) -> str:
+    """Only the Overdue tag: for a page that states the pack's due date in words already."""
+    due = referral.pack_due_date
+    if referral.state != Referral.State.LODGED or due is None or due >= timezone.localdate():
+        return ""
+    return format_html(' <strong class="govuk-tag govuk-tag--red">{}</strong>', "Overdue")
+
+
+@register.simple_tag
 def pack_due(referral) -> str:
     """While the SSC has not sent the pack: " · pack due to the Authority by <date>", tagged
     Overdue once the date has passed; nothing after."""

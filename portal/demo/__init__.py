@@ -14,6 +14,9 @@ from portal.roles import Role
 
 DEMO_PASSWORD = "portal-demo-2026"  # nosec B105  # the published demo password (README)
 SAMPLE_CPL = Path(__file__).with_name("cpl-sample.csv")
+# SMETS1 device models and their product combinations, so the SMETS1 pages have something in them.
+SAMPLE_SMETS1_CPL = Path(__file__).with_name("cpl-smets1-sample.csv")
+SAMPLE_COMBINATIONS = Path(__file__).with_name("product-combinations-sample.csv")
 
 P = Organisation.PartyType
 ORGANISATIONS = {

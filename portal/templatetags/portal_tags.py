@@ -1,4 +1,10 @@
+import datetime
+import re
+
 from django import template
+from django.conf import settings
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from portal.widgets import GovukDateInput, wrong_parts
 
@@ -103,3 +109,52 @@ def status_tag(status: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key, "") if hasattr(mapping, "get") else ""
+
+
+_BR = SafeString("<br>")
+_LINK_LINE = re.compile(r"(?P<label>[^:\n]{1,80}): (?P<url>\S+)")
+
+
+@register.filter
+def notice_body(body: str) -> SafeString:
+    """A notice's text in paragraphs, as `linebreaks` would; a line "Label: <portal address>"
+    (how a notice gives a further step, as its e-mail gives links) becomes a link so labelled."""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+
+    def line_html(line: str):
+        match = _LINK_LINE.fullmatch(line.strip())
+        if match and match["url"].startswith(f"{base}/"):
+            path = match["url"][len(base) :]
+            return format_html('<a class="govuk-link" href="{}">{}</a>', path, match["label"])
+        return line
+
+    paragraphs = [p for p in re.split(r"\n\s*\n", (body or "").replace("\r\n", "\n")) if p.strip()]
+    return format_html_join(
+        "\n",
+        "<p>{}</p>",
+        (
+            (format_html_join(_BR, "{}", ((line_html(li),) for li in p.split("\n"))),)
+            for p in paragraphs
+        ),
+    )
+
+
+@register.filter
+def mid_sentence(title: str) -> str:
+    """A title inside a sentence ("See all plans waiting for the SSC's review"): its first
+    letter lowered unless the first word is an abbreviation (CPL, SSC); the rest as written."""
+    first = (title or "").split(" ", 1)[0]
+    if len(first) > 1 and first[:2].isupper():
+        return title
+    return title[:1].lower() + title[1:]
+
+
+@register.filter
+def long_date(value) -> str:
+    """A date, or one stored as ISO text in a JSON record, as people write it: 1 November 2026."""
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return f"{value:%-d %B %Y}" if value else ""

@@ -12,11 +12,19 @@ document.addEventListener('htmx:load', (event) => {
 })
 
 // A polled part (data-portal-poll) keeps what it shows when its poll is refused (the user
-// signed out, or may no longer see the object): an error page never replaces it.
+// signed out, or may no longer see the object): an error page never replaces it, nor does
+// the page a redirect led to (the sign-in page, once the session has ended).
+function redirected (xhr, requestConfig) {
+  if (!xhr.responseURL || !requestConfig || !requestConfig.path) return false
+  const asked = new URL(requestConfig.path, window.location.href).pathname
+  return new URL(xhr.responseURL).pathname !== asked
+}
+
 document.addEventListener('htmx:beforeSwap', (event) => {
-  const source = event.detail.requestConfig && event.detail.requestConfig.elt
+  const config = event.detail.requestConfig
+  const source = config && config.elt
   if (source instanceof HTMLElement && source.hasAttribute('data-portal-poll') &&
-      event.detail.xhr.status >= 300) {
+      (event.detail.xhr.status >= 300 || redirected(event.detail.xhr, config))) {
     event.detail.shouldSwap = false
   }
 })

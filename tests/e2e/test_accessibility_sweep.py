@@ -157,7 +157,9 @@ def object_pages(user) -> list[str]:
             args=[AssuranceCertificate.objects.filter(cases__isnull=False)[0].pk],
         ),
         reverse("cpl:version-detail", args=[1]),
-        reverse("cpl:combination", args=[ProductCombination.objects.get().pk]),
+        reverse(
+            "cpl:combination", args=[ProductCombination.objects.get(reference="S1-NORTH-1").pk]
+        ),
         reverse("notice", args=[Notice.objects.order_by("-pk").first().pk]),
         reverse("cpl:combination-eligibility")
         + "?"

@@ -40,6 +40,7 @@ def test_ballot_in_the_browser_removes_the_device_models(page, browser, live_ser
     closes = (datetime.datetime.now() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     page.get_by_label("Voting closes at").fill(closes)
     page.get_by_role("button", name="Open a ballot").click()
+    page.get_by_role("button", name="Open the ballot").click()  # confirm
     expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
     ballot_url = page.url
     # The chair keeps the ballot page open while the members vote in another browser: its
@@ -120,6 +121,7 @@ def test_ballot_in_the_browser_removes_the_device_models(page, browser, live_ser
     page.get_by_label("Operational impact considered").fill("Firmware fix available in weeks")
     page.get_by_label("Reasons for Parties").fill("A firmware fix follows within weeks")
     page.get_by_role("button", name="Issue decision notice").click()
+    page.get_by_role("button", name="Issue the decision notice").click()  # confirmed
     expect(page.get_by_text("Decision notice issued:")).to_be_visible()
     expect(page.get_by_role("heading", name="Decision", exact=True)).to_be_visible()
     expect(page.get_by_text("Removed", exact=True).first).to_be_visible()

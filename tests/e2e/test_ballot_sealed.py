@@ -42,6 +42,7 @@ def test_sealed_ballot_keeps_votes_hidden_until_close_and_records_the_history(pa
     page.get_by_label("Voting closes at").fill(closes)
     page.get_by_label("Simple majority").check()
     page.get_by_role("button", name="Open a ballot").click()
+    page.get_by_role("button", name="Open the ballot").click()  # confirm
     expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
     ballot_url = page.url
 

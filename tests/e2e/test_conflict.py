@@ -70,6 +70,7 @@ def test_conflicted_member_is_offered_neither_the_vote_nor_the_plan_review(
     closes = (datetime.datetime.now() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     page.get_by_label("Voting closes at").fill(closes)
     page.get_by_role("button", name="Open a ballot").click()
+    page.get_by_role("button", name="Open the ballot").click()  # confirm
     expect(page.get_by_role("heading", name="Ballot 1")).to_be_visible()
     ballot_url = page.url
 
@@ -143,6 +144,7 @@ def test_conflicted_member_is_offered_neither_the_vote_nor_the_plan_review(
     page.get_by_label("Operational impact considered").fill("Suspension would strand 1,500 homes")
     page.get_by_label("Reasons for Parties").fill("Exploitable only with local access")
     page.get_by_role("button", name="Issue decision notice").click()
+    page.get_by_role("button", name="Issue the decision notice").click()  # confirmed
     expect(page.get_by_text("Decision notice issued:")).to_be_visible()
     requirements = {r.supplier.party_id: r for r in PlanRequirement.objects.filter(case=case)}
     assert set(requirements) == {"SUPA", "SUPB"}

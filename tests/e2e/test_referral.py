@@ -39,11 +39,16 @@ def test_referral_overturns_a_removal(page, committee, tmp_path):
         "Removal is disproportionate: the exploit needs physical access"
     )
     page.get_by_role("button", name="Lodge referral").click()
+    page.get_by_role("button", name="Lodge the referral").click()  # confirmed
     expect(page.get_by_text("lodged.")).to_be_visible()
 
     sign_in(page, "secretariat")
     open_referral(page)
     page.get_by_role("button", name="Build and send the pack").click()
+    expect(
+        page.get_by_role("heading", name="Build and send the pack to the Authority?")
+    ).to_be_visible()
+    page.get_by_role("button", name="Build and send the pack").click()  # confirmed
     expect(page.get_by_text("The pack is built and sent to the Authority.")).to_be_visible()
 
     sign_in(page, "authority")
@@ -72,7 +77,9 @@ def test_referral_overturns_a_removal(page, committee, tmp_path):
     page.get_by_label("Reasons").fill("Suspension is disproportionate to a local-access risk")
     fill_date(page, "Effective from", today)
     page.get_by_role("button", name="Record determination").click()
-    expect(page.get_by_text("Determination recorded and applied.")).to_be_visible()
+    expect(page.get_by_text("final and binding")).to_be_visible()
+    page.get_by_role("button", name="Record the determination").click()  # confirmed
+    expect(page.get_by_text("It has been applied to the case and the CPL.")).to_be_visible()
 
     sign_in(page, "supplier_a")
     page.goto(f"/cpl/models/{model.pk}/")

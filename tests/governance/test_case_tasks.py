@@ -60,3 +60,19 @@ def test_the_task_list_shows_remediation_to_the_supplier(committee, client_for):
     assert remediation["Decision notice issued"] == "Completed"
     assert remediation["CPA Certificate Remedial Plans"] == "In progress"
     assert remediation["Case closed"] == "Cannot start yet"
+
+
+def test_the_referral_window_stays_on_the_task_list_after_a_referral_closes(committee, client_for):
+    from governance import referrals
+    from governance.models import Referral
+
+    decided = decided_case(committee)
+    chair = client_for("chair")
+    assert tasks(chair, decided)["Referrals to the Authority"].startswith("Window open until ")
+    referral = referrals.referral_lodge(
+        actor=committee["dcc"], case=decided, kind="not_remove", grounds="Too lenient"
+    )
+    assert tasks(chair, decided)["Referrals to the Authority"] == "In progress"
+    Referral.objects.filter(pk=referral.pk).update(state=Referral.State.CLOSED)
+    # Closed, but other Parties may still refer until the window ends.
+    assert tasks(chair, decided)["Referrals to the Authority"].startswith("Window open until ")

@@ -524,3 +524,47 @@ def test_the_acting_chair_panel_limit_counts_only_cases_needing_one(committee, c
     )
     found = selectors.cases_needing_an_acting_chair(committee["secretariat"], limit=1)
     assert [case.pk for case in found] == [unchaired.pk]
+
+
+def test_a_conflict_declared_during_a_ballot_is_audited_as_a_change_and_settles_the_vote_notice(
+    committee, client_for
+):
+    from portal.models import NoticeDelivery
+
+    case = in_assessment(committee)
+    declare(committee["member3"], case, conflict=False)
+    open_ballot(committee, case)
+    own = NoticeDelivery.objects.filter(
+        recipient=committee["member3"], notice__action="vote", acknowledged_at__isnull=True
+    )
+    assert own.count() == 1
+    declare(committee["member3"], case, conflict=True)
+    event = AuditEvent.objects.filter(action="conflict.declared").latest("pk")
+    assert event.before == {"has_conflict": False}
+    assert event.after["has_conflict"] is True
+    assert own.count() == 0  # no longer asked to vote: not among the notices to acknowledge
+    others = NoticeDelivery.objects.filter(
+        recipient=committee["member"], notice__action="vote", acknowledged_at__isnull=True
+    )
+    assert others.count() == 1
+
+
+def test_a_decision_notice_stops_offering_a_referral_once_the_party_has_referred(
+    committee, client_for
+):
+    from portal.models import NoticeDelivery
+
+    case = decided_case(committee)
+    delivery = NoticeDelivery.objects.get(
+        recipient=committee["dcc"], notice__kind="decision", notice__object_id=case.pk
+    )
+    client = client_for("dcc")
+    lodge = f"/referrals/new/{case.pk}/"
+    assert f'href="{lodge}"' in client.get(f"/inbox/{delivery.pk}/").content.decode()
+    referrals.referral_lodge(
+        actor=committee["dcc"], case=case, kind="not_remove", grounds="Too lenient"
+    )
+    page = client.get(f"/inbox/{delivery.pk}/").content.decode()
+    assert f'href="{lodge}"' not in page
+    assert "This step is no longer open to you" in page
+    assert "Acknowledge" in page  # a formal notice: its reader still acknowledges it

@@ -5,6 +5,7 @@ it with `sha256sum -c SHA256SUMS`, a command every machine has."""
 import datetime
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -13,9 +14,9 @@ import pytest
 from django.utils import timezone
 
 from cpl.inventory import inventory_import
-from governance import referrals, services
-from governance.models import Referral
-from governance.packs import _ACTIONS, _disclosed_events, verify_pack
+from governance import plans, referrals, services
+from governance.models import PlanRequirement, Referral
+from governance.packs import _ACTIONS, _disclosed_events, pack_zip, verify_pack
 from portal.models import AuditEvent
 
 from ..helpers import (
@@ -415,3 +416,44 @@ def test_a_plan_referrals_audit_json_tells_the_plan_in_words(plan_referral):
     assert "Remedial plan submitted" in actions
     assert "Remedial plan not approved by the SSC" in actions
     assert "CPA Certificate Remedial Plan required (clause 6.3 notice)" in actions
+
+
+def test_audit_json_words_plan_reviews_without_codes_nulls_or_iso_times(named, settings):
+    """A referred plan refusal (two reviewers): the reviews' rule, decisions and outcome in
+    words, no empty values, dates and times as people write them."""
+    settings.PLAN_APPROVAL_RULE = "two"
+    case = decided_case(named)
+    requirement = PlanRequirement.objects.get(supplier=named["supplier_a"].organisation)
+    plans.plan_submit(
+        actor=named["supplier_a"],
+        requirement=requirement,
+        summary="Firmware",
+        upload=pdf_upload("plan.pdf"),
+        milestones=[
+            {"description": "m", "target_date": timezone.localdate(), "devices_covered": 1}
+        ],
+    )
+    for key in ("member", "member2"):
+        plans.plan_review(
+            actor=named[key], requirement=requirement, version=1, approve=False, comments="Slow"
+        )
+    referral = referrals.referral_lodge(
+        actor=named["supplier_a"],
+        case=case,
+        kind="plan_not_approved",
+        grounds="Proportionate",
+        requirement=requirement,
+    )
+    referrals.referral_send_pack(actor=named["secretariat"], referral=referral)
+    pack = Referral.objects.get(pk=referral.pk).packs.get()
+    with zipfile.ZipFile(io.BytesIO(b"".join(pack_zip(pack)))) as archive:
+        events = json.loads(archive.read("audit.json"))
+    reviewed = [e for e in events if e["action"] == "Remedial plan reviewed"]
+    assert reviewed
+    leaves = [leaf for e in events for leaf in _leaves(e["details"])]
+    assert None not in leaves
+    assert not {"two", "not_approve", "pending", "not_approved"} & set(leaves)
+    iso = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+    assert not [leaf for leaf in leaves if isinstance(leaf, str) and iso.match(leaf)]
+    assert reviewed[0]["details"]["Review"] == "Do not approve"
+    assert reviewed[0]["details"]["Rule"].startswith("Two SSC reviewers")

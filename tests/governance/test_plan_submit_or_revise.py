@@ -104,3 +104,23 @@ def test_another_supplier_neither_submits_nor_revises(committee, plan, client_fo
     other = client_for("supplier_b")
     assert other.post(url, form("submit")).status_code == 404
     assert other.post(url, form("revise")).status_code == 404
+
+
+def test_a_submission_that_finds_a_version_submitted_meanwhile_is_refused(committee, plan):
+    """Two "submit"s sent at once: the second, reading the requirement before the first's
+    version, is asked again under the lock and refused, not taken as a revision."""
+    from portal.policies import ActionNotNow
+
+    requirement, _, _ = plan
+    stale = PlanRequirement.objects.get(pk=requirement.pk)  # read before the first submission
+    milestone = {
+        "description": "Firmware rollout",
+        "target_date": datetime.date.today() + datetime.timedelta(days=60),
+        "devices_covered": 100,
+    }
+    supplier = committee["supplier_a"]
+    kwargs = {"summary": "Firmware 2.1", "milestones": [milestone], "action": "submit"}
+    plans.plan_submit(actor=supplier, requirement=requirement, upload=pdf_upload(), **kwargs)
+    with pytest.raises(ActionNotNow):
+        plans.plan_submit(actor=supplier, requirement=stale, upload=pdf_upload(), **kwargs)
+    assert requirement.plans.count() == 1

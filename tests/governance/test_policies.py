@@ -467,7 +467,7 @@ class World:
             )
         if "closed" in reached:
             referrals.referral_close(
-                actor=p["authority"], referral=Referral.objects.get(pk=referral.pk)
+                actor=p["secretariat"], referral=Referral.objects.get(pk=referral.pk)
             )
         referral = fresh(referral)
         assert referral.state == state
@@ -1481,6 +1481,7 @@ DASHBOARD = [
         ["send_pack", "provide_information"],
         "referral",
     ),
+    ("Referrals to close", selectors.referrals_to_close, "referrals", ["close"], "referral"),
     (
         "Remedial plans to submit",
         selectors.plans_to_submit,

@@ -244,7 +244,8 @@ def test_overturning_a_plan_refusal_approves_the_plan(committee):
     )
     requirement.refresh_from_db()
     assert requirement.state == "approved"
-    assert requirement.plans.first().review == "approved"
+    # The SSC's refusal stays on record as what was referred; the approval is the Authority's.
+    assert requirement.plans.first().review == "not_approved"
 
 
 def test_an_upheld_decision_changes_nothing(committee):
@@ -259,7 +260,7 @@ def test_an_upheld_decision_changes_nothing(committee):
     case.refresh_from_db()
     assert case.state == "suspension"
     assert {m.status for m in case.device_models.all()} == {"removed"}
-    referrals.referral_close(actor=committee["authority"], referral=referral)
+    referrals.referral_close(actor=committee["secretariat"], referral=referral)
     assert Referral.objects.get(pk=referral.pk).state == "closed"
 
 
@@ -392,3 +393,40 @@ def test_one_referral_that_cannot_be_applied_does_not_stop_the_others(committee,
     first.refresh_from_db()
     assert first.effect_applied_at is None  # nothing half-written; it stays due
     assert first.reference in caplog.text
+
+
+def test_an_overturn_to_come_is_stated_on_the_plan_page_until_it_takes_effect(
+    committee, client_for
+):
+    case = decided_case(committee)
+    requirement = PlanRequirement.objects.get(supplier=committee["supplier_a"].organisation)
+    plans.plan_submit(
+        actor=committee["supplier_a"],
+        requirement=requirement,
+        summary="s",
+        upload=pdf_upload(),
+        milestones=[{"description": "m", "target_date": TODAY, "devices_covered": 1}],
+    )
+    plans.plan_review(
+        actor=committee["member"],
+        requirement=requirement,
+        version=latest_version(requirement),
+        approve=False,
+        comments="No",
+    )
+    referral = lodge(committee, case, "plan_not_approved", requirement=requirement)
+    referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)
+    later = TODAY + datetime.timedelta(days=10)
+    referrals.referral_determine(
+        actor=committee["authority"],
+        referral=referral,
+        outcome="overturned",
+        reasons="Plan is adequate",
+        effective_date=later,
+    )
+    url = f"/plans/{requirement.pk}/"
+    html = client_for("supplier_a").get(url).content.decode()
+    assert f"the plan is approved from {later:%-d %B %Y}" in html
+    assert referrals.referrals_apply_due(today=later) == 1
+    html = client_for("supplier_a").get(url).content.decode()
+    assert "pending-determination" not in html and "Approved by the Authority" in html

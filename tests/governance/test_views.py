@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance import services
-from governance.models import Ballot, Vote
+from governance.models import Ballot, Case, Vote
 
 from ..helpers import cpa_case, make_user, party_summary_approved, pdf_upload, sign_in
 
@@ -89,14 +89,19 @@ def test_chair_issues_the_decision_from_the_browser(committee, client_for):
     client = client_for("chair")
     url = f"/cases/{ballot.case_id}/decision/"
     assert client.post(url, {"reasons": ""}).status_code == 400
+    data = {
+        "reasons": "Remote exploit",
+        "security_factors": "Critical",
+        "operational_impact": "Limited",
+        "party_summary": "A remotely exploitable weakness",
+    }
+    # Issuing is irreversible: the chair confirms first, and nothing is issued until then.
+    ask = client.post(url, data)
+    assert ask.status_code == 200 and "Issue the decision notice now?" in ask.content.decode()
+    assert not Case.objects.get(pk=ballot.case_id).decision_record.issued_at
     response = client.post(
         url,
-        {
-            "reasons": "Remote exploit",
-            "security_factors": "Critical",
-            "operational_impact": "Limited",
-            "party_summary": "A remotely exploitable weakness",
-        },
+        {**data, "confirmed": "yes"},
         follow=True,
     )
     assert "Decision notice issued" in response.content.decode()

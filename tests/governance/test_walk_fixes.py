@@ -51,15 +51,18 @@ def test_a_milestone_cannot_cover_more_devices_than_the_supplier_is_responsible_
     assert not requirement.plans.exists()
 
 
-def test_the_ballot_page_leads_the_chair_to_the_issue_page_while_the_summary_awaits_approval(
+def test_the_ballot_page_tells_the_chair_the_decision_waits_for_the_summary_for_parties(
     committee, client_for
 ):
+    # The decision notice is offered only once the summary for Parties is approved (the policy's
+    # issue_decision); until then the ballot page says what it waits for.
     case = cpa_case(committee)
     services.case_transition(actor=committee["secretariat"], case=case, name="start_assessment")
     ballot = vote_unanimously(committee, case, "suspend")
     client = client_for("chair")
     issue = reverse("governance:decision-issue", args=[case.pk])
-    assert f'href="{issue}"' in page(client, reverse("governance:ballot", args=[ballot.pk]))
+    html = page(client, reverse("governance:ballot", args=[ballot.pk]))
+    assert f'href="{issue}"' not in html and "Waiting for the secretariat&#x27;s summary" in html
     assert "summary for Parties is not approved" in page(client, issue)
 
 
@@ -79,7 +82,8 @@ def test_a_recused_members_ballot_notice_offers_no_dead_link(committee, client_f
     )
     body = page(client, f"/inbox/{delivery.pk}/")
     assert "Vote in the ballot" not in body and f"/ballots/{ballot.pk}/" not in body
-    assert "no longer yours to see" in body
+    # Settled: the vote it asked for is no longer the member's to cast.
+    assert "Nothing more to do" in body and ">Acknowledge</button>" not in body
 
 
 def test_the_decision_page_asks_for_a_no_devices_reason_only_when_clause_63_needs_it(

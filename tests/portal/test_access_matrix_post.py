@@ -381,7 +381,7 @@ class Story:
                 effective_date=TODAY,
             )
         if "closed" in reached:
-            referrals.referral_close(actor=p["authority"], referral=fresh(referral))
+            referrals.referral_close(actor=p["secretariat"], referral=fresh(referral))
         referral = fresh(referral)
         assert referral.state == state
         return referral
@@ -1899,13 +1899,13 @@ SCENARIOS = [
         "governance:referral",
         "close: determined",
         t_referral("close", "determined"),
-        table(REFERRAL_READERS, secretariat=DONE, authority=DONE),
+        table(REFERRAL_READERS, secretariat=DONE),
     ),
     Scenario(
         "governance:referral",
         "close: pack sent",
         t_referral("close", "pack_sent"),
-        table(REFERRAL_READERS, secretariat=NOT_NOW, authority=NOT_NOW),
+        table(REFERRAL_READERS, secretariat=NOT_NOW),
     ),
 ]
 

@@ -16,21 +16,22 @@ def test_secretariat_sees_expiring_certificates_and_cpl_changes(client_for):
     )
     body = client_for("secretariat").get("/").content.decode()
     assert "Certificates expiring or due for renewal within 90 days" in body and "CPA-SOON" in body
-    assert "CPL changes in the last 30 days" in body and "Suspended" in body
+    assert "Recent changes to the CPL" in body and "Suspended" in body
     assert "CPA certificates awaiting an SSC decision" in body
 
 
-def test_chair_sees_cpa_flags_but_not_secretariat_panels(client_for):
+def test_chair_sees_neither_cpa_flags_nor_secretariat_panels(client_for):
+    # The flagged certificates are for who may open a case on them: the secretariat.
     import_sample()
     body = client_for("chair").get("/").content.decode()
-    assert "CPA certificates awaiting an SSC decision" in body
+    assert "CPA certificates awaiting an SSC decision" not in body
     assert "Certificates expiring or due for renewal within" not in body
 
 
 def test_dcc_sees_cpl_changes(client_for):
     import_sample()
     body = client_for("dcc").get("/").content.decode()
-    assert "CPL changes in the last 30 days" in body
+    assert "Recent changes to the CPL" in body
     assert "awaiting an SSC decision" not in body
 
 
@@ -129,3 +130,21 @@ def test_a_plan_to_submit_comes_before_the_notices(committee, client_for):
     decided_case(committee)  # supplier A: a clause 6.3 notice and a plan due
     titles = panel_titles(client_for("supplier_a").get("/").content.decode())
     assert titles == ["Remedial plans to submit", "Notices to acknowledge"]
+
+
+def test_a_flagged_certificate_leaves_the_secretariats_panel_once_the_ssc_decided(
+    committee, client_for
+):
+    from governance.models import DecisionRecord
+
+    from ..helpers import decided_case
+
+    def panel() -> str:
+        body = client_for("secretariat").get("/").content.decode()
+        title = "CPA certificates awaiting an SSC decision"
+        return body.split(title, 1)[1].split("</section>")[0] if title in body else ""
+
+    decided = decided_case(committee)
+    assert decided.certificate.number not in panel()
+    DecisionRecord.objects.filter(case=decided).update(issued_at=None)  # as if not yet issued
+    assert decided.certificate.number in panel()

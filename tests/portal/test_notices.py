@@ -117,7 +117,7 @@ def test_email_links_absolutely_and_the_inbox_relatively_to_the_object_and_the_n
     with django_capture_on_commit_callbacks(execute=True):
         notice = notice_send(
             actor=users["secretariat"],
-            kind="decision",
+            kind="referral",  # a kind whose step the page does not ask the case's policy about
             subject="Decision Z",
             body="Read me",
             organisations=[users["supplier_a"].organisation],

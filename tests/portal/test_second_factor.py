@@ -135,3 +135,11 @@ def test_every_demo_user_has_an_authenticator(settings):
     key = base64.b32decode(demo_totp_secret("supplier_a"))
     client.post(CODE_PAGE, {"token": f"{totp(key, t0=0, step=30, digits=6):06d}"})
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["foo", "dashboard", "https://evil.example/", "//evil.example/"])
+def test_a_next_that_is_not_a_path_on_this_site_leads_home(client, target):
+    make_user("supplier_a")
+    password_step(client, "supplier_a")
+    verified = client.post(f"{CODE_PAGE}?next={target}", {"token": current_code()})
+    assert verified.status_code == 302 and verified["Location"] == "/"

@@ -6,13 +6,20 @@ import io
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cpl.combinations import combinations_import
 from cpl.exchange import ExchangeFileRejected
 from cpl.inventory import inventory_import, model_keys
-from cpl.models import AssuranceCertificate, InventorySnapshot
+from cpl.models import AssuranceCertificate, InventorySnapshot, ProductCombination
 from cpl.services import cpl_import_path
 from governance.models import Case
 from governance.services import case_open, case_transition
-from portal.demo import DEMO_PASSWORD, SAMPLE_CPL, load_demo_users
+from portal.demo import (
+    DEMO_PASSWORD,
+    SAMPLE_COMBINATIONS,
+    SAMPLE_CPL,
+    SAMPLE_SMETS1_CPL,
+    load_demo_users,
+)
 
 
 class Command(BaseCommand):
@@ -28,8 +35,17 @@ class Command(BaseCommand):
         secretariat = next(user for user, _ in users if user.username == "secretariat")
         try:
             summary = cpl_import_path(actor=secretariat, path=SAMPLE_CPL)
+            cpl_import_path(actor=secretariat, path=SAMPLE_SMETS1_CPL)
+            if not ProductCombination.objects.exists():
+                with SAMPLE_COMBINATIONS.open("rb") as binary:
+                    combinations_import(
+                        actor=secretariat,
+                        binary=binary,
+                        size=SAMPLE_COMBINATIONS.stat().st_size,
+                        file_name=SAMPLE_COMBINATIONS.name,
+                    )
         except ExchangeFileRejected as exc:
-            raise CommandError(f"The sample CPL was rejected: {exc.message}") from None
+            raise CommandError(f"A sample file was rejected: {exc.message}") from None
         self._demo_inventory()
         case = self._demo_case(users)
         if case is not None:
