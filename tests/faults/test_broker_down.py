@@ -77,6 +77,7 @@ def test_a_decision_issued_with_redis_down_completes_and_its_notices_arrive_once
             "operational_impact": "Large",
             "party_summary": "Proportionate",
             "no_devices_reason": "No supplier has devices of the other model (test data).",
+            "confirmed": "yes",
         },
     )
 
@@ -129,6 +130,7 @@ def test_the_outbox_delivers_each_waiting_notice_once_when_redis_is_back(people,
                 "operational_impact": "L",
                 "party_summary": "Proportionate",
                 "no_devices_reason": "No supplier has devices of the other model (test data).",
+            "confirmed": "yes",
             },
         )
     finally:

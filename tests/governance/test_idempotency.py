@@ -157,7 +157,12 @@ def test_twenty_parallel_referral_lodges_make_one_referral(committee):
     def lodge(i):
         response = clients[i].post(
             f"/referrals/new/{case.pk}/",
-            {"kind": "remove", "grounds": f"Disproportionate ({i})", "document": pdf_upload()},
+            {
+                "kind": "remove",
+                "grounds": f"Disproportionate ({i})",
+                "document": pdf_upload(),
+                "confirmed": "yes",
+            },
         )
         return response.status_code, response.content.decode()
 
