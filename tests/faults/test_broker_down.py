@@ -130,7 +130,7 @@ def test_the_outbox_delivers_each_waiting_notice_once_when_redis_is_back(people,
                 "operational_impact": "L",
                 "party_summary": "Proportionate",
                 "no_devices_reason": "No supplier has devices of the other model (test data).",
-            "confirmed": "yes",
+                "confirmed": "yes",
             },
         )
     finally:
