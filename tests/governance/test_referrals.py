@@ -216,7 +216,8 @@ def test_overturning_a_not_remove_decision_removes(committee):
     )
 
 
-def test_overturning_a_plan_refusal_approves_the_plan(committee):
+def refused_plan_referred(committee):
+    """Supplier A's plan, refused by the SSC, referred, its pack sent to the Authority."""
     case = decided_case(committee)
     requirement = PlanRequirement.objects.get(supplier=committee["supplier_a"].organisation)
     plans.plan_submit(
@@ -235,6 +236,11 @@ def test_overturning_a_plan_refusal_approves_the_plan(committee):
     )
     referral = lodge(committee, case, "plan_not_approved", requirement=requirement)
     referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)
+    return requirement, referral
+
+
+def test_overturning_a_plan_refusal_approves_the_plan(committee):
+    requirement, referral = refused_plan_referred(committee)
     referrals.referral_determine(
         actor=committee["authority"],
         referral=referral,
@@ -398,24 +404,7 @@ def test_one_referral_that_cannot_be_applied_does_not_stop_the_others(committee,
 def test_an_overturn_to_come_is_stated_on_the_plan_page_until_it_takes_effect(
     committee, client_for
 ):
-    case = decided_case(committee)
-    requirement = PlanRequirement.objects.get(supplier=committee["supplier_a"].organisation)
-    plans.plan_submit(
-        actor=committee["supplier_a"],
-        requirement=requirement,
-        summary="s",
-        upload=pdf_upload(),
-        milestones=[{"description": "m", "target_date": TODAY, "devices_covered": 1}],
-    )
-    plans.plan_review(
-        actor=committee["member"],
-        requirement=requirement,
-        version=latest_version(requirement),
-        approve=False,
-        comments="No",
-    )
-    referral = lodge(committee, case, "plan_not_approved", requirement=requirement)
-    referrals.referral_send_pack(actor=committee["secretariat"], referral=referral)
+    requirement, referral = refused_plan_referred(committee)
     later = TODAY + datetime.timedelta(days=10)
     referrals.referral_determine(
         actor=committee["authority"],
