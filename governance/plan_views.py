@@ -1,5 +1,3 @@
-import uuid
-
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,8 +12,7 @@ from django.views.generic import ListView, TemplateView
 
 from portal.confirm import confirmation_page
 from portal.documents import attachment_response
-from portal.forms import AlreadySubmitted
-from portal.models import Organisation, SubmissionToken
+from portal.models import Organisation
 from portal.permissions import PolicyRequiredMixin
 from portal.policies import ActionNotNow
 
@@ -42,19 +39,6 @@ class PlanListView(PolicyRequiredMixin, ListView):
         if state in PlanRequirement.State.values:
             requirements = requirements.filter(state=state)
         return requirements
-
-
-def _answer_a_replay(request) -> None:
-    """A double click on "Submit plan": the first click turned "submit" into "revise", so the
-    second is answered as the replay it is (the first one's result) before the policy would
-    refuse it as stale."""
-    try:
-        token = uuid.UUID(request.POST.get(PlanSubmitForm.TOKEN_FIELD, ""))
-    except ValueError:
-        return
-    first = SubmissionToken.objects.filter(user=request.user, token=token).first()
-    if first is not None:
-        raise AlreadySubmitted(first.result_url)
 
 
 class RequirementMixin(LoginRequiredMixin):
@@ -135,7 +119,9 @@ class PlanDetailView(RequirementMixin, TemplateView):
         if action not in {"submit", "revise", "review", "complete", "close_ballot", "open_ballot"}:
             raise Http404
         if action in ("submit", "revise"):
-            _answer_a_replay(request)
+            # A double click on "Submit plan": the first turned "submit" into "revise", so
+            # the second is answered as the replay it is before the policy refuses it as stale.
+            PlanSubmitForm.answer_a_replay(request.user, request.POST)
         policies.plan_requirements.require(request.user, action, self.requirement)
         if action in ("submit", "revise"):
             return self._submit(request)

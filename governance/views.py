@@ -45,7 +45,7 @@ from .forms import (
     ExpertInviteForm,
     VoteForm,
 )
-from .models import Ballot, EvidenceDocument, VoteChoice
+from .models import Ballot, Decision, EvidenceDocument, VoteChoice
 from .progress import case_tasks
 
 
@@ -835,7 +835,6 @@ class DecisionIssueView(CaseFormView):
 
     def get_form(self, form_class=None):
         from .clause63 import case_coverage
-        from .models import Decision
 
         form = super().get_form(form_class)
         # Asked only when clause 6.3 needs it: a plans decision on a model the latest inventory
@@ -846,8 +845,6 @@ class DecisionIssueView(CaseFormView):
         return form
 
     def form_valid(self, form):
-        from .models import Decision
-
         record = self.case.decision_record
         # A missing clause 6.3 reason is the service's error on the form, before any question.
         unreasoned = (

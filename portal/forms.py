@@ -118,6 +118,17 @@ class OneTimeSubmissionMixin:
             error_messages={"invalid": "This form is out of date: reload the page and try again."},
         )
 
+    @classmethod
+    def answer_a_replay(cls, user, data) -> None:
+        """Before anything else is asked of a POST: if its token was used already, it is a replay
+        (a double click arriving after the first click changed what the form may do), answered
+        with AlreadySubmitted and the first one's result."""
+        try:
+            token = uuid.UUID(str(data.get(cls.TOKEN_FIELD, "")))
+        except ValueError:
+            return
+        _answer_a_replay(user, token)
+
     @contextlib.contextmanager
     def submitted_once(self, user):
         """Do the form's effect inside this block; set `.result_url` on what it yields to send a
@@ -131,11 +142,17 @@ class OneTimeSubmissionMixin:
                 with transaction.atomic():
                     submission = SubmissionToken.objects.create(user=user, token=token)
             except IntegrityError:
-                first = SubmissionToken.objects.filter(user=user, token=token).first()
-                raise AlreadySubmitted(first.result_url if first else "") from None
+                _answer_a_replay(user, token)
+                raise AlreadySubmitted() from None  # its token purged meanwhile
             yield submission
             if submission.result_url:
                 submission.save(update_fields=["result_url"])
+
+
+def _answer_a_replay(user, token: uuid.UUID) -> None:
+    first = SubmissionToken.objects.filter(user=user, token=token).first()
+    if first is not None:
+        raise AlreadySubmitted(first.result_url)
 
 
 # A token guards against double clicks and replays of a form shown recently; a form left open

@@ -177,12 +177,16 @@ def notices_redispatch(*, older_than=datetime.timedelta(minutes=1)) -> int:
     return sum(notice_dispatch(notice_id) for notice_id in stale)
 
 
-def _chasers_of(delivery: NoticeDelivery):
+def _chasers_of(*deliveries: NoticeDelivery):
+    """The unanswered chasers of these deliveries (at least one): each asked its delivery's
+    recipient again about the same notice."""
+    asked = Q()
+    for delivery in deliveries:
+        asked |= Q(recipient_id=delivery.recipient_id, notice__object_id=delivery.notice_id)
     return NoticeDelivery.objects.filter(
-        recipient_id=delivery.recipient_id,
+        asked,
         notice__kind=Notice.Kind.CHASER,
         notice__content_type=ContentType.objects.get_for_model(Notice),
-        notice__object_id=delivery.notice_id,
         acknowledged_at__isnull=True,
     )
 
@@ -253,13 +257,14 @@ def notices_settle(obj, *, taken: str = "", by=None) -> int:
         for d in deliveries
         if fresh is None or not policy.can(d.recipient, d.notice.action, fresh)
     ]
+    if not done:
+        return 0
     now = timezone.now()
-    for delivery in done:
-        NoticeDelivery.objects.filter(pk=delivery.pk, acknowledged_at__isnull=True).update(
-            acknowledged_at=now, settled=True
-        )
-        # Its chaser asked for the same step: answered too.
-        _chasers_of(delivery).update(acknowledged_at=now, settled=True)
+    NoticeDelivery.objects.filter(pk__in=[d.pk for d in done], acknowledged_at__isnull=True).update(
+        acknowledged_at=now, settled=True
+    )
+    # Their chasers asked for the same step: answered too.
+    _chasers_of(*done).update(acknowledged_at=now, settled=True)
     return len(done)
 
 
