@@ -4,7 +4,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from ..helpers import PASSWORD, current_code
+from ..helpers import PASSWORD, TOTP_SECRET, current_code
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,17 +57,17 @@ def page(browser, live_server, expected_console_errors):
 _SIGN_INS: dict[str, int] = {}
 
 
-def sign_in(page, username):
+def sign_in(page, username, *, password=PASSWORD, secret=TOTP_SECRET):
     """Password and TOTP through the real pages, for every user whatever the role (each made
-    by `make_user` has an authenticator with TOTP_SECRET). A code is accepted once, so a second
-    sign-in within the same 30 seconds uses the next step's code."""
+    by `make_user` has an authenticator with TOTP_SECRET; demo users pass theirs). A code is
+    accepted once, so a second sign-in within the same 30 seconds uses the next step's code."""
     step = _SIGN_INS[username] = _SIGN_INS.get(username, -1) + 1
     page.context.clear_cookies()
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Security code").fill(current_code(offset=step))
+    page.get_by_label("Security code").fill(current_code(secret, offset=step))
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
 

@@ -25,7 +25,8 @@ from governance.models import Ballot, Case, PlanRequirement, Referral
 from portal.demo import DEMO_PASSWORD, demo_totp_secret
 from portal.models import Notice, NoticeDelivery, User
 
-from ..helpers import current_code, decided_case, party_summary_approved, pdf_upload
+from ..helpers import decided_case, party_summary_approved, pdf_upload
+from .conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("committed_db")]
 
@@ -172,14 +173,7 @@ def object_pages(user) -> list[str]:
 
 
 def sign_in_demo(page, username):
-    page.context.clear_cookies()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Security code").fill(current_code(demo_totp_secret(username)))
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="What is waiting for you")).to_be_visible()
+    sign_in(page, username, password=DEMO_PASSWORD, secret=demo_totp_secret(username))
 
 
 def sweep(page, path, role) -> list[str]:
@@ -286,7 +280,7 @@ def pages_after_an_action(browser, live_server) -> list[str]:
     problems += sent_empty(
         reverse("governance:plan", args=[requirement.pk]), "Submit plan", "supplier"
     )
-    if plan_user != "supplier_a":  # the same security code is never accepted twice
+    if plan_user != "supplier_a":  # signed in already
         sign_in_demo(page, "supplier_a")
     problems += sent_empty(
         reverse("governance:referral-lodge", args=[planned.pk]), "Lodge referral", "supplier_a"
